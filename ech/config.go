@@ -47,6 +47,9 @@ type Config struct {
 type SkippedConfig struct {
 	Version uint16
 	Raw     []byte // version, length and contents
+	// Index is the position of this config in the whole list (known and
+	// skipped configs counted together), so Marshal puts it back there.
+	Index int
 }
 
 // ConfigList is a parsed ECHConfigList.
@@ -92,7 +95,8 @@ func ParseConfigList(b []byte) (*ConfigList, error) {
 		}
 		raw := append([]byte(nil), start[:len(start)-len(body)]...)
 		if version != Version {
-			list.Skipped = append(list.Skipped, SkippedConfig{Version: version, Raw: raw})
+			index := len(list.Configs) + len(list.Skipped)
+			list.Skipped = append(list.Skipped, SkippedConfig{Version: version, Raw: raw, Index: index})
 			continue
 		}
 		c, err := parseContents(contents)
@@ -171,7 +175,8 @@ func parseContents(s cryptobyte.String) (*Config, error) {
 		c.Extensions = append(c.Extensions, e)
 	}
 	if !s.Empty() {
-		return nil, invalid("ECHConfig", "length", "trailing bytes after extensions")
+		return nil, &FieldError{Struct: "ECHConfig", Field: "length",
+			Reason: fmt.Sprintf("%d trailing bytes after extensions", len(s)), Err: ErrMalformed}
 	}
 	return c, nil
 }
@@ -278,22 +283,37 @@ func (c *Config) Marshal() ([]byte, error) {
 	return out, nil
 }
 
-// Marshal encodes the list: its configs in order, then the skipped ones,
-// with the 2-byte length prefix. A list parsed by ParseConfigList whose
-// skipped configs all came last re-encodes to the same bytes.
+// Marshal encodes the list with its 2-byte length prefix. Skipped configs go
+// back to the position their Index names (or last, if the index is out of
+// range), so a list parsed by ParseConfigList re-encodes to the same bytes.
 func (l *ConfigList) Marshal() ([]byte, error) {
-	var body []byte
-	for i := range l.Configs {
-		raw, err := l.Configs[i].Marshal()
-		if err != nil {
-			return nil, err
-		}
-		body = append(body, raw...)
-	}
+	total := len(l.Configs) + len(l.Skipped)
+	at := make(map[int][]byte, len(l.Skipped))
+	var tail [][]byte
 	for _, s := range l.Skipped {
-		body = append(body, s.Raw...)
+		if _, taken := at[s.Index]; taken || s.Index < 0 || s.Index >= total {
+			tail = append(tail, s.Raw)
+			continue
+		}
+		at[s.Index] = s.Raw
 	}
-	return MarshalConfigList(body)
+	parts := make([][]byte, 0, total)
+	next := 0
+	for i := 0; i < total; i++ {
+		if raw, ok := at[i]; ok {
+			parts = append(parts, raw)
+			continue
+		}
+		if next < len(l.Configs) {
+			raw, err := l.Configs[next].Marshal()
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, raw)
+			next++
+		}
+	}
+	return MarshalConfigList(append(parts, tail...)...)
 }
 
 // MarshalConfigList prefixes encoded ECHConfigs with the list length.

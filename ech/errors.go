@@ -26,6 +26,7 @@ type FieldError struct {
 	Err    error  // one of the sentinel errors
 }
 
+// Error formats the error as "ech: Struct.field: reason".
 func (e *FieldError) Error() string {
 	msg := fmt.Sprintf("ech: %s.%s", e.Struct, e.Field)
 	if e.Reason != "" {
@@ -43,4 +44,8 @@ func malformed(strct, field string) error {
 
 func invalid(strct, field, reason string) error {
 	return &FieldError{Struct: strct, Field: field, Reason: reason, Err: ErrInvalid}
+}
+
+func unsupported(strct, field, reason string) error {
+	return &FieldError{Struct: strct, Field: field, Reason: reason, Err: ErrUnsupported}
 }

@@ -1,7 +1,9 @@
 package ech
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"io"
 
@@ -50,8 +52,8 @@ func GenerateKey(o KeyOptions) (*Key, error) {
 	}
 	for _, cs := range o.CipherSuites {
 		if !hpke.KDF(cs.KDF).IsValid() || !hpke.AEAD(cs.AEAD).IsValid() {
-			return nil, &FieldError{Struct: "ECHConfig", Field: "cipher_suites",
-				Reason: fmt.Sprintf("KDF %#04x / AEAD %#04x not supported by circl", cs.KDF, cs.AEAD), Err: ErrUnsupported}
+			return nil, unsupported("ECHConfig", "cipher_suites",
+				fmt.Sprintf("KDF %#04x / AEAD %#04x not supported by circl", cs.KDF, cs.AEAD))
 		}
 	}
 	seed := make([]byte, scheme.SeedSize())
@@ -68,8 +70,10 @@ func GenerateKey(o KeyOptions) (*Key, error) {
 		return nil, fmt.Errorf("ech: encoding private key: %w", err)
 	}
 	k := &Key{PrivateKey: priv, Config: Config{
-		ConfigID: o.ConfigID, KEM: o.KEM, PublicKey: pub, CipherSuites: o.CipherSuites,
-		MaximumNameLength: o.MaximumNameLength, PublicName: o.PublicName, Extensions: o.Extensions,
+		ConfigID: o.ConfigID, KEM: o.KEM, PublicKey: pub,
+		CipherSuites:      append([]CipherSuite(nil), o.CipherSuites...),
+		MaximumNameLength: o.MaximumNameLength, PublicName: o.PublicName,
+		Extensions: append([]Extension(nil), o.Extensions...),
 	}}
 	if _, err := k.Config.Marshal(); err != nil {
 		return nil, err
@@ -77,13 +81,86 @@ func GenerateKey(o KeyOptions) (*Key, error) {
 	return k, nil
 }
 
+// NewKey pairs a config with a serialized private key, checking that the
+// private key belongs to the config's KEM and public key.
+func NewKey(c Config, priv []byte) (*Key, error) {
+	k := &Key{Config: c, PrivateKey: append([]byte(nil), priv...)}
+	if err := k.Check(); err != nil {
+		return nil, err
+	}
+	if len(k.Config.Raw) == 0 {
+		if _, err := k.Config.Marshal(); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// Check verifies that the private key decodes for the config's KEM and
+// that its public key is the one the config publishes.
+func (k *Key) Check() error {
+	if err := k.Config.Validate(); err != nil {
+		return err
+	}
+	pub, err := PublicKeyOf(k.Config.KEM, k.PrivateKey)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(pub, k.Config.PublicKey) {
+		return &FieldError{Struct: "Key", Field: "private_key",
+			Reason: fmt.Sprintf("does not match the public key of config %d", k.Config.ConfigID), Err: ErrInvalid}
+	}
+	return nil
+}
+
+// PublicKeyOf decodes a serialized private key of the given KEM and returns
+// the serialized public key that goes with it.
+func PublicKeyOf(kemID uint16, priv []byte) ([]byte, error) {
+	scheme, err := KEMScheme(kemID)
+	if err != nil {
+		return nil, err
+	}
+	if len(priv) != scheme.PrivateKeySize() {
+		return nil, &FieldError{Struct: "Key", Field: "private_key", Err: ErrMalformed,
+			Reason: fmt.Sprintf("%d bytes, %s needs %d", len(priv), KEMName(kemID), scheme.PrivateKeySize())}
+	}
+	sk, err := scheme.UnmarshalBinaryPrivateKey(priv)
+	if err != nil {
+		return nil, &FieldError{Struct: "Key", Field: "private_key", Reason: err.Error(), Err: ErrMalformed}
+	}
+	pub, err := sk.Public().MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("ech: encoding public key: %w", err)
+	}
+	return pub, nil
+}
+
+// TLSKey converts the key for Go's crypto/tls (Config.EncryptedClientHelloKeys).
+// crypto/tls takes the RFC 9180 SerializePrivateKey form, which is what
+// circl produces; KEMs crypto/tls lacks (X448, X25519Kyber768Draft00) give
+// an error wrapping ErrUnsupported.
+func (k *Key) TLSKey(sendAsRetry bool) (tls.EncryptedClientHelloKey, error) {
+	if !TLSSupportsKEM(k.Config.KEM) {
+		return tls.EncryptedClientHelloKey{}, unsupported("ECHConfig", "kem_id",
+			fmt.Sprintf("crypto/tls does not implement %s (%#04x)", KEMName(k.Config.KEM), k.Config.KEM))
+	}
+	raw, err := configRaw(&k.Config)
+	if err != nil {
+		return tls.EncryptedClientHelloKey{}, err
+	}
+	return tls.EncryptedClientHelloKey{
+		Config:      append([]byte(nil), raw...),
+		PrivateKey:  append([]byte(nil), k.PrivateKey...),
+		SendAsRetry: sendAsRetry,
+	}, nil
+}
+
 // KEMScheme returns circl's scheme for an HPKE KEM id, or an error naming the
 // id when circl does not implement it.
 func KEMScheme(id uint16) (kem.Scheme, error) {
 	k := hpke.KEM(id)
 	if !k.IsValid() {
-		return nil, &FieldError{Struct: "ECHConfig", Field: "kem_id",
-			Reason: fmt.Sprintf("KEM %#04x not supported by circl", id), Err: ErrUnsupported}
+		return nil, unsupported("ECHConfig", "kem_id", fmt.Sprintf("KEM %#04x not supported by circl", id))
 	}
 	return k.Scheme(), nil
 }

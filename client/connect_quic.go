@@ -1,0 +1,60 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// fetchQUIC runs the QUIC handshake (TLS inside it, ECH included) and sends
+// the request over HTTP/3. ConnectTime is only the UDP socket set-up: QUIC
+// has no connect apart from its handshake, which HandshakeTime measures.
+func (f *fetcher) fetchQUIC(ctx context.Context, conf *tls.Config) error {
+	t0 := time.Now()
+	udp, err := net.ListenUDP("udp", nil)
+	f.res.ConnectTime = time.Since(t0)
+	if err != nil {
+		return classify("connect", ClassConnect, err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	defer udp.Close()
+	defer tr.Close()
+	conn, err := f.dialQUIC(ctx, tr, conf)
+	if err != nil {
+		return err
+	}
+	defer conn.CloseWithError(0, "")
+	f.recordState(conn.ConnectionState().TLS)
+	f.res.RemoteAddr = addrString(conn.RemoteAddr())
+	h3 := &http3.Transport{DisableCompression: true}
+	return f.doRequest(ctx, h3.NewClientConn(conn))
+}
+
+// dialQUIC tries each address with HandshakeTimeout each.
+func (f *fetcher) dialQUIC(ctx context.Context, tr *quic.Transport, conf *tls.Config) (*quic.Conn, error) {
+	qconf := &quic.Config{HandshakeIdleTimeout: f.opts.HandshakeTimeout}
+	var errs []error
+	for _, ap := range f.addrs {
+		hctx, cancel := context.WithTimeout(ctx, f.opts.HandshakeTimeout)
+		t0 := time.Now()
+		conn, err := tr.Dial(hctx, net.UDPAddrFromAddrPort(ap), conf, qconf)
+		f.res.HandshakeTime = time.Since(t0)
+		cancel()
+		if err == nil {
+			return conn, nil
+		}
+		if _, ok := isRejection(err); ok {
+			return nil, err // the server answered: do not try other addresses
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, classify("handshake", ClassHandshake, errors.Join(errs...))
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/echlab/echlab/lab"
+)
+
+func init() {
+	register(command{name: "run", summary: "run the embedded lab: every component on loopback, the scenario matrix, the observer's report", run: runRun})
+}
+
+func runRun(args []string) error {
+	fs := newFlags("run", "", "Start the resolver (Do53, DoT, DoH, DoH3, DoQ), the ECH servers (shared, split, HRR,\n"+
+		"post-quantum, stale keys) and the baseline server in this process on loopback, run the\n"+
+		"scenario matrix through an on-path observer, and write the capture, logs and report to --out.\n\n"+
+		"Scenarios: "+lab.ScenarioNames()+" (padding-sweep and ech-shared-h3 only when named;\n--h3 adds ech-shared-h3).\n"+
+		"Transports: default all five for baseline and ech-shared, doh for the rest.")
+	out := fs.String("out", "out", "output folder")
+	keys := fs.String("keys", "", "folder of key sets to reuse (created if missing; default OUT/keys)")
+	pkiDir := fs.String("pki", "", "folder of the lab CA to reuse (created if missing; default OUT/pki)")
+	scen := fs.String("scenarios", "", "comma-separated scenarios (default: all but padding-sweep)")
+	trans := fs.String("transports", "", "comma-separated DNS transports: do53,dot,doh,doh3,doq or all")
+	repeat := fs.Int("repeat", 1, "runs of each scenario × transport")
+	capture := fs.String("capture", "auto", "auto, live (packet socket on lo: root or CAP_NET_RAW) or synth (recording relays)")
+	h3 := fs.Bool("h3", false, "also run ech-shared over HTTP/3")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg := lab.RunConfig{OutDir: *out, KeysDir: *keys, PKIDir: *pkiDir, Scenarios: splitList(*scen),
+		Transports: splitList(*trans), Repeat: *repeat, Capture: *capture, H3: *h3, Progress: os.Stderr}
+	if *quiet {
+		cfg.Progress = nil
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := lab.Run(ctx, cfg)
+	if res != nil && res.Report != nil {
+		fmt.Println()
+		lab.WriteGlance(os.Stdout, res.Rows, res.Capture) //nolint:errcheck // stdout
+		fmt.Printf("\nReport: %s (%d files in %s)\n", strings.Join([]string{*out, lab.FileReport}, string(os.PathSeparator)), len(res.Files), *out)
+	}
+	if errors.Is(err, lab.ErrScenario) {
+		fmt.Fprintln(os.Stderr, "echlab run:", err)
+		return errUsage
+	}
+	return err
+}
+
+// splitList splits a comma-separated flag value; "" gives nil.
+func splitList(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+

@@ -1,0 +1,269 @@
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/echlab/echlab/ech"
+)
+
+// CompareOptions configure Compare. The zero value reads a capture with no
+// keys, no keylog and no scenario map.
+type CompareOptions struct {
+	// Keys opens ECH payloads: flows whose payload opens are "real" and
+	// show the inner SNI and ALPN, and the server's acceptance is checked.
+	// *ech.KeySet (from ech.LoadKeySet) and ech.KeyList satisfy it.
+	Keys ech.KeySource
+	// Keylog holds SSLKEYLOGFILE client randoms (see ReadKeylog); flows
+	// whose outer or inner client_random is in it are marked.
+	Keylog map[string]bool
+	// Scenarios label flows (see ReadScenarioMap). Without rules, a flow's
+	// scenario is its service and server port, e.g. "h2/8443".
+	Scenarios []ScenarioRule
+}
+
+// Report is the result of Compare.
+type Report struct {
+	Format      string            `json:"format"`      // "pcap" or "pcapng"
+	Synthesized bool              `json:"synthesized"` // written by a Recorder, not a packet socket
+	Comment     string            `json:"comment,omitempty"`
+	Packets     int               `json:"packets"`
+	Flows       []*Flow           `json:"flows"`
+	Summary     []ScenarioSummary `json:"summary"`
+	Warnings    []string          `json:"warnings,omitempty"`
+}
+
+// connKey names a connection independent of direction.
+type connKey struct {
+	a, b  netip.AddrPort
+	proto uint8
+}
+
+func keyOf(p *packet) connKey {
+	a, b := p.src, p.dst
+	if b.Compare(a) < 0 {
+		a, b = b, a
+	}
+	return connKey{a, b, p.proto}
+}
+
+// conn gathers the packets of one connection until the capture ends.
+type conn struct {
+	first          time.Time
+	proto          uint8
+	a, b           netip.AddrPort
+	client         netip.AddrPort // zero until known
+	halves         map[netip.AddrPort]*tcpHalf
+	quic           *quicConn
+	dns            []DNSMessage
+	dnsGarbage     int
+	otherDatagrams int
+}
+
+// Compare reads a pcap or pcapng capture and returns the observer's view of
+// every TCP, QUIC and plain DNS flow in it, with a privacy summary. A file
+// that is not a capture, or whose header is cut, is an error; damage inside
+// the file becomes warnings on the report or on the flows it touches.
+func Compare(r io.Reader, opts CompareOptions) (*Report, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("lab: reading capture: %w", err)
+	}
+	var order []*conn
+	conns := map[connKey]*conn{}
+	meta, err := readCapture(data, func(p *packet) {
+		k := keyOf(p)
+		c := conns[k]
+		if c == nil || (p.proto == 6 && p.flags&(tcpSYN|tcpACK) == tcpSYN && c.hasData()) {
+			c = &conn{first: p.ts, proto: p.proto, a: k.a, b: k.b}
+			conns[k] = c
+			order = append(order, c)
+		}
+		c.add(p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Format: meta.format, Comment: meta.comment, Packets: meta.packets,
+		Synthesized: meta.comment == SynthComment, Warnings: meta.warnings}
+	open := opts.opener()
+	for _, c := range order {
+		f := c.flow(open)
+		if f == nil {
+			continue
+		}
+		f.ID = len(rep.Flows) + 1
+		f.Keylog = opts.Keylog[f.ClientRandom] || (f.innerRandom != nil && opts.Keylog[fmt.Sprintf("%x", f.innerRandom)])
+		f.Scenario = scenarioOf(f, opts.Scenarios)
+		rep.Flows = append(rep.Flows, f)
+	}
+	sort.SliceStable(rep.Flows, func(i, j int) bool { return rep.Flows[i].Start.Before(rep.Flows[j].Start) })
+	for i, f := range rep.Flows {
+		f.ID = i + 1
+	}
+	rep.Summary = summarize(rep.Flows)
+	return rep, nil
+}
+
+func (o CompareOptions) opener() opener {
+	if o.Keys == nil {
+		return nil
+	}
+	return func(outer *ech.ClientHello) (*ech.Opened, error) {
+		return ech.Open(o.Keys, outer, nil)
+	}
+}
+
+func (c *conn) hasData() bool {
+	for _, h := range c.halves {
+		if h.bytes > 0 || h.fin || h.rst {
+			return true
+		}
+	}
+	return false
+}
+
+// add files one packet under its direction.
+func (c *conn) add(p *packet) {
+	switch p.proto {
+	case 6:
+		if c.halves == nil {
+			c.halves = map[netip.AddrPort]*tcpHalf{}
+		}
+		h := c.halves[p.src]
+		if h == nil {
+			h = &tcpHalf{}
+			c.halves[p.src] = h
+		}
+		h.add(p)
+		if p.flags&(tcpSYN|tcpACK) == tcpSYN && !c.client.IsValid() {
+			c.client = p.src
+		}
+	case 17:
+		c.addUDP(p)
+	}
+}
+
+func (c *conn) addUDP(p *packet) {
+	b := p.payload
+	if c.quic != nil {
+		if c.quic.initials < 64 && len(b) > 0 && b[0]&0x80 != 0 {
+			c.quic.addDatagram(p.src == c.client, b)
+		}
+		return
+	}
+	dnsPort := p.src.Port() == 53 || p.dst.Port() == 53
+	// A client's first Initial travels in a datagram of at least 1200
+	// bytes with a DCID of at least 8 (RFC 9000 §14.1, §7.2): that tells the
+	// client from the server.
+	if !dnsPort && len(c.dns) == 0 && len(b) >= 1200 && b[0]&0xc0 == 0xc0 {
+		if h, err := parseLongHeader(b); err == nil && h.initial && len(h.dcid) >= 8 {
+			c.quic, c.client = &quicConn{}, p.src
+			c.quic.addDatagram(true, b)
+			return
+		}
+	}
+	m, ok := parseDNS(b, p.ts)
+	switch {
+	case ok:
+		c.dns = append(c.dns, m)
+		if !c.client.IsValid() && !m.Response {
+			c.client = p.src
+		}
+	case dnsPort || len(c.dns) > 0:
+		c.dnsGarbage++
+	default:
+		c.otherDatagrams++
+	}
+}
+
+// ScenarioRule labels the flows that match all of its set fields. The lab
+// runner writes them as JSON lines (see ReadScenarioMap).
+type ScenarioRule struct {
+	Scenario   string    `json:"scenario"`
+	ClientPort uint16    `json:"client_port,omitempty"`
+	ServerPort uint16    `json:"server_port,omitempty"`
+	Start      time.Time `json:"start,omitempty"` // flow start at or after
+	End        time.Time `json:"end,omitempty"`   // flow start before
+}
+
+func (s ScenarioRule) matches(f *Flow) bool {
+	return (s.ClientPort == 0 || s.ClientPort == f.Client.Port()) &&
+		(s.ServerPort == 0 || s.ServerPort == f.Server.Port()) &&
+		(s.Start.IsZero() || !f.Start.Before(s.Start)) &&
+		(s.End.IsZero() || f.Start.Before(s.End))
+}
+
+// scenarioOf is the first matching rule's scenario, else the flow's
+// service and server port.
+func scenarioOf(f *Flow, rules []ScenarioRule) string {
+	for _, r := range rules {
+		if r.matches(f) {
+			return r.Scenario
+		}
+	}
+	svc := f.Service
+	if svc == "" {
+		svc = f.Transport
+	}
+	return fmt.Sprintf("%s/%d", svc, f.Server.Port())
+}
+
+// ErrScenarioMap reports a bad line in a scenario map.
+var ErrScenarioMap = errors.New("lab: bad scenario map")
+
+// ReadScenarioMap reads JSON lines of ScenarioRule, e.g.
+// {"scenario":"ech-doh","client_port":50123}. Blank lines are skipped.
+func ReadScenarioMap(r io.Reader) ([]ScenarioRule, error) {
+	var out []ScenarioRule
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var rule ScenarioRule
+		if err := json.Unmarshal(line, &rule); err != nil {
+			return nil, fmt.Errorf("%w: line %d: %v", ErrScenarioMap, n, err)
+		}
+		if rule.Scenario == "" {
+			return nil, fmt.Errorf("%w: line %d: scenario is empty", ErrScenarioMap, n)
+		}
+		out = append(out, rule)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("lab: reading scenario map: %w", err)
+	}
+	return out, nil
+}
+
+// ReadKeylog reads an SSLKEYLOGFILE (RFC 9850) and returns the set of
+// client_random values (lowercase hex) it has secrets for, whatever the
+// label. Comments and malformed lines are skipped.
+func ReadKeylog(r io.Reader) (map[string]bool, error) {
+	out := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 3 || strings.HasPrefix(fields[0], "#") || len(fields[1]) != 64 {
+			continue
+		}
+		if _, err := hex.DecodeString(fields[1]); err == nil {
+			out[strings.ToLower(fields[1])] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("lab: reading keylog: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,135 @@
+package lab
+
+import (
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/testutil"
+)
+
+// recordTLSFlows records an ECH connection, a plain one and one whose
+// ClientHello offers a config id the server does not have.
+func recordTLSFlows(t *testing.T) (*labTLS, string) {
+	t.Helper()
+	l := newLabTLS(t)
+	rec := NewRecorder()
+	addr := serveTLS(t, rec, l.server)
+	st := dialTLS(t, addr, l.client("secret.lab.test", true, "h2", "http/1.1"))
+	if !st.ECHAccepted {
+		t.Fatal("crypto/tls did not accept ECH")
+	}
+	dialTLS(t, addr, l.client("plain.lab.test", false, "http/1.1"))
+	return l, writeCapture(t, rec)
+}
+
+func flowByClientPort(t *testing.T, rep *Report, port uint16) *Flow {
+	t.Helper()
+	for _, f := range rep.Flows {
+		if f.Client.Port() == port {
+			return f
+		}
+	}
+	t.Fatalf("no flow from client port %d", port)
+	return nil
+}
+
+func TestCompareSynthesizedECH(t *testing.T) {
+	l, path := recordTLSFlows(t)
+	rep := compareFile(t, path, CompareOptions{})
+	if !rep.Synthesized || rep.Format != "pcapng" {
+		t.Errorf("capture kind: synthesized=%v format=%s", rep.Synthesized, rep.Format)
+	}
+	if len(rep.Flows) != 2 {
+		t.Fatalf("got %d flows, want 2: %+v", len(rep.Flows), rep.Flows)
+	}
+	e, p := rep.Flows[0], rep.Flows[1]
+	if e.SNI != "public.lab.test" || e.ECH != ECHOuter || e.ECHConfigID == nil || *e.ECHConfigID != 7 {
+		t.Errorf("ECH flow: SNI %q ECH %q config id %v", e.SNI, e.ECH, e.ECHConfigID)
+	}
+	if e.ECHKDF != 1 || e.ECHAEAD != 1 || e.ECHEncLen != 32 || e.ECHPayloadLen == 0 {
+		t.Errorf("ECH flow suite/enc/payload: %#x %#x %d %d", e.ECHKDF, e.ECHAEAD, e.ECHEncLen, e.ECHPayloadLen)
+	}
+	if e.ServerVersion != 0x0304 || e.ServerCipher == 0 || e.ServerGroup == 0 {
+		t.Errorf("ServerHello view: %#x %#x %#x", e.ServerVersion, e.ServerCipher, e.ServerGroup)
+	}
+	if p.SNI != "plain.lab.test" || p.ECH != ECHNone || p.Service != "http/1.1" {
+		t.Errorf("plain flow: %+v", p)
+	}
+	if !strings.HasPrefix(e.JA4, "t13d") || !strings.HasPrefix(p.JA4, "t13d") {
+		t.Errorf("JA4: %s, %s", e.JA4, p.JA4)
+	}
+	if e.InnerSNI != "" || e.ECHAccepted != nil {
+		t.Errorf("without keys the inner SNI must stay hidden: %q %v", e.InnerSNI, e.ECHAccepted)
+	}
+
+	rep = compareFile(t, path, CompareOptions{Keys: ech.KeyList{l.key}})
+	e = rep.Flows[0]
+	if e.ECH != ECHReal || e.InnerSNI != "secret.lab.test" || strings.Join(e.InnerALPN, ",") != "h2,http/1.1" {
+		t.Errorf("with keys: ECH %q inner SNI %q ALPN %v warnings %v", e.ECH, e.InnerSNI, e.InnerALPN, e.Warnings)
+	}
+	if e.ECHAccepted == nil || !*e.ECHAccepted {
+		t.Errorf("acceptance not verified: %v %v", e.ECHAccepted, e.Warnings)
+	}
+	other, err := ech.GenerateKey(ech.KeyOptions{ConfigID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep = compareFile(t, path, CompareOptions{Keys: ech.KeyList{other}})
+	if got := rep.Flows[0].ECH; got != ECHGreaseOrKey {
+		t.Errorf("with a wrong key: ECH %q, want %q", got, ECHGreaseOrKey)
+	}
+}
+
+// TestTsharkAgrees opens a synthesized capture in tshark and checks that,
+// flow by flow, tshark reads the same SNI and the same presence of the ECH
+// extension as Compare.
+func TestTsharkAgrees(t *testing.T) {
+	tshark := testutil.NeedTool(t, "tshark")
+	_, path := recordTLSFlows(t)
+	out, err := exec.Command(tshark, "-r", path, "-T", "fields", "-E", "separator=/t",
+		"-e", "tcp.srcport", "-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extension.type",
+		"-Y", "tls.handshake.type==1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	rep := compareFile(t, path, CompareOptions{})
+	lines := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if strings.Contains(line, "Running as user") || line == "" {
+			continue
+		}
+		cols := strings.Split(line, "\t")
+		if len(cols) != 3 {
+			t.Fatalf("tshark line %q", line)
+		}
+		port, err := strconv.Atoi(cols[0])
+		if err != nil {
+			t.Fatalf("tshark port %q", cols[0])
+		}
+		f := flowByClientPort(t, rep, uint16(port))
+		hasECH := false
+		for _, typ := range strings.Split(cols[2], ",") {
+			hasECH = hasECH || typ == "65037"
+		}
+		if cols[1] != f.SNI || hasECH != (f.ECH != ECHNone) {
+			t.Errorf("port %d: tshark SNI %q ECH %v; Compare SNI %q ECH %q", port, cols[1], hasECH, f.SNI, f.ECH)
+		}
+		lines++
+	}
+	if lines != len(rep.Flows) {
+		t.Errorf("tshark saw %d ClientHellos, Compare %d flows", lines, len(rep.Flows))
+	}
+	// tshark must not flag malformed packets in our framing.
+	out, err = exec.Command(tshark, "-r", path, "-Y", "_ws.malformed || _ws.expert.severity >= error").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line != "" && !strings.Contains(line, "Running as user") {
+			t.Errorf("tshark flags a packet: %s", line)
+		}
+	}
+}

@@ -1,0 +1,282 @@
+package lab
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+// Outcome is how one case ended.
+type Outcome string
+
+// Outcomes of a case.
+const (
+	OutcomeOK      Outcome = "ok"      // ran and did what the scenario expects
+	OutcomeFailed  Outcome = "failed"  // ran and did not: the run exits non-zero
+	OutcomeSkipped Outcome = "skipped" // could not run here; Detail says why
+)
+
+// Progress prints one line per finished case ("✓ ech-shared/doh #1  12.3 ms
+// accepted") and phase messages. A nil *Progress or a nil writer prints
+// nothing (--quiet).
+type Progress struct {
+	W     io.Writer
+	Total int // cases planned, for the [i/N] counter
+
+	mu   sync.Mutex
+	done int
+}
+
+// Phase prints a phase message ("starting the lab stack").
+func (p *Progress) Phase(format string, args ...any) {
+	if p == nil || p.W == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.W, "· "+format+"\n", args...)
+}
+
+// Case prints the line of a finished case.
+func (p *Progress) Case(c Case, o Outcome, elapsed time.Duration, detail string) {
+	if p == nil || p.W == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	mark := map[Outcome]string{OutcomeOK: "✓", OutcomeFailed: "✗", OutcomeSkipped: "-"}[o]
+	width := len(fmt.Sprint(p.Total))
+	fmt.Fprintf(p.W, "%s [%*d/%d] %-36s %8.1f ms  %s\n", mark, width, p.done, p.Total, c.Label(),
+		float64(elapsed)/float64(time.Millisecond), detail)
+}
+
+// Row is one line of the at-a-glance comparison and of summary.json: a
+// scenario over one DNS transport, all repeats together.
+type Row struct {
+	Scenario  string `json:"scenario"`
+	Transport string `json:"transport"` // DNS transport of discovery
+	Cases     int    `json:"cases"`
+	OK        int    `json:"ok"`
+	Failed    int    `json:"failed"`
+	Skipped   int    `json:"skipped"`
+	Skip      string `json:"skip_reason,omitempty"`
+
+	// What the observer saw on the connections to the HTTPS server.
+	SNI      []string `json:"observer_sni"`        // outer (or only) server_name
+	ECH      []string `json:"ech"`                 // flow ECH kinds: ech-outer, real, grease-or-unknown-key
+	InnerSNI []string `json:"inner_sni_with_keys"` // recovered with the key sets
+	Accepted string   `json:"ech_accepted"`        // "yes", "no", "no→yes" (a retry), "" (no verified flow)
+	HRR      bool     `json:"hrr"`                 // a HelloRetryRequest was seen
+	// DNSNames are the names the observer read in plain DNS queries.
+	DNSNames []string       `json:"dns_names"`
+	Names    []NameExposure `json:"names"`  // every name learned, and from where
+	Leaked   []string       `json:"leaked"` // hidden names the observer learned anyway
+
+	HandshakeMS      float64 `json:"handshake_ms"`       // client-measured, mean over OK cases
+	ClientHelloBytes int     `json:"client_hello_bytes"` // observed on the wire, largest
+	Verdict          string  `json:"verdict"`
+}
+
+// WriteGlance prints the comparison table and one verdict per row.
+func WriteGlance(w io.Writer, rows []Row, capture string) error {
+	fmt.Fprintf(w, "What an on-path observer learned (%s capture):\n\n", capture)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tDNS\tOBSERVER SAW SNI\tNAME IN DNS?\tECH\tINNER (WITH KEYS)\tACCEPTED\tHANDSHAKE MS\tCH BYTES\tRUNS")
+	for _, r := range rows {
+		inDNS := "no"
+		if len(r.DNSNames) > 0 {
+			inDNS = "yes: " + strings.Join(r.DNSNames, " ")
+		}
+		runs := fmt.Sprintf("%d/%d ok", r.OK, r.Cases)
+		if r.Skipped == r.Cases {
+			runs, inDNS = "skipped", "-"
+		}
+		echCol := list(r.ECH)
+		if r.HRR {
+			echCol += " +HRR"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Transport, list(r.SNI), inDNS,
+			echCol, list(r.InnerSNI), dash(r.Accepted), msCell(r.HandshakeMS), dash(intOrEmpty(r.ClientHelloBytes)), runs)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s %s\n", map[bool]string{true: "✗", false: "•"}[len(r.Leaked) > 0], r.Verdict)
+	}
+	return nil
+}
+
+// list joins a cell's values, abbreviating long lists (padding-sweep's
+// inner names) to the first two and a count.
+func list(v []string) string {
+	switch {
+	case len(v) == 0:
+		return "-"
+	case len(v) > 3:
+		return fmt.Sprintf("%s %s … (%d names)", v[0], v[1], len(v))
+	}
+	return strings.Join(v, " ")
+}
+
+func msCell(ms float64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", ms)
+}
+
+// verdict is the one-sentence reading of a row.
+func (r *Row) verdict() string {
+	who := r.Scenario
+	if r.Transport != "" {
+		who += " over " + r.Transport
+	}
+	if r.Skipped == r.Cases {
+		return who + ": " + r.Skip
+	}
+	if len(r.Leaked) > 0 {
+		var where []string
+		if slices.ContainsFunc(r.Leaked, func(l string) bool { return slices.Contains(r.SNI, l) }) {
+			where = append(where, "SNI")
+		}
+		var qs []string
+		for _, n := range r.DNSNames {
+			if slices.Contains(r.Leaked, n) || leakedOwner(n, r.Leaked) {
+				qs = append(qs, n)
+			}
+		}
+		if len(qs) > 0 {
+			where = append(where, "DNS query ("+strings.Join(qs, ", ")+")")
+		}
+		return fmt.Sprintf("%s: %s leaked in %s", who, strings.Join(r.Leaked, ", "), strings.Join(where, " and "))
+	}
+	if len(r.SNI) == 0 {
+		return who + ": observer learned no name"
+	}
+	return fmt.Sprintf("%s: observer learned only %s", who, strings.Join(r.SNI, ", "))
+}
+
+// leakedOwner reports whether a DNS name (e.g. _443._https.secret.lab.test)
+// is about one of the leaked names.
+func leakedOwner(name string, leaked []string) bool {
+	for _, l := range leaked {
+		if strings.HasSuffix(name, "."+l) {
+			return true
+		}
+	}
+	return false
+}
+
+// buildRows folds the cases and the compared flows into one Row per
+// scenario × DNS transport, in run order.
+func buildRows(cases []CaseResult, rep *Report, servicePorts map[uint16]bool) []Row {
+	var rows []*Row
+	byLabel := map[string]*Row{}
+	hidden := map[string][]string{}
+	var hsSum = map[string]float64{}
+	for _, c := range cases {
+		label := scenarioLabel(c.Case)
+		r := byLabel[label]
+		if r == nil {
+			r = &Row{Scenario: rowScenario(c.Case), Transport: c.Transport, SNI: []string{}, ECH: []string{},
+				InnerSNI: []string{}, DNSNames: []string{}, Names: []NameExposure{}, Leaked: []string{}}
+			byLabel[label] = r
+			rows = append(rows, r)
+		}
+		r.Cases++
+		switch c.Outcome {
+		case OutcomeOK:
+			r.OK++
+			if c.Result != nil {
+				hsSum[label] += float64(c.Result.HandshakeTime) / float64(time.Millisecond)
+			}
+		case OutcomeFailed:
+			r.Failed++
+		case OutcomeSkipped:
+			r.Skipped++
+			r.Skip = c.Detail
+		}
+		// Discovery always asks for secret.lab.test's record; sweep cases
+		// also hide their own inner names.
+		for _, name := range []string{SecretName, c.InnerName} {
+			if name != "" && !slices.Contains(hidden[label], name) {
+				hidden[label] = append(hidden[label], name)
+			}
+		}
+	}
+	if rep != nil {
+		for _, f := range rep.Flows {
+			if r := byLabel[f.Scenario]; r != nil {
+				r.addFlow(f, servicePorts[f.Server.Port()])
+			}
+		}
+		for _, s := range rep.Summary {
+			if r := byLabel[s.Scenario]; r != nil && s.Names != nil {
+				r.Names = s.Names
+			}
+		}
+	}
+	out := make([]Row, len(rows))
+	for i, r := range rows {
+		label := r.Scenario + "/" + r.Transport
+		if r.OK > 0 {
+			r.HandshakeMS = hsSum[label] / float64(r.OK)
+		}
+		r.findLeaks(hidden[label])
+		r.Verdict = r.verdict()
+		out[i] = *r
+	}
+	return out
+}
+
+// addFlow adds what the observer saw on one flow of the row's cases.
+func (r *Row) addFlow(f *Flow, toService bool) {
+	add := func(l *[]string, v string) {
+		if v != "" && !slices.Contains(*l, v) {
+			*l = append(*l, v)
+		}
+	}
+	for _, m := range f.DNS {
+		if !m.Response {
+			add(&r.DNSNames, strings.TrimSuffix(m.Name, "."))
+		}
+	}
+	if !toService || f.ClientHelloLen == 0 {
+		return
+	}
+	add(&r.SNI, f.SNI)
+	add(&r.ECH, cmp.Or(f.ECH, "none"))
+	add(&r.InnerSNI, f.InnerSNI)
+	r.ClientHelloBytes = max(r.ClientHelloBytes, f.ClientHelloLen)
+	r.HRR = r.HRR || f.HRR
+	if f.ECHAccepted != nil {
+		v := map[bool]string{true: "yes", false: "no"}[*f.ECHAccepted]
+		switch {
+		case r.Accepted == "":
+			r.Accepted = v
+		case !strings.HasSuffix(r.Accepted, v):
+			r.Accepted += "→" + v // stale-retry: rejected, then accepted
+		}
+	}
+}
+
+// findLeaks lists the hidden names the observer learned from SNI or DNS.
+func (r *Row) findLeaks(hidden []string) {
+	for _, h := range hidden {
+		leaked := slices.Contains(r.SNI, h)
+		for _, n := range r.DNSNames {
+			leaked = leaked || n == h || strings.HasSuffix(n, "."+h)
+		}
+		if leaked {
+			r.Leaked = append(r.Leaked, h)
+		}
+	}
+}

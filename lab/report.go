@@ -1,0 +1,362 @@
+package lab
+
+import (
+	"crypto/tls"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Where an observer learned a name.
+const (
+	SourceDNSQuery = "dns-query" // a plain DNS question (Do53)
+	SourceSNI      = "sni"       // the (outer) server_name of a ClientHello
+	SourceNothing  = "nothing"   // only inside ECH: hidden from the observer
+)
+
+// ScenarioSummary is the privacy summary of one scenario's flows.
+type ScenarioSummary struct {
+	Scenario    string         `json:"scenario"`
+	Flows       int            `json:"flows"`
+	TLSFlows    int            `json:"tls_flows"`    // flows with a ClientHello
+	ECHFlows    int            `json:"ech_flows"`    // ClientHellos with an outer ECH extension
+	ECHAccepted int            `json:"ech_accepted"` // verified with keys
+	DNSQueries  int            `json:"dns_queries"`  // plain DNS questions seen
+	Names       []NameExposure `json:"names"`
+}
+
+// NameExposure is one name and where the observer saw it.
+type NameExposure struct {
+	Name   string `json:"name"`
+	Source string `json:"source"` // SourceDNSQuery, SourceSNI or SourceNothing
+	Flows  int    `json:"flows"`
+}
+
+// summarize groups flows by scenario and lists the names each exposed.
+func summarize(flows []*Flow) []ScenarioSummary {
+	byName := map[string]*ScenarioSummary{}
+	seen := map[string]map[[2]string]int{}
+	var order []string
+	for _, f := range flows {
+		s := byName[f.Scenario]
+		if s == nil {
+			s = &ScenarioSummary{Scenario: f.Scenario}
+			byName[f.Scenario], seen[f.Scenario] = s, map[[2]string]int{}
+			order = append(order, f.Scenario)
+		}
+		s.add(f, seen[f.Scenario])
+	}
+	out := make([]ScenarioSummary, 0, len(order))
+	for _, name := range order {
+		s := byName[name]
+		exposed := map[string]bool{}
+		for k := range seen[name] {
+			if k[1] != SourceNothing {
+				exposed[k[0]] = true
+			}
+		}
+		for k, n := range seen[name] {
+			if k[1] == SourceNothing && exposed[k[0]] {
+				continue // an observer learned it elsewhere
+			}
+			s.Names = append(s.Names, NameExposure{Name: k[0], Source: k[1], Flows: n})
+		}
+		sort.Slice(s.Names, func(i, j int) bool {
+			a, b := s.Names[i], s.Names[j]
+			return a.Name < b.Name || a.Name == b.Name && a.Source < b.Source
+		})
+		out = append(out, *s)
+	}
+	return out
+}
+
+func (s *ScenarioSummary) add(f *Flow, seen map[[2]string]int) {
+	s.Flows++
+	if f.ClientHelloLen > 0 {
+		s.TLSFlows++
+	}
+	if f.ECH != ECHNone {
+		s.ECHFlows++
+	}
+	if f.ECHAccepted != nil && *f.ECHAccepted {
+		s.ECHAccepted++
+	}
+	if f.SNI != "" {
+		seen[[2]string{f.SNI, SourceSNI}]++
+	}
+	if f.InnerSNI != "" && f.InnerSNI != f.SNI {
+		seen[[2]string{f.InnerSNI, SourceNothing}]++
+	}
+	for _, m := range f.DNS {
+		if !m.Response {
+			s.DNSQueries++
+			seen[[2]string{strings.TrimSuffix(m.Name, "."), SourceDNSQuery}]++
+		}
+	}
+}
+
+// WriteJSON writes one JSON object per flow (JSON lines).
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	for _, f := range r.Flows {
+		if err := enc.Encode(f); err != nil {
+			return fmt.Errorf("lab: writing JSON: %w", err)
+		}
+	}
+	return nil
+}
+
+// csvHeader are the columns of WriteCSV.
+var csvHeader = []string{"id", "scenario", "start", "client", "server", "transport", "service", "sni", "alpn",
+	"ech", "ech_config_id", "ech_kdf", "ech_aead", "ech_enc_len", "ech_payload_len", "inner_sni", "inner_alpn",
+	"ech_accepted", "hrr", "server_version", "server_cipher", "server_group", "client_hello_len", "record_len",
+	"ja4", "keylog", "dns", "warnings"}
+
+// WriteCSV writes a header and one row per flow.
+func WriteCSV(w io.Writer, r *Report) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return fmt.Errorf("lab: writing CSV: %w", err)
+	}
+	for _, f := range r.Flows {
+		row := []string{strconv.Itoa(f.ID), f.Scenario, f.Start.UTC().Format(time.RFC3339Nano), f.Client.String(), f.Server.String(),
+			f.Transport, f.Service, f.SNI, strings.Join(f.ALPN, ";"),
+			f.ECH, configID(f), hexOrEmpty(f.ECHKDF), hexOrEmpty(f.ECHAEAD), intOrEmpty(f.ECHEncLen), intOrEmpty(f.ECHPayloadLen),
+			f.InnerSNI, strings.Join(f.InnerALPN, ";"), accepted(f), strconv.FormatBool(f.HRR),
+			versionName(f.ServerVersion), cipherName(f.ServerCipher), groupName(f.ServerGroup),
+			intOrEmpty(f.ClientHelloLen), intOrEmpty(f.RecordLen), f.JA4, strconv.FormatBool(f.Keylog),
+			dnsSummary(f.DNS), strings.Join(f.Warnings, "; ")}
+		if err := cw.Write(row); err != nil {
+			return fmt.Errorf("lab: writing CSV: %w", err)
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteTable writes the flows and the privacy summary as aligned text for
+// a terminal.
+func WriteTable(w io.Writer, r *Report) error {
+	fmt.Fprintf(w, "capture: %s, %s, %d packets, %d flows\n\n", r.Format, captureKind(r), r.Packets, len(r.Flows))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSCENARIO\tT+\tCLIENT\tSERVER\tTRANSPORT\tSERVICE\tSNI / DNS\tALPN\tECH\tINNER SNI\tACCEPTED\tHRR\tSERVER\tCH LEN\tJA4")
+	t0 := firstTime(r)
+	for _, f := range r.Flows {
+		what := f.SNI
+		if len(f.DNS) > 0 {
+			what = dnsSummary(f.DNS)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.3fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, f.Scenario,
+			f.Start.Sub(t0).Seconds(), f.Client, f.Server, f.Transport, f.Service, dash(what), dash(strings.Join(f.ALPN, ",")),
+			dash(echCell(f)), dash(f.InnerSNI), dash(accepted(f)), yesNo(f.HRR), dash(serverCell(f)),
+			dash(intOrEmpty(f.ClientHelloLen)), dash(f.JA4))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	writeWarningsText(w, r)
+	fmt.Fprintln(w, "\nprivacy summary (what an on-path observer learned):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tFLOWS\tTLS\tECH\tACCEPTED\tDNS Q\tNAME\tLEARNED FROM\tFLOWS")
+	for _, s := range r.Summary {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d", s.Scenario, s.Flows, s.TLSFlows, s.ECHFlows, s.ECHAccepted, s.DNSQueries)
+		if len(s.Names) == 0 {
+			fmt.Fprintln(tw, "\t-\t-\t-")
+		}
+		for i, n := range s.Names {
+			if i > 0 {
+				fmt.Fprint(tw, "\t\t\t\t\t")
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%d\n", n.Name, n.Source, n.Flows)
+		}
+	}
+	return tw.Flush()
+}
+
+func writeWarningsText(w io.Writer, r *Report) {
+	for _, s := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", s)
+	}
+	for _, f := range r.Flows {
+		for _, s := range f.Warnings {
+			fmt.Fprintf(w, "warning: flow %d: %s\n", f.ID, s)
+		}
+	}
+}
+
+// WriteMarkdown writes a Markdown report: the capture, one table row per
+// flow, the privacy summary and the warnings.
+func WriteMarkdown(w io.Writer, r *Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# echlab compare\n\nCapture: %s, %s, %d packets, %d flows.\n\n## Flows\n\n", r.Format, captureKind(r), r.Packets, len(r.Flows))
+	b.WriteString("| # | scenario | client | server | transport | service | SNI / DNS | ALPN | ECH | inner SNI | accepted | HRR | server | CH len | JA4 |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, f := range r.Flows {
+		what := f.SNI
+		if len(f.DNS) > 0 {
+			what = dnsSummary(f.DNS)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f.ID, md(f.Scenario),
+			f.Client, f.Server, f.Transport, f.Service, md(what), md(strings.Join(f.ALPN, ", ")), md(echCell(f)),
+			md(f.InnerSNI), accepted(f), yesNo(f.HRR), md(serverCell(f)), intOrEmpty(f.ClientHelloLen), md(f.JA4))
+	}
+	b.WriteString("\n## Privacy summary\n\nWhat an on-path observer learned, per scenario, and from where (`nothing` means the name travelled only inside ECH).\n\n")
+	b.WriteString("| scenario | flows | TLS | ECH | accepted | DNS queries | name | learned from | flows |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range r.Summary {
+		if len(s.Names) == 0 {
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | | | |\n", md(s.Scenario), s.Flows, s.TLSFlows, s.ECHFlows, s.ECHAccepted, s.DNSQueries)
+		}
+		for i, n := range s.Names {
+			if i == 0 {
+				fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d ", md(s.Scenario), s.Flows, s.TLSFlows, s.ECHFlows, s.ECHAccepted, s.DNSQueries)
+			} else {
+				b.WriteString("| | | | | | ")
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d |\n", md(n.Name), n.Source, n.Flows)
+		}
+	}
+	if len(r.Warnings) > 0 || anyFlowWarnings(r) {
+		b.WriteString("\n## Warnings\n\n")
+		for _, s := range r.Warnings {
+			fmt.Fprintf(&b, "- %s\n", md(s))
+		}
+		for _, f := range r.Flows {
+			for _, s := range f.Warnings {
+				fmt.Fprintf(&b, "- flow %d: %s\n", f.ID, md(s))
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func anyFlowWarnings(r *Report) bool {
+	for _, f := range r.Flows {
+		if len(f.Warnings) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func captureKind(r *Report) string {
+	if r.Synthesized {
+		return "synthesized by echlab's recorder (not a packet socket)"
+	}
+	return "packet capture"
+}
+
+func firstTime(r *Report) time.Time {
+	if len(r.Flows) == 0 {
+		return time.Time{}
+	}
+	return r.Flows[0].Start
+}
+
+func echCell(f *Flow) string {
+	if f.ECH == ECHNone {
+		return ""
+	}
+	s := f.ECH
+	if f.ECHConfigID != nil {
+		s += fmt.Sprintf(" id=%d", *f.ECHConfigID)
+	}
+	return s + fmt.Sprintf(" kdf=%#04x aead=%#04x enc=%d payload=%d", f.ECHKDF, f.ECHAEAD, f.ECHEncLen, f.ECHPayloadLen)
+}
+
+func serverCell(f *Flow) string {
+	if f.ServerVersion == 0 && f.ServerGroup == 0 {
+		return ""
+	}
+	return strings.Trim(versionName(f.ServerVersion)+" "+cipherName(f.ServerCipher)+" "+groupName(f.ServerGroup), " ")
+}
+
+func configID(f *Flow) string {
+	if f.ECHConfigID == nil {
+		return ""
+	}
+	return strconv.Itoa(int(*f.ECHConfigID))
+}
+
+func accepted(f *Flow) string {
+	if f.ECHAccepted == nil {
+		return ""
+	}
+	return yesNo(*f.ECHAccepted)
+}
+
+func dnsSummary(msgs []DNSMessage) string {
+	var parts []string
+	for _, m := range msgs {
+		if !m.Response {
+			parts = append(parts, "Q "+m.Name+" "+m.Type)
+			continue
+		}
+		s := "R " + m.Name + " " + m.Type + " " + m.Rcode
+		if m.HasECH {
+			s += " ech="
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func versionName(v uint16) string {
+	if v == 0 {
+		return ""
+	}
+	return tls.VersionName(v)
+}
+
+func cipherName(c uint16) string {
+	if c == 0 {
+		return ""
+	}
+	return tls.CipherSuiteName(c)
+}
+
+func groupName(g uint16) string {
+	if g == 0 {
+		return ""
+	}
+	return tls.CurveID(g).String()
+}
+
+func hexOrEmpty(v uint16) string {
+	if v == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%#04x", v)
+}
+
+func intOrEmpty(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// md escapes the characters that would break a Markdown table cell.
+func md(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+}

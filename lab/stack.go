@@ -1,0 +1,387 @@
+package lab
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/resolver"
+	"github.com/echlab/echlab/server"
+)
+
+// Lab names. Every name resolves to 127.0.0.1 in the lab zone.
+const (
+	LabZone    = "lab.test."
+	PublicName = "public.lab.test" // the ECHConfig public_name of every ECH server
+	SecretName = "secret.lab.test" // the name ECH hides
+)
+
+// Key set directory names under the keys folder.
+const (
+	keysShared      = "shared"
+	keysSplit       = "split"
+	keysHRR         = "hrr"
+	keysPQ          = "pq"
+	keysStaleDNS    = "stale-dns"    // published in DNS, unknown to the server
+	keysStaleServer = "stale-server" // held by the stale-retry server
+)
+
+// service is one started server as the client reaches it.
+type service struct {
+	name    string // "shared", "baseline", …
+	addr    string // what DNS and URLs point at: the relay in synth mode
+	real    string // the server's own address
+	udp     string // HTTP/3 address ("" without)
+	keySet  string // key set published for it in DNS ("" for none)
+	closers []io.Closer
+}
+
+// stack is every component of the lab, started in one process on loopback.
+type stack struct {
+	cfg       RunConfig
+	ca        *pki.CA
+	keySets   map[string]*ech.KeySet // by directory name
+	keysDir   string
+	services  map[string]*service
+	resolver  *resolver.Running
+	dnsURLs   map[string]string // DNS transport → URL the client uses
+	observer  *Observer         // nil with a live capture
+	serverLog io.Writer
+	keylog    io.Writer
+	closers   []io.Closer
+	skipped   map[string]string // scenario → why it cannot run
+}
+
+// lockedWriter serialises writes from several components into one file.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// keySetSource adapts an ech.KeySet to server.KeySource, leaving out keys
+// crypto/tls cannot use.
+type keySetSource struct{ ks *ech.KeySet }
+
+func (k keySetSource) TLSKeys() ([]tls.EncryptedClientHelloKey, error) {
+	keys, _ := k.ks.TLSKeysSupported()
+	return keys, nil
+}
+
+// loadKeys loads or generates every key set the scenarios use.
+func (s *stack) loadKeys() error {
+	specs := []struct {
+		dir string
+		o   ech.KeyOptions
+	}{
+		{keysShared, ech.KeyOptions{ConfigID: 1, MaximumNameLength: 64}}, // padding-sweep names reach 60
+		{keysSplit, ech.KeyOptions{ConfigID: 2}},
+		{keysHRR, ech.KeyOptions{ConfigID: 3}},
+		{keysPQ, ech.KeyOptions{ConfigID: 4, KEM: ech.KEMXWing}},
+		{keysStaleDNS, ech.KeyOptions{ConfigID: 5}},
+		{keysStaleServer, ech.KeyOptions{ConfigID: 6}},
+	}
+	s.keySets = map[string]*ech.KeySet{}
+	for _, sp := range specs {
+		sp.o.PublicName = PublicName
+		ks, err := loadOrMakeKeySet(filepath.Join(s.keysDir, sp.dir), sp.o)
+		if err != nil {
+			return err
+		}
+		s.keySets[sp.dir] = ks
+	}
+	return nil
+}
+
+// loadOrMakeKeySet loads the key set in dir, or generates a one-key set
+// there.
+func loadOrMakeKeySet(dir string, o ech.KeyOptions) (*ech.KeySet, error) {
+	if _, err := os.Stat(filepath.Join(dir, resolver.KeySetFile)); err == nil {
+		ks, err := ech.LoadKeySet(dir)
+		if err != nil {
+			return nil, fmt.Errorf("lab: key set %s: %w", dir, err)
+		}
+		return ks, nil
+	}
+	k, err := ech.GenerateKey(o)
+	if err != nil {
+		return nil, fmt.Errorf("lab: generating key set %s: %w", dir, err)
+	}
+	ks := &ech.KeySet{}
+	ks.Add(k, true)
+	if err := ech.SaveKeySet(dir, ks); err != nil {
+		return nil, fmt.Errorf("lab: saving key set %s: %w", dir, err)
+	}
+	return ks, nil
+}
+
+// allKeys is every key of every key set: what Compare opens ECH with.
+func (s *stack) allKeys() ech.KeyList {
+	var l ech.KeyList
+	for _, ks := range s.keySets {
+		l = append(l, ks.Keys()...)
+	}
+	return l
+}
+
+// front puts the observer's relay in front of a server's listeners (in
+// synth mode) and returns the address clients should use.
+func (s *stack) front(tcp, udp string) (string, error) {
+	if s.observer == nil {
+		return tcp, nil
+	}
+	if udp != "" {
+		return s.observer.RelayPair(tcp, udp)
+	}
+	return s.observer.RelayTCP(tcp)
+}
+
+// port returns the port number of a host:port address.
+func port(addr string) uint16 {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return uint16(n)
+}
+
+// close stops every component, newest first.
+func (s *stack) close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i].Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// startServers starts the HTTPS servers of the scenarios, each behind its
+// relay in synth mode. A server that cannot start marks its scenarios
+// skipped with the reason instead of failing the run.
+func (s *stack) startServers() error {
+	s.services = map[string]*service{}
+	names := append([]string{SecretName}, SweepNames()...)
+	specs := []struct {
+		name, keys, scenario string
+		cfg                  server.Config
+	}{
+		{"baseline", "", "baseline", server.Config{}},
+		{"shared", keysShared, "ech-shared", server.Config{Names: names, HTTP3: true}},
+		{"hrr", keysHRR, "ech-hrr", server.Config{ForceHRR: true, Mode: "shared-hrr"}},
+		{"pq", keysPQ, "ech-pq", server.Config{Mode: "shared-pq"}},
+		{"stale", keysStaleServer, "stale-retry", server.Config{Mode: "shared-stale"}},
+	}
+	for _, sp := range specs {
+		cfg := sp.cfg
+		cfg.CA, cfg.Log, cfg.PublicName = s.ca, s.serverLog, PublicName
+		published := sp.keys
+		if sp.keys != "" {
+			ks := s.keySets[sp.keys]
+			if keys, skipped := ks.TLSKeysSupported(); len(keys) == 0 {
+				s.skip(sp.scenario, fmt.Sprintf("crypto/tls cannot use the %s key set's KEM (%d keys skipped)", sp.keys, len(skipped)))
+				continue
+			}
+			cfg.Keys = keySetSource{ks}
+			if sp.name == "stale" {
+				published = keysStaleDNS
+			}
+		}
+		if err := s.startServer(sp.name, published, cfg); err != nil {
+			s.skip(sp.scenario, err.Error())
+		}
+	}
+	if sv, ok := s.services["shared"]; !ok || sv.udp == "" {
+		s.skip("ech-shared-h3", "the shared server has no HTTP/3 listener")
+	}
+	return s.startSplit()
+}
+
+// skip marks a scenario as unable to run, keeping the first reason.
+func (s *stack) skip(scenario, why string) {
+	if _, ok := s.skipped[scenario]; !ok {
+		s.skipped[scenario] = why
+	}
+}
+
+func (s *stack) startServer(name, keySet string, cfg server.Config) error {
+	start := server.Start
+	if name == "baseline" {
+		start = server.StartBaseline
+	}
+	srv, err := start(cfg)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, srv)
+	addr, err := s.front(srv.Addr(), srv.UDPAddr())
+	if err != nil {
+		return err
+	}
+	s.services[name] = &service{name: name, addr: addr, real: srv.Addr(), udp: srv.UDPAddr(), keySet: keySet}
+	return nil
+}
+
+// zoneText is the lab.test zone: every lab name at 127.0.0.1. The HTTPS
+// records are the resolver's publisher's, made from the key sets.
+func zoneText() string {
+	z := "$ORIGIN " + LabZone + "\n$TTL 60\n" +
+		"@ IN SOA ns.lab.test. hostmaster.lab.test. 1 3600 600 86400 60\n" +
+		"@ IN NS ns.lab.test.\n"
+	names := []string{"ns", "resolver", "public", "secret", "backend"}
+	for _, n := range SweepNames() {
+		if short, ok := strings.CutSuffix(n, ".lab.test"); ok {
+			names = append(names, short)
+		}
+	}
+	for _, n := range names {
+		z += n + " IN A 127.0.0.1\n"
+	}
+	return z
+}
+
+// publishRules says which key set each ECH service's HTTPS record
+// carries: at _PORT._https.secret.lab.test, TargetName public.lab.test.
+func (s *stack) publishRules() []resolver.PublishRule {
+	var rules []resolver.PublishRule
+	for _, name := range slices.Sorted(maps.Keys(s.services)) {
+		sv := s.services[name]
+		if sv.keySet == "" {
+			continue
+		}
+		alpn := []string{"h2", "http/1.1"}
+		if sv.udp != "" {
+			alpn = []string{"h3", "h2", "http/1.1"}
+		}
+		rules = append(rules, resolver.PublishRule{Name: SecretName + ".", KeySet: sv.keySet,
+			Port: port(sv.addr), Target: PublicName + ".", ALPN: alpn})
+	}
+	return rules
+}
+
+// startResolver writes the zone, starts the resolver with every
+// transport, and fronts each listener with a relay in synth mode.
+func (s *stack) startResolver(outDir, pkiDir string, queryLog io.Writer) error {
+	zoneFile := filepath.Join(outDir, "lab.test.zone")
+	if err := os.WriteFile(zoneFile, []byte(zoneText()), 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	keySets := map[string]string{}
+	for dir := range s.keySets {
+		keySets[dir] = filepath.Join(s.keysDir, dir)
+	}
+	lo := "127.0.0.1:0"
+	r, err := resolver.Start(resolver.Config{
+		Zones:   []resolver.ZoneFile{{File: zoneFile, Origin: LabZone}},
+		KeySets: keySets, Publish: s.publishRules(),
+		Listen:   resolver.Listen{UDP: lo, TCP: lo, DoT: lo, DoH: lo, DoH3: lo, DoQ: lo},
+		TLS:      resolver.TLSFiles{CADir: pkiDir},
+		QueryLog: queryLog,
+	})
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, r)
+	s.resolver = r
+	return s.resolverURLs()
+}
+
+// resolverURLs fills dnsURLs: the resolver's URLs, rewritten to the
+// relays' addresses in synth mode.
+func (s *stack) resolverURLs() error {
+	byT := map[string]resolver.ListenerAddr{}
+	for _, a := range s.resolver.Addrs() {
+		byT[a.Transport] = a
+	}
+	s.dnsURLs = map[string]string{}
+	routes := []struct{ lab, tcp, udp, scheme, path string }{
+		{DNSDo53, "tcp", "udp", "udp", ""},
+		{DNSDoT, "dot", "", "tls", ""},
+		{DNSDoH, "doh", "", "https", resolver.DoHPath},
+		{DNSDoH3, "", "doh3", "h3", resolver.DoHPath},
+		{DNSDoQ, "", "doq", "quic", ""},
+	}
+	for _, rt := range routes {
+		tcp, udp := addrOf(byT, rt.tcp), addrOf(byT, rt.udp)
+		var addr string
+		var err error
+		switch {
+		case s.observer == nil && udp != "":
+			addr = udp
+		case s.observer == nil:
+			addr = tcp
+		case s.observer != nil && tcp != "" && udp != "":
+			addr, err = s.observer.RelayPair(tcp, udp)
+		case s.observer != nil && tcp != "":
+			addr, err = s.observer.RelayTCP(tcp)
+		case s.observer != nil && udp != "":
+			addr, err = s.observer.RelayUDP(udp)
+		}
+		if err != nil {
+			return err
+		}
+		if addr != "" {
+			s.dnsURLs[rt.lab] = rt.scheme + "://" + addr + rt.path
+		}
+	}
+	return nil
+}
+
+func addrOf(m map[string]resolver.ListenerAddr, transport string) string {
+	if a, ok := m[transport]; ok && a.Addr != nil {
+		return a.Addr.String()
+	}
+	return ""
+}
+
+// startSplit starts split mode: a backend for secret.lab.test (crypto/tls
+// without ECH keys: it answers the ClientHelloInner the relay forwards)
+// and the client-facing relay holding the split key set.
+func (s *stack) startSplit() error {
+	backend, err := server.Start(server.Config{Names: []string{SecretName}, PublicName: PublicName,
+		CA: s.ca, Log: s.serverLog, Mode: "split-backend"})
+	if err != nil {
+		s.skip("ech-split", err.Error())
+		return nil
+	}
+	s.closers = append(s.closers, backend)
+	split, err := server.StartSplit(server.SplitConfig{Keys: s.keySets[keysSplit],
+		Routes: server.Routes{SecretName: backend.Addr()}, PublicName: PublicName, CA: s.ca, Log: s.serverLog})
+	if err != nil {
+		s.skip("ech-split", err.Error())
+		return nil
+	}
+	s.closers = append(s.closers, split)
+	addr, err := s.front(split.Addr(), "")
+	if err != nil {
+		return err
+	}
+	s.services["split"] = &service{name: "split", addr: addr, real: split.Addr(), keySet: keysSplit}
+	return nil
+}
+
+// servicePorts are the ports clients reach the HTTPS servers on (relay
+// ports in synth mode): flows to them are the scenario's TLS connection,
+// the rest is DNS.
+func (s *stack) servicePorts() map[uint16]bool {
+	ports := map[uint16]bool{}
+	for _, sv := range s.services {
+		ports[port(sv.addr)] = true
+	}
+	return ports
+}

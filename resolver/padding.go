@@ -1,0 +1,111 @@
+package resolver
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/miekg/dns"
+)
+
+// Block lengths of the RFC 8467 block-length padding policy (section 4.1):
+// a client pads queries to a multiple of 128 octets, a server pads
+// responses to a multiple of 468 octets.
+const (
+	QueryPadBlock    = 128
+	ResponsePadBlock = 468
+)
+
+// maxMessage is the largest DNS message a stream transport can carry.
+const maxMessage = 65535
+
+// ErrPadding is returned when a message cannot be padded.
+var ErrPadding = errors.New("resolver: cannot pad message")
+
+// HasPadding reports whether m carries an EDNS(0) Padding option (RFC 7830).
+func HasPadding(m *dns.Msg) bool {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return false
+	}
+	for _, o := range opt.Option {
+		if o.Option() == dns.EDNS0PADDING {
+			return true
+		}
+	}
+	return false
+}
+
+// PadQuery pads a query for an encrypted transport to a multiple of
+// QueryPadBlock octets, adding an OPT record (UDP size 1232) if m has none.
+func PadQuery(m *dns.Msg) error {
+	if m.IsEdns0() == nil {
+		m.SetEdns0(1232, false)
+	}
+	return PadTo(m, QueryPadBlock)
+}
+
+// PadResponse applies the responder side of RFC 7830/8467 on encrypted
+// transports: when req carried a Padding option, resp is padded to a
+// multiple of ResponsePadBlock octets (an OPT record is added if the
+// handler left it out); otherwise any Padding option is removed from resp,
+// since a responder pads only when asked to. A response that would grow
+// past 65535 octets is left unpadded.
+func PadResponse(req, resp *dns.Msg) error {
+	if req == nil || !HasPadding(req) {
+		removePadding(resp)
+		return nil
+	}
+	if resp.IsEdns0() == nil {
+		size := uint16(dns.MinMsgSize)
+		if o := req.IsEdns0(); o != nil && o.UDPSize() > size {
+			size = o.UDPSize()
+		}
+		resp.SetEdns0(size, false)
+	}
+	err := PadTo(resp, ResponsePadBlock)
+	if errors.Is(err, ErrPadding) {
+		removePadding(resp)
+		return nil
+	}
+	return err
+}
+
+// PadTo replaces any Padding option in m by one that makes the packed
+// message a multiple of block octets. m must already carry an OPT record.
+func PadTo(m *dns.Msg, block int) error {
+	if block <= 0 {
+		return fmt.Errorf("%w: block size %d", ErrPadding, block)
+	}
+	opt := removePadding(m)
+	if opt == nil {
+		return fmt.Errorf("%w: no OPT record", ErrPadding)
+	}
+	b, err := m.Pack()
+	if err != nil {
+		return fmt.Errorf("resolver: packing message to pad: %w", err)
+	}
+	n := len(b) + 4 // the option header: code and length
+	pad := (block - n%block) % block
+	if n+pad > maxMessage {
+		return fmt.Errorf("%w: %d octets padded past %d", ErrPadding, n, maxMessage)
+	}
+	opt.Option = append(opt.Option, &dns.EDNS0_PADDING{Padding: make([]byte, pad)})
+	return nil
+}
+
+// removePadding drops every Padding option from m and returns its OPT
+// record, or nil when m has none.
+func removePadding(m *dns.Msg) *dns.OPT {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return nil
+	}
+	kept := make([]dns.EDNS0, 0, len(opt.Option))
+	for _, o := range opt.Option {
+		if o.Option() != dns.EDNS0PADDING {
+			kept = append(kept, o)
+		}
+	}
+	opt.Option = kept
+	return opt
+}

@@ -1,0 +1,229 @@
+package resolver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/quic-go/quic-go"
+)
+
+// ALPNDoQ is the ALPN token of DNS over QUIC (RFC 9250).
+const ALPNDoQ = "doq"
+
+// DoQ error codes (RFC 9250 section 4.3), used to close connections and
+// reset streams.
+const (
+	DoQNoError          = 0x0
+	DoQInternalError    = 0x1
+	DoQProtocolError    = 0x2
+	DoQRequestCancelled = 0x3
+	DoQExcessiveLoad    = 0x4
+	DoQUnspecifiedError = 0x5
+)
+
+// Errors of DoQ message parsing; each is a protocol error (RFC 9250
+// section 4.3.3) that closes the connection with DoQProtocolError.
+var (
+	ErrDoQLength    = errors.New("resolver: doq: message length does not match the stream")
+	ErrDoQMessageID = errors.New("resolver: doq: message ID is not 0")
+	ErrDoQMalformed = errors.New("resolver: doq: malformed DNS message")
+	ErrDoQKeepalive = errors.New("resolver: doq: edns-tcp-keepalive option present")
+)
+
+// DoQOptions configures StartDoQ. The zero value listens on 127.0.0.1 on
+// a free port, but a certificate is required.
+type DoQOptions struct {
+	TLSListenerOptions
+	// StreamTimeout bounds how long a stream may take to deliver its
+	// query and STREAM FIN; 0 means 10 s.
+	StreamTimeout time.Duration
+	// IdleTimeout closes idle connections; 0 means 30 s.
+	IdleTimeout time.Duration
+}
+
+// DoQServer is a running DNS-over-QUIC listener.
+type DoQServer struct {
+	h       Handler
+	opts    DoQOptions
+	conn    net.PacketConn
+	ln      *quic.Listener
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closeMu sync.Once
+}
+
+// StartDoQ listens on o.Addr (UDP) and serves DNS over QUIC until Close:
+// one query per client-initiated bidirectional stream, each message
+// behind a 2-octet length, ID 0, the response followed by STREAM FIN.
+func StartDoQ(h Handler, o DoQOptions) (*DoQServer, error) {
+	conf, err := o.ServerConfig(ALPNDoQ)
+	if err != nil {
+		return nil, err
+	}
+	conf.MinVersion = 0x0304 // QUIC is TLS 1.3 only
+	if o.StreamTimeout == 0 {
+		o.StreamTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
+	conn, err := net.ListenPacket("udp", o.addr())
+	if err != nil {
+		return nil, fmt.Errorf("resolver: doq: %w", err)
+	}
+	ln, err := quic.Listen(conn, conf, &quic.Config{MaxIdleTimeout: o.IdleTimeout})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("resolver: doq: %w", err)
+	}
+	s := &DoQServer{h: h, opts: o, conn: conn, ln: ln}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// Addr returns the UDP address the server listens on.
+func (s *DoQServer) Addr() net.Addr { return s.conn.LocalAddr() }
+
+// URL returns the server's URL for NewClient, quic://ADDR.
+func (s *DoQServer) URL() string { return "quic://" + s.conn.LocalAddr().String() }
+
+// Close stops the server, closing every connection with DOQ_NO_ERROR.
+func (s *DoQServer) Close() error {
+	var err error
+	s.closeMu.Do(func() {
+		s.cancel()
+		err = s.ln.Close()
+		s.wg.Wait()
+		s.conn.Close()
+	})
+	return err
+}
+
+func (s *DoQServer) accept() {
+	defer s.wg.Done()
+	for {
+		conn, err := s.ln.Accept(s.ctx)
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go s.serveConn(conn)
+	}
+}
+
+func (s *DoQServer) serveConn(conn *quic.Conn) {
+	defer s.wg.Done()
+	go func() {
+		<-s.ctx.Done()
+		conn.CloseWithError(DoQNoError, "server closing")
+	}()
+	go func() {
+		// A client may not open unidirectional streams (RFC 9250 4.3.3).
+		if _, err := conn.AcceptUniStream(conn.Context()); err == nil {
+			conn.CloseWithError(DoQProtocolError, "unidirectional stream")
+		}
+	}()
+	for {
+		str, err := conn.AcceptStream(conn.Context())
+		if err != nil {
+			return
+		}
+		go s.serveStream(conn, str)
+	}
+}
+
+func (s *DoQServer) serveStream(conn *quic.Conn, str *quic.Stream) {
+	str.SetReadDeadline(time.Now().Add(s.opts.StreamTimeout))
+	wire, err := io.ReadAll(io.LimitReader(str, 2+maxMessage+1))
+	if err != nil {
+		var se *quic.StreamError
+		if errors.As(err, &se) && se.Remote {
+			// The client reset its stream: abandon the transaction.
+			str.CancelWrite(DoQRequestCancelled)
+			return
+		}
+		// No STREAM FIN in time, or the connection went away.
+		conn.CloseWithError(DoQProtocolError, "no STREAM FIN after the query")
+		return
+	}
+	req, err := ParseDoQMessage(wire)
+	if err != nil {
+		conn.CloseWithError(DoQProtocolError, err.Error())
+		return
+	}
+	meta := Meta{Transport: TransportDoQ, Client: conn.RemoteAddr(), UDPSize: maxMessage}
+	resp := s.h.Answer(str.Context(), req, meta)
+	resp.Id = 0
+	removeKeepalive(resp)
+	PadResponse(req, resp)
+	out, err := packDoQ(resp)
+	if err != nil {
+		str.CancelWrite(DoQInternalError)
+		return
+	}
+	str.Write(out)
+	str.Close()
+}
+
+// ParseDoQMessage parses one DoQ message, the whole content of a stream:
+// a 2-octet length, then exactly that many octets of DNS message with
+// ID 0 and no edns-tcp-keepalive option. Errors wrap the ErrDoQ sentinels.
+func ParseDoQMessage(b []byte) (*dns.Msg, error) {
+	if len(b) < 2 || int(binary.BigEndian.Uint16(b)) != len(b)-2 {
+		return nil, fmt.Errorf("%w: %d octets on the stream", ErrDoQLength, len(b))
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(b[2:]); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDoQMalformed, err)
+	}
+	if m.Id != 0 {
+		return nil, fmt.Errorf("%w: %d", ErrDoQMessageID, m.Id)
+	}
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if o.Option() == dns.EDNS0TCPKEEPALIVE {
+				return nil, ErrDoQKeepalive
+			}
+		}
+	}
+	return m, nil
+}
+
+// packDoQ packs m behind its 2-octet length.
+func packDoQ(m *dns.Msg) ([]byte, error) {
+	b, err := m.Pack()
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxMessage {
+		return nil, fmt.Errorf("resolver: doq: message of %d octets", len(b))
+	}
+	out := make([]byte, 2, 2+len(b))
+	binary.BigEndian.PutUint16(out, uint16(len(b)))
+	return append(out, b...), nil
+}
+
+// removeKeepalive drops edns-tcp-keepalive, which DoQ forbids, from m.
+func removeKeepalive(m *dns.Msg) {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return
+	}
+	kept := make([]dns.EDNS0, 0, len(opt.Option))
+	for _, o := range opt.Option {
+		if o.Option() != dns.EDNS0TCPKEEPALIVE {
+			kept = append(kept, o)
+		}
+	}
+	opt.Option = kept
+}

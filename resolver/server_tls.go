@@ -1,0 +1,26 @@
+package resolver
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+)
+
+// ALPNDoT is the ALPN protocol id of DNS over TLS (RFC 7858, registered by
+// RFC 8310).
+const ALPNDoT = "dot"
+
+// StartDoT listens on o.Addr ("" means 127.0.0.1:0) and serves DNS over TLS
+// (RFC 7858), offering ALPN "dot". Responses are padded with the RFC 8467
+// block-length policy when the query carries a Padding option.
+func StartDoT(h Handler, o TLSListenerOptions) (*StreamServer, error) {
+	conf, err := o.ServerConfig(ALPNDoT)
+	if err != nil {
+		return nil, fmt.Errorf("resolver: dot: %w", err)
+	}
+	ln, err := net.Listen("tcp", o.addr())
+	if err != nil {
+		return nil, fmt.Errorf("resolver: dot: %w", err)
+	}
+	return ServeStream(tls.NewListener(ln, conf), h, TransportDoT, true), nil
+}

@@ -1,0 +1,130 @@
+package resolver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
+
+// headerLen is the length of the fixed DNS header.
+const headerLen = 12
+
+// UDPServer serves Do53 over UDP.
+type UDPServer struct {
+	conn    net.PacketConn
+	h       Handler
+	maxSize int
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+}
+
+// StartUDP listens on addr ("" means 127.0.0.1:0) and serves h until
+// Close. Responses are truncated (TC=1) to the client's EDNS(0) size,
+// bounded by maxSize (0 means DefaultUDPSize), or to 512 octets.
+func StartUDP(h Handler, addr string, maxSize int) (*UDPServer, error) {
+	conn, err := net.ListenPacket("udp", orLoopback(addr))
+	if err != nil {
+		return nil, fmt.Errorf("resolver: udp: %w", err)
+	}
+	return ServeUDP(conn, h, maxSize), nil
+}
+
+// ServeUDP serves h on conn until Close; maxSize is as for StartUDP.
+func ServeUDP(conn net.PacketConn, h Handler, maxSize int) *UDPServer {
+	if maxSize <= 0 {
+		maxSize = DefaultUDPSize
+	}
+	s := &UDPServer{conn: conn, h: h, maxSize: maxSize}
+	s.wg.Add(1)
+	go s.loop()
+	return s
+}
+
+// Addr returns the address the server listens on.
+func (s *UDPServer) Addr() net.Addr { return s.conn.LocalAddr() }
+
+// Close stops the server and waits for queries in flight.
+func (s *UDPServer) Close() error {
+	s.closed.Store(true)
+	err := s.conn.Close()
+	s.wg.Wait()
+	return err
+}
+
+func (s *UDPServer) loop() {
+	defer s.wg.Done()
+	buf := make([]byte, dns.MaxMsgSize)
+	for {
+		n, from, err := s.conn.ReadFrom(buf)
+		if err != nil {
+			if s.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		pkt := append([]byte(nil), buf[:n]...)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(pkt, from)
+		}()
+	}
+}
+
+func (s *UDPServer) handle(pkt []byte, from net.Addr) {
+	req := decodeQuery(pkt)
+	if req == nil || req.Response {
+		return // no header to answer, or a response: drop it
+	}
+	size := udpSize(req, s.maxSize)
+	resp := s.h.Answer(context.Background(), req, Meta{Transport: TransportUDP, Client: from, UDPSize: size})
+	resp.Truncate(size)
+	b, err := resp.Pack()
+	if err != nil {
+		return
+	}
+	s.conn.WriteTo(b, from)
+}
+
+// udpSize is the largest response a UDP client can take: its EDNS(0)
+// size bounded by ours, or 512 without EDNS(0).
+func udpSize(req *dns.Msg, ours int) int {
+	opt := req.IsEdns0()
+	if opt == nil {
+		return dns.MinMsgSize
+	}
+	return max(dns.MinMsgSize, min(int(opt.UDPSize()), ours))
+}
+
+// decodeQuery unpacks a query. When the message is malformed but has a
+// header, it returns a message holding only that header (ID, opcode, flags)
+// so that the Handler answers FORMERR; with no header it returns nil.
+func decodeQuery(b []byte) *dns.Msg {
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err == nil {
+		return m
+	}
+	if len(b) < headerLen {
+		return nil
+	}
+	flags := binary.BigEndian.Uint16(b[2:])
+	m = new(dns.Msg)
+	m.Id = binary.BigEndian.Uint16(b)
+	m.Response = flags&(1<<15) != 0
+	m.Opcode = int(flags>>11) & 0xf
+	m.RecursionDesired = flags&(1<<8) != 0
+	return m
+}
+
+func orLoopback(addr string) string {
+	if addr == "" {
+		return "127.0.0.1:0"
+	}
+	return addr
+}

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+)
+
+// ECH status values of ConnRecord.ECH.
+const (
+	// ECHAccepted: the server decrypted the ClientHelloInner and used it.
+	ECHAccepted = "accepted"
+	// ECHRejected: the ECH extension named one of the server's config ids
+	// (or a stale one it still knows) but could not be used; retry configs
+	// were sent when the key set has any.
+	ECHRejected = "rejected"
+	// ECHGrease: the ECH extension named a config id the server does not
+	// hold, as GREASE ECH does.
+	ECHGrease = "grease"
+	// ECHNone: the ClientHello carried no ECH extension.
+	ECHNone = "none"
+)
+
+// Transports of ConnRecord.Transport.
+const (
+	TransportTCP  = "tcp"
+	TransportQUIC = "quic"
+)
+
+// ConnRecord is what the server saw on one connection. It is written as one
+// JSON line per connection (the lab and the notebooks read these files) and
+// served by /api/conn. Field names are the JSON keys; the record schema is
+// versioned by Schema.
+type ConnRecord struct {
+	Schema     int       `json:"schema"`      // RecordSchema
+	Time       time.Time `json:"time"`        // when the first byte arrived
+	Mode       string    `json:"mode"`        // "shared", "baseline" or "split"
+	Transport  string    `json:"transport"`   // "tcp" or "quic"
+	ClientAddr string    `json:"client_addr"` // remote ip:port
+	OuterSNI   string    `json:"outer_sni"`   // server_name of the ClientHelloOuter (or the only ClientHello)
+	InnerSNI   string    `json:"inner_sni"`   // server_name of the ClientHelloInner; "" unless ECH was accepted
+	ECH        string    `json:"ech"`         // ECHAccepted, ECHRejected, ECHGrease or ECHNone
+	// ConfigID is the ECH config id the client named; null without ECH
+	// (and over QUIC, where the server cannot see the extension's bytes).
+	ConfigID *uint8 `json:"config_id"`
+	// HPKESuite is the client's ECH cipher suite as "KDF/AEAD" names
+	// ("HKDF-SHA256/AES-128-GCM"); "" without ECH or over QUIC.
+	HPKESuite string `json:"hpke_suite,omitempty"`
+	// RetryConfigs reports that the server answered an ECH it did not
+	// accept with retry configs.
+	RetryConfigs bool    `json:"retry_configs"`
+	HRR          bool    `json:"hrr"`          // the server sent a HelloRetryRequest
+	HandshakeMS  float64 `json:"handshake_ms"` // first byte to handshake done, milliseconds
+	ALPN         string  `json:"alpn"`         // negotiated application protocol
+	Version      string  `json:"version"`      // "TLSv1.3"
+	Cipher       string  `json:"cipher"`       // "TLS_AES_128_GCM_SHA256"
+	Group        string  `json:"group"`        // key exchange group, "X25519MLKEM768"
+	ClientCert   string  `json:"client_cert,omitempty"` // subject CN of a verified client certificate
+	Backend      string  `json:"backend,omitempty"`     // split mode: the address the connection was relayed to
+	Route        string  `json:"route,omitempty"`       // split mode: "ech", "passthrough" or "public"
+	Error        string  `json:"error,omitempty"`       // why the handshake or relay failed
+}
+
+// RecordSchema is the version of the ConnRecord JSON layout.
+const RecordSchema = 1
+
+// fill copies what the TLS connection state says into r.
+func (r *ConnRecord) fill(cs tls.ConnectionState) {
+	r.ALPN = cs.NegotiatedProtocol
+	r.Version = versionName(cs.Version)
+	r.Cipher = tls.CipherSuiteName(cs.CipherSuite)
+	if cs.CurveID != 0 {
+		r.Group = cs.CurveID.String()
+	}
+	r.HRR = cs.HelloRetryRequest
+	if len(cs.PeerCertificates) > 0 {
+		r.ClientCert = cs.PeerCertificates[0].Subject.CommonName
+	}
+	if cs.ECHAccepted {
+		r.ECH = ECHAccepted
+		r.InnerSNI = cs.ServerName
+	}
+}
+
+func versionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case 0:
+		return ""
+	}
+	return tls.VersionName(v)
+}
+
+// recordLog writes ConnRecords as JSON lines to an io.Writer, one Write per
+// record, serialised so lines never interleave.
+type recordLog struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *recordLog) write(r *ConnRecord) {
+	if l == nil || l.w == nil {
+		return
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	b = append(b, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.w.Write(b) //nolint:errcheck // the log is best effort and must not fail a connection
+}

@@ -1,0 +1,40 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/echlab/echlab/ech"
+)
+
+// helloFacts is what the server logs from the first ClientHello a client
+// sent: the plain SNI and the ECH extension's config id and suite.
+type helloFacts struct {
+	sni      string
+	hasECH   bool // an outer encrypted_client_hello extension was present
+	configID uint8
+	suite    string // "KDF/AEAD"
+	innerECH bool   // an inner encrypted_client_hello: a split-mode relay decrypted it
+}
+
+// dissect parses the first ClientHello in the recorded client bytes with
+// ech.ParseClientHelloRecords. Bytes that do not parse give zero facts:
+// the handshake itself has already judged them.
+func dissect(raw []byte) helloFacts {
+	ch, err := ech.ParseClientHelloRecords(raw)
+	if err != nil {
+		return helloFacts{}
+	}
+	f := helloFacts{sni: ch.ServerName}
+	if ch.ECH != nil && ch.ECH.Type == ech.ECHOuter {
+		f.hasECH = true
+		f.configID = ch.ECH.ConfigID
+		f.suite = suiteName(ch.ECH.CipherSuite)
+	}
+	f.innerECH = ch.ECH != nil && ch.ECH.Type == ech.ECHInner
+	return f
+}
+
+// suiteName formats an HPKE symmetric suite as "HKDF-SHA256/AES-128-GCM".
+func suiteName(cs ech.CipherSuite) string {
+	return fmt.Sprintf("%s/%s", ech.KDFName(cs.KDF), ech.AEADName(cs.AEAD))
+}

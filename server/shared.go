@@ -1,0 +1,236 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/echlab/echlab/internal/pki"
+)
+
+// Server is a running shared-mode (or baseline) HTTPS server.
+type Server struct {
+	cfg    Config
+	certs  *certSet
+	tlsCfg *tls.Config
+	log    *recordLog
+	known  idSet // config ids ever held
+
+	ln    net.Listener // TCP
+	ready *connQueue   // handshaken *tls.Conns for http.Server
+	http  *http.Server
+	h3    *h3Server // nil without HTTP3
+
+	recs sync.Map // *tls.Conn → *ConnRecord
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// Start listens on cfg.Addr and serves until Close. The returned server
+// knows its actual address (Addr, UDPAddr), so tests can pass
+// "127.0.0.1:0".
+func Start(cfg Config) (*Server, error) {
+	c, err := cfg.populate()
+	if err != nil {
+		return nil, err
+	}
+	certs, err := issueCerts(c.CA, c.PublicName, c.Names)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: c, certs: certs, log: &recordLog{w: c.Log}, ln: ln,
+		ready: newConnQueue(ln.Addr()), done: make(chan struct{})}
+	s.tlsCfg = tlsConfig(&s.cfg, certs, &s.known, []string{"h2", "http/1.1"})
+	if c.HTTP3 {
+		if s.h3, err = s.startHTTP3(ln.Addr().(*net.TCPAddr)); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	s.http = &http.Server{
+		Handler:           s.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnContext:       s.connContext,
+		ConnState:         s.connState,
+		ErrorLog:          discardLogger(),
+	}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.http.Serve(s.ready) }() //nolint:errcheck // ends with Close
+	go func() { defer s.wg.Done(); s.acceptLoop() }()
+	return s, nil
+}
+
+// Addr returns the TCP address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// UDPAddr returns the UDP address of the HTTP/3 listener, or "" without
+// HTTP3.
+func (s *Server) UDPAddr() string {
+	if s.h3 == nil {
+		return ""
+	}
+	return s.h3.addr.String()
+}
+
+// CA returns the CA that issued the server's certificates.
+func (s *Server) CA() *pki.CA { return s.cfg.CA }
+
+// PublicName returns the client-facing name.
+func (s *Server) PublicName() string { return s.cfg.PublicName }
+
+// Close stops the listeners and closes every connection.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.done)
+		err = s.ln.Close()
+		s.ready.Close()
+		s.http.Close()
+		if s.h3 != nil {
+			s.h3.close()
+		}
+		s.wg.Wait()
+	})
+	return err
+}
+
+func (s *Server) acceptLoop() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		s.ServeConn(c)
+	}
+}
+
+// ServeConn runs the TLS handshake and then HTTP on a connection accepted
+// elsewhere (the split relay hands it the connections it cannot decrypt).
+// It returns at once; the server owns c from now on.
+func (s *Server) ServeConn(c net.Conn) {
+	select {
+	case <-s.done:
+		c.Close()
+		return
+	default:
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if tc := s.handshake(c); tc != nil {
+			s.ready.push(tc)
+		}
+	}()
+}
+
+// handshake runs the TLS handshake on c, logs the connection, and returns
+// the handshaken conn, or nil after closing it when the handshake failed.
+func (s *Server) handshake(c net.Conn) *tls.Conn {
+	start := s.cfg.Now()
+	p := newPeekConn(c, start)
+	tc := tls.Server(p, s.tlsCfg)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	rec := s.tcpRecord(p, tc, err)
+	s.log.write(rec)
+	if err != nil {
+		tc.Close()
+		return nil
+	}
+	s.recs.Store(tc, rec)
+	return tc
+}
+
+func (s *Server) tcpRecord(p *peekConn, tc *tls.Conn, err error) *ConnRecord {
+	rec := &ConnRecord{Schema: RecordSchema, Time: p.start.UTC(), Mode: s.cfg.Mode,
+		Transport: TransportTCP, ClientAddr: p.RemoteAddr().String(), ECH: ECHNone}
+	rec.HandshakeMS = float64(s.cfg.Now().Sub(p.start).Microseconds()) / 1000
+	raw := p.stop()
+	cs := tc.ConnectionState()
+	rec.fill(cs)
+	p.mu.Lock()
+	rec.OuterSNI = p.helloSNI
+	if p.sawECH {
+		rec.OuterSNI = p.outerSNI
+	}
+	sawECH, ids := p.sawECH, p.echKeyIDs
+	p.mu.Unlock()
+	d := dissect(raw)
+	if d.sni != "" {
+		rec.OuterSNI = d.sni
+	}
+	if d.hasECH {
+		id := d.configID
+		rec.ConfigID, rec.HPKESuite = &id, d.suite
+	}
+	if !cs.ECHAccepted && (d.hasECH || sawECH) {
+		rec.ECH = ECHRejected
+		if d.hasECH && !containsID(ids, d.configID) && !s.known.has(d.configID) {
+			rec.ECH = ECHGrease
+		}
+		rec.RetryConfigs = retries(s.cfg.Keys) && cs.Version == tls.VersionTLS13
+	}
+	if d.innerECH {
+		// A split-mode relay forwarded a ClientHelloInner: crypto/tls
+		// confirmed ECH acceptance for it; the outer SNI is the relay's.
+		rec.ECH, rec.InnerSNI, rec.OuterSNI = ECHAccepted, d.sni, ""
+	}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	return rec
+}
+
+func containsID(ids []uint8, id uint8) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// retries reports whether the key source has retry configs to send.
+func retries(src KeySource) bool {
+	if src == nil {
+		return false
+	}
+	ks, err := src.TLSKeys()
+	if err != nil {
+		return false
+	}
+	for _, k := range ks {
+		if k.SendAsRetry {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	if v, ok := s.recs.Load(c); ok {
+		ctx = withRecord(ctx, v.(*ConnRecord))
+	}
+	return ctx
+}
+
+func (s *Server) connState(c net.Conn, st http.ConnState) {
+	if st == http.StateClosed || st == http.StateHijacked {
+		s.recs.Delete(c)
+	}
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/pki"
+)
+
+// SplitConfig configures StartSplit, the split-mode client-facing server.
+// Routes is required; the rest has working zero values.
+type SplitConfig struct {
+	// Addr is the TCP address to listen on; "" means "127.0.0.1:0".
+	Addr string
+	// Keys are the ECH keys the relay opens ClientHelloOuters with. nil
+	// means no ECH: every connection is passed through or sent to Public.
+	Keys *ech.KeySet
+	// TrialDecrypt also tries keys whose config id differs.
+	TrialDecrypt bool
+	// Routes maps inner SNI (or, without ECH, plain SNI) to backends.
+	Routes Routes
+	// Public serves the connections whose ECH cannot be decrypted: it
+	// should hold the key set to send retry configs. nil starts one in
+	// process (shared mode, the public name only, with Keys, CA and Log).
+	Public *Server
+	// PublicName and CA configure the in-process public server.
+	PublicName string
+	CA         *pki.CA
+	// Log receives one ConnRecord JSON line per relayed connection.
+	Log io.Writer
+	// ReadTimeout bounds reading a ClientHello; 0 means 5 s.
+	ReadTimeout time.Duration
+	// MaxHello bounds the bytes of one ClientHello; 0 means
+	// DefaultMaxHello.
+	MaxHello int
+	// DialTimeout bounds dialing a backend; 0 means 5 s.
+	DialTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c SplitConfig) populate() (SplitConfig, error) {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if len(c.Routes) == 0 {
+		return c, fmt.Errorf("%w: split mode needs at least one route", ErrConfig)
+	}
+	if err := c.Routes.validate(); err != nil {
+		return c, err
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 5 * time.Second
+	}
+	if c.MaxHello <= 0 {
+		c.MaxHello = DefaultMaxHello
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// Split is a running split-mode relay.
+type Split struct {
+	cfg       SplitConfig
+	ln        net.Listener
+	public    *Server
+	ownPublic bool
+	log       *recordLog
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// StartSplit listens on cfg.Addr and relays until Close.
+func StartSplit(cfg SplitConfig) (*Split, error) {
+	c, err := cfg.populate()
+	if err != nil {
+		return nil, err
+	}
+	s := &Split{cfg: c, public: c.Public, log: &recordLog{w: c.Log}, conns: map[net.Conn]struct{}{}}
+	if s.public == nil {
+		pc := Config{PublicName: c.PublicName, Names: []string{}, CA: c.CA, Log: c.Log, Now: c.Now, Mode: "split-public"}
+		if c.Keys != nil {
+			pc.Keys = c.Keys
+		}
+		if s.public, err = Start(pc); err != nil {
+			return nil, err
+		}
+		s.ownPublic = true
+	}
+	if s.ln, err = net.Listen("tcp", c.Addr); err != nil {
+		if s.ownPublic {
+			s.public.Close()
+		}
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// Addr returns the address the relay listens on.
+func (s *Split) Addr() string { return s.ln.Addr().String() }
+
+// Public returns the server that answers the ClientHellos the relay cannot
+// decrypt.
+func (s *Split) Public() *Server { return s.public }
+
+// Close stops the relay, closes its connections and, if it started it,
+// the public server.
+func (s *Split) Close() error {
+	var err error
+	s.once.Do(func() {
+		err = s.ln.Close()
+		s.mu.Lock()
+		s.closed = true
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+		if s.ownPublic {
+			s.public.Close()
+		}
+	})
+	return err
+}
+
+func (s *Split) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serve(c)
+		}()
+	}
+}
+
+// track registers a conn for Close; untrack forgets it.
+func (s *Split) track(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+}
+
+func (s *Split) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
