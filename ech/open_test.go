@@ -157,3 +157,6 @@ func compressedSavings(t testing.TB, o *Opened) int {
 	s = s[1+int(s[0]):]                // compression methods
 	return full - (int(s[0])<<8 | int(s[1]))
 }
+
+// KeySet (keyset.go) is a KeySource.
+var _ KeySource = (*KeySet)(nil)

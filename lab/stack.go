@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
@@ -286,13 +287,26 @@ func (s *stack) startResolver(outDir, pkiDir string, queryLog io.Writer) error {
 		keySets[dir] = filepath.Join(s.keysDir, dir)
 	}
 	lo := "127.0.0.1:0"
-	r, err := resolver.Start(resolver.Config{
-		Zones:   []resolver.ZoneFile{{File: zoneFile, Origin: LabZone}},
-		KeySets: keySets, Publish: s.publishRules(),
-		Listen:   resolver.Listen{UDP: lo, TCP: lo, DoT: lo, DoH: lo, DoH3: lo, DoQ: lo},
-		TLS:      resolver.TLSFiles{CADir: pkiDir},
-		QueryLog: queryLog,
-	})
+	var r *resolver.Running
+	var err error
+	for range 5 {
+		// Do53 UDP and TCP share a port, so that udp:// falls back to
+		// TCP on truncation (an X-Wing config does not fit in 1232 bytes).
+		do53, perr := freePair()
+		if perr != nil {
+			return perr
+		}
+		r, err = resolver.Start(resolver.Config{
+			Zones:   []resolver.ZoneFile{{File: zoneFile, Origin: LabZone}},
+			KeySets: keySets, Publish: s.publishRules(),
+			Listen:   resolver.Listen{UDP: do53, TCP: do53, DoT: lo, DoH: lo, DoH3: lo, DoQ: lo},
+			TLS:      resolver.TLSFiles{CADir: pkiDir},
+			QueryLog: queryLog,
+		})
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -384,4 +398,23 @@ func (s *stack) servicePorts() map[uint16]bool {
 		ports[port(sv.addr)] = true
 	}
 	return ports
+}
+
+// freePair returns a loopback address whose port is free for both TCP and
+// UDP right now.
+func freePair() (string, error) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("lab: %w", err)
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return addr, nil
+		}
+	}
+	return "", errors.New("lab: no loopback port free for both TCP and UDP")
 }

@@ -123,10 +123,11 @@ func (s *StreamServer) serveConn(c net.Conn) {
 			return // no header to answer: the stream is out of sync
 		}
 		resp := s.h.Answer(context.Background(), req, Meta{Transport: s.transport, Client: c.RemoteAddr(), UDPSize: dns.MaxMsgSize})
-		if s.pad {
-			PadResponse(req, resp)
-		}
 		resp.Truncate(dns.MaxMsgSize)
+		resp.Compress = true // Truncate turns it off when the message fits anyway
+		if s.pad {
+			PadResponse(req, resp) // after the last change in size
+		}
 		out, err := resp.Pack()
 		if err != nil {
 			return

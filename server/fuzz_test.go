@@ -10,12 +10,10 @@ import (
 )
 
 // FuzzSplitReader feeds arbitrary bytes to the split relay's ClientHello
-// reader and the decisions it takes on what it read (parse, open). It
-// must never panic, never read past the records it returns, and respect
+// reader and the parse that follows it. It must never panic, never read past the records it returns, and respect
 // its size bound.
 func FuzzSplitReader(f *testing.F) {
 	k := newKey(f, 4)
-	keys := ech.KeyList{k}
 	pc, sc := net.Pipe()
 	go tls.Client(pc, &tls.Config{ServerName: "secret.lab.test", EncryptedClientHelloConfigList: configList(f, k)}).Handshake() //nolint:errcheck
 	good, err := readFlight(sc, DefaultMaxHello)
@@ -44,12 +42,6 @@ func FuzzSplitReader(f *testing.F) {
 		if len(fl.msg) < 4 {
 			t.Fatalf("message of %d bytes", len(fl.msg))
 		}
-		ch, err := ech.ParseClientHello(fl.msg)
-		if err != nil || ch.ECH == nil || ch.ECH.Type != ech.ECHOuter {
-			return
-		}
-		if o, err := ech.Open(keys, ch, nil); err == nil && o.Inner == nil {
-			t.Fatal("Open succeeded without an inner ClientHello")
-		}
+		ech.ParseClientHello(fl.msg) //nolint:errcheck // only must not panic; ech fuzzes Open itself
 	})
 }

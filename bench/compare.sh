@@ -1,0 +1,36 @@
+#!/bin/sh
+# bench/compare.sh — echlab compare throughput beside tshark on one large
+# capture of TLS connections (half of them with ECH).
+#
+#   bench/compare.sh [PAIRS]     (default 10000 pairs = 20000 ClientHellos)
+#
+# Writes the capture with the lab package's recorder, then times
+# `echlab compare` and `tshark -r` reading the SNI of every ClientHello.
+set -eu
+cd "$(dirname "$0")/.."
+pairs=${1:-10000}
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cap=$dir/bench.pcapng
+ECHLAB_BENCH_CAPTURE=$cap ECHLAB_BENCH_PAIRS=$pairs go test ./lab/ -run '^TestWriteBenchCapture$' -count=1 >/dev/null
+go build -o "$dir/echlab" ./cmd/echlab
+hellos=$((pairs * 2))
+echo "capture: $(du -h "$cap" | cut -f1), $hellos ClientHellos"
+
+now() { date +%s.%N; }
+t0=$(now)
+"$dir/echlab" compare "$cap" --csv "$dir/flows.csv" >/dev/null
+t1=$(now)
+echlab_s=$(echo "$t1 - $t0" | bc)
+echo "echlab compare: ${echlab_s}s, $(echo "$hellos / $echlab_s" | bc) ClientHellos/s ($(($(wc -l <"$dir/flows.csv") - 1)) flows)"
+
+if command -v tshark >/dev/null 2>&1; then
+	t0=$(now)
+	n=$(tshark -r "$cap" -Y 'tls.handshake.type==1' -T fields -e tls.handshake.extensions_server_name 2>/dev/null | wc -l)
+	t1=$(now)
+	tshark_s=$(echo "$t1 - $t0" | bc)
+	echo "tshark -r:      ${tshark_s}s, $(echo "$hellos / $tshark_s" | bc) ClientHellos/s ($n ClientHellos)"
+	echo "ratio (tshark time / echlab time): $(echo "scale=1; $tshark_s / $echlab_s" | bc)"
+else
+	echo "tshark not installed; skipping the comparison"
+fi
