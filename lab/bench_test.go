@@ -25,7 +25,7 @@ func bigCapture(tb testing.TB, n int) []byte {
 	for i := 0; i < n; i++ {
 		base := len(big.conns)
 		for _, c := range conns {
-			c.client = netip.AddrPortFrom(c.client.Addr(), uint16(10000+(len(big.conns)%50000)))
+			c.client = netip.AddrPortFrom(c.client.Addr(), uint16(32768+(len(big.conns)%28000)))
 			big.conns = append(big.conns, c)
 		}
 		for _, e := range events {

@@ -359,9 +359,11 @@ func finish(cfg RunConfig, s *stack, res *RunResult, out *outputs, prog *Progres
 		return err
 	}
 	prog.Phase("comparing what the observer captured")
-	rep, err := compareRun(cfg.OutDir, s.allKeys())
-	if err != nil {
-		return err
+	rep, cmpErr := compareRun(cfg.OutDir, s.allKeys())
+	if cmpErr != nil {
+		// Still write what the cases say, and say why the observer's
+		// side is missing.
+		rep = &Report{Warnings: []string{"compare failed: " + cmpErr.Error()}}
 	}
 	res.Report = rep
 	res.Rows = buildRows(res.Cases, rep, s.servicePorts())
@@ -382,7 +384,7 @@ func finish(cfg RunConfig, s *stack, res *RunResult, out *outputs, prog *Progres
 			return err
 		}
 	}
-	return writeManifest(cfg, res)
+	return errors.Join(cmpErr, writeManifest(cfg, res))
 }
 
 // compareRun runs Compare on the run's capture with every key set, the

@@ -351,3 +351,52 @@ func clientHelloFor(t *testing.T, name string) []byte {
 	}
 	return c.written
 }
+
+// BenchmarkRelayTCP measures a round trip of 64 KiB through a TCP relay,
+// with and without recording.
+func BenchmarkRelayTCP(b *testing.B) {
+	for _, recorded := range []bool{false, true} {
+		name := map[bool]string{false: "plain", true: "recorded"}[recorded]
+		b.Run(name, func(b *testing.B) {
+			obs := &Observer{}
+			if recorded {
+				rec := NewRecorder()
+				obs.WrapConn = rec.WrapConn
+			}
+			defer obs.Close()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() { io.Copy(c, c); c.Close() }()
+				}
+			}()
+			addr, err := obs.RelayTCP(ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			buf := make([]byte, 64<<10)
+			b.SetBytes(int64(len(buf)))
+			for b.Loop() {
+				if _, err := c.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -50,6 +50,7 @@ func (c *quicClient) exchangeTimed(ctx context.Context, m *dns.Msg) (*dns.Msg, T
 	if err != nil {
 		return nil, Timing{Protocol: "doq"}, err
 	}
+	removeKeepalive(q) // DoQ forbids edns-tcp-keepalive (RFC 9250 §5.5.2)
 	wire, err := packDoQ(q)
 	if err != nil {
 		return nil, Timing{Protocol: "doq"}, err

@@ -1,10 +1,17 @@
 package resolver
 
 import (
+	"bytes"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+
 	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"github.com/echlab/echlab/internal/testutil"
 	"io"
 	"testing"
 	"time"
@@ -206,4 +213,25 @@ func FuzzDoQMessage(f *testing.F) {
 			t.Fatalf("accepted message ID %d", m.Id)
 		}
 	})
+}
+
+// TestKdigDoQ: Knot's kdig, an independent DoQ client, queries our server.
+// Debian 12's kdig 3.2 is built without libngtcp2: its +quic falls back to
+// TCP, and the test skips saying so.
+func TestKdigDoQ(t *testing.T) {
+	kdig := testutil.NeedTool(t, "kdig")
+	if lib, _ := exec.Command("ldd", kdig).Output(); !bytes.Contains(lib, []byte("libngtcp2")) {
+		t.Skip("kdig is built without QUIC (no libngtcp2): +quic would fall back to TCP")
+	}
+	l := newLab(t)
+	s := startDoQ(t, l, DoQOptions{TLSListenerOptions: l.tlsOpts()})
+	port := strconv.Itoa(s.Addr().(*net.UDPAddr).Port)
+	out := run(t, kdig, "@127.0.0.1", "-p", port, "+quic", "+tls-ca="+l.writeCA(t), "+tls-hostname=dns.lab.test",
+		"secret.lab.test", "HTTPS")
+	if !strings.Contains(out, "status: NOERROR") || !bytes.Equal(echOf(t, out), l.echList) {
+		t.Fatalf("kdig +quic output:\n%s", out)
+	}
+	if s := l.h.last(t); s.Meta.Transport != TransportDoQ || s.ID != 0 {
+		t.Fatalf("server saw %+v", s)
+	}
 }

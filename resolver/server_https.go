@@ -135,6 +135,9 @@ func (d *dohHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 func (d *dohHandler) answer(r *http.Request, req *dns.Msg, transport string) *dns.Msg {
 	meta := Meta{Transport: transport, Client: remoteAddr(r), UDPSize: maxMessage}
 	resp := d.h.Answer(r.Context(), req, meta)
+	if resp == nil { // a broken Handler: answer SERVFAIL rather than panic
+		resp = new(dns.Msg).SetRcode(req, dns.RcodeServerFailure)
+	}
 	resp.Id = req.Id
 	if transport != TransportJSON {
 		PadResponse(req, resp)

@@ -124,8 +124,11 @@ func (s *DoQServer) accept() {
 func (s *DoQServer) serveConn(conn *quic.Conn) {
 	defer s.wg.Done()
 	go func() {
-		<-s.ctx.Done()
-		conn.CloseWithError(DoQNoError, "server closing")
+		select {
+		case <-s.ctx.Done():
+			conn.CloseWithError(DoQNoError, "server closing")
+		case <-conn.Context().Done():
+		}
 	}()
 	go func() {
 		// A client may not open unidirectional streams (RFC 9250 4.3.3).
@@ -163,6 +166,10 @@ func (s *DoQServer) serveStream(conn *quic.Conn, str *quic.Stream) {
 	}
 	meta := Meta{Transport: TransportDoQ, Client: conn.RemoteAddr(), UDPSize: maxMessage}
 	resp := s.h.Answer(str.Context(), req, meta)
+	if resp == nil { // a broken Handler: say so on this stream only
+		str.CancelWrite(DoQInternalError)
+		return
+	}
 	resp.Id = 0
 	removeKeepalive(resp)
 	PadResponse(req, resp)

@@ -51,12 +51,12 @@ type ConnRecord struct {
 	// RetryConfigs reports that the server answered an ECH it did not
 	// accept with retry configs.
 	RetryConfigs bool    `json:"retry_configs"`
-	HRR          bool    `json:"hrr"`          // the server sent a HelloRetryRequest
-	HandshakeMS  float64 `json:"handshake_ms"` // first byte to handshake done, milliseconds
-	ALPN         string  `json:"alpn"`         // negotiated application protocol
-	Version      string  `json:"version"`      // "TLSv1.3"
-	Cipher       string  `json:"cipher"`       // "TLS_AES_128_GCM_SHA256"
-	Group        string  `json:"group"`        // key exchange group, "X25519MLKEM768"
+	HRR          bool    `json:"hrr"`                   // the server sent a HelloRetryRequest
+	HandshakeMS  float64 `json:"handshake_ms"`          // first byte to handshake done, milliseconds
+	ALPN         string  `json:"alpn"`                  // negotiated application protocol
+	Version      string  `json:"version"`               // "TLSv1.3"
+	Cipher       string  `json:"cipher"`                // "TLS_AES_128_GCM_SHA256"
+	Group        string  `json:"group"`                 // key exchange group, "X25519MLKEM768"
 	ClientCert   string  `json:"client_cert,omitempty"` // subject CN of a verified client certificate
 	Backend      string  `json:"backend,omitempty"`     // split mode: the address the connection was relayed to
 	Route        string  `json:"route,omitempty"`       // split mode: "ech", "passthrough" or "public"

@@ -24,7 +24,7 @@ type peekConn struct {
 	mu        sync.Mutex
 	recording bool
 	buf       []byte
-	outerSNI  string // ServerName of the outer ClientHello, from GetEncryptedClientHelloKeys
+	outerSNI  string  // ServerName of the outer ClientHello, from GetEncryptedClientHelloKeys
 	echKeyIDs []uint8 // config ids of the keys offered to crypto/tls for this conn
 	sawECH    bool    // GetEncryptedClientHelloKeys was called: the ClientHello had an ECH extension
 	helloSNI  string  // ServerName seen by GetConfigForClient (inner when accepted)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,16 @@ func (c SplitConfig) populate() (SplitConfig, error) {
 	return c, nil
 }
 
+// supportedKeys gives crypto/tls the keys of a set it can use, leaving out
+// those of KEMs it lacks (the relay itself opens them with circl).
+type supportedKeys struct{ ks *ech.KeySet }
+
+// TLSKeys returns the usable keys.
+func (k supportedKeys) TLSKeys() ([]tls.EncryptedClientHelloKey, error) {
+	keys, _ := k.ks.TLSKeysSupported()
+	return keys, nil
+}
+
 // Split is a running split-mode relay.
 type Split struct {
 	cfg       SplitConfig
@@ -80,8 +91,8 @@ type Split struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
-	wg    sync.WaitGroup
-	once  sync.Once
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 // StartSplit listens on cfg.Addr and relays until Close.
@@ -94,7 +105,7 @@ func StartSplit(cfg SplitConfig) (*Split, error) {
 	if s.public == nil {
 		pc := Config{PublicName: c.PublicName, Names: []string{}, CA: c.CA, Log: c.Log, Now: c.Now, Mode: "split-public"}
 		if c.Keys != nil {
-			pc.Keys = c.Keys
+			pc.Keys = supportedKeys{c.Keys}
 		}
 		if s.public, err = Start(pc); err != nil {
 			return nil, err

@@ -184,7 +184,7 @@ func withRecordVersion(recs []byte, major, minor byte) []byte {
 // (bounded in bytes and time), then closes.
 func closeClean(c net.Conn) {
 	if tc, ok := c.(interface{ CloseWrite() error }); ok {
-		tc.CloseWrite()                                 //nolint:errcheck
+		tc.CloseWrite()                                //nolint:errcheck
 		c.SetReadDeadline(time.Now().Add(time.Second)) //nolint:errcheck
 		io.CopyN(io.Discard, c, DefaultMaxHello)       //nolint:errcheck
 	}

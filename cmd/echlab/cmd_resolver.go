@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/echlab/echlab/resolver"
+)
+
+func init() {
+	register(command{name: "resolver", summary: "serve zone files with ECH in HTTPS records over Do53, DoT, DoH, DoH3 and DoQ", run: runResolver})
+}
+
+// Default listener addresses of echlab resolver: loopback, unprivileged.
+const (
+	defaultDo53    = "127.0.0.1:5353" // UDP and TCP
+	defaultDoT     = "127.0.0.1:8853" // TCP
+	defaultDoH     = "127.0.0.1:8443" // TCP (HTTP/1.1, HTTP/2) and UDP (HTTP/3)
+	defaultDoQ     = "127.0.0.1:8853" // UDP
+	defaultMetrics = "127.0.0.1:9153"
+)
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+type resolverFlags struct {
+	config, cert, key, caDir, queryLog, forward string
+	udp, tcp, dot, doh, doh3, doq, metrics      string
+	zones, keySets, publish, certNames          listFlag
+	poll                                        time.Duration
+}
+
+func newResolverFlags() (*flag.FlagSet, *resolverFlags) {
+	fs := newFlags("resolver", "", "Serve zone files authoritatively, publishing ECH key sets in HTTPS records and\n"+
+		"republishing them when a key set rotates. Listens on loopback by default; an empty\n"+
+		"address (e.g. -doq '') turns a listener off. Runs until SIGINT or SIGTERM.")
+	f := &resolverFlags{}
+	fs.StringVar(&f.config, "config", "", "JSON configuration file (flags given explicitly override it)")
+	fs.Var(&f.zones, "zone", "zone file, FILE or ORIGIN=FILE (repeatable)")
+	fs.Var(&f.keySets, "keyset", "key set directory, NAME=DIR (repeatable)")
+	fs.Var(&f.publish, "publish", "publish rule NAME,keyset=K[,port=P][,target=T][,alpn=A]...[,ttl=S] (repeatable)")
+	fs.StringVar(&f.udp, "udp", defaultDo53, "Do53 UDP address")
+	fs.StringVar(&f.tcp, "tcp", defaultDo53, "Do53 TCP address")
+	fs.StringVar(&f.dot, "dot", defaultDoT, "DoT address (needs -cert/-key or -ca-dir)")
+	fs.StringVar(&f.doh, "doh", defaultDoH, "DoH address, HTTP/1.1 and HTTP/2 over TCP")
+	fs.StringVar(&f.doh3, "doh3", defaultDoH, "DoH address, HTTP/3 over UDP (same as -doh: advertised by Alt-Svc)")
+	fs.StringVar(&f.doq, "doq", defaultDoQ, "DoQ address (UDP)")
+	fs.StringVar(&f.metrics, "metrics", defaultMetrics, "Prometheus /metrics address (plain HTTP)")
+	fs.StringVar(&f.cert, "cert", "", "certificate chain (PEM) for the encrypted listeners")
+	fs.StringVar(&f.key, "key", "", "private key (PEM) for -cert")
+	fs.StringVar(&f.caDir, "ca-dir", "", "lab CA directory (created if missing) that issues the listeners' certificate")
+	fs.Var(&f.certNames, "cert-name", "name or IP the issued certificate covers (repeatable; default localhost, resolver.lab.test, 127.0.0.1, ::1)")
+	fs.StringVar(&f.queryLog, "querylog", "", "append the JSON-lines query log to FILE (- for stdout)")
+	fs.StringVar(&f.forward, "forward", "", "upstream URL for names outside the zones (default: REFUSED)")
+	fs.DurationVar(&f.poll, "poll", resolver.DefaultPollInterval, "how often key set directories are checked for rotation")
+	return fs, f
+}
+
+func runResolver(args []string) error {
+	fs, f := newResolverFlags()
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, notes, err := f.toConfig(fs)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	r, err := resolver.Start(*cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for _, n := range notes {
+		fmt.Fprintln(os.Stderr, "echlab resolver:", n)
+	}
+	for _, a := range r.Addrs() {
+		fmt.Printf("%-8s %s\n", a.Transport, a.URL)
+	}
+	if r.CAFile != "" {
+		fmt.Printf("%-8s %s\n", "ca", r.CAFile)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}
+
+// toConfig merges the config file and the flags. Without a config file the
+// listener flags' defaults apply; the encrypted ones are turned off (with a
+// note) when no certificate source is given and they were not asked for.
+func (f *resolverFlags) toConfig(fs *flag.FlagSet) (*resolver.Config, []string, error) {
+	cfg := &resolver.Config{}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if f.config != "" {
+		c, err := resolver.LoadConfig(f.config)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg = c
+	}
+	use := func(name string) bool { return set[name] || f.config == "" }
+	for _, z := range f.zones {
+		zf := resolver.ZoneFile{File: z}
+		if origin, file, ok := strings.Cut(z, "="); ok {
+			zf = resolver.ZoneFile{Origin: origin, File: file}
+		}
+		cfg.Zones = append(cfg.Zones, zf)
+	}
+	for _, ks := range f.keySets {
+		name, dir, ok := strings.Cut(ks, "=")
+		if !ok || name == "" || dir == "" {
+			return nil, nil, fmt.Errorf("-keyset %q: want NAME=DIR", ks)
+		}
+		if cfg.KeySets == nil {
+			cfg.KeySets = map[string]string{}
+		}
+		cfg.KeySets[name] = dir
+	}
+	for _, p := range f.publish {
+		rule, err := parsePublish(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Publish = append(cfg.Publish, rule)
+	}
+	l := &cfg.Listen
+	for name, pair := range map[string][2]*string{
+		"udp": {&l.UDP, &f.udp}, "tcp": {&l.TCP, &f.tcp}, "dot": {&l.DoT, &f.dot}, "doh": {&l.DoH, &f.doh},
+		"doh3": {&l.DoH3, &f.doh3}, "doq": {&l.DoQ, &f.doq}, "metrics": {&l.Metrics, &f.metrics},
+	} {
+		if use(name) {
+			*pair[0] = *pair[1]
+		}
+	}
+	if set["cert"] || set["key"] {
+		cfg.TLS.CertFile, cfg.TLS.KeyFile = f.cert, f.key
+	}
+	if set["ca-dir"] {
+		cfg.TLS.CADir = f.caDir
+	}
+	if len(f.certNames) > 0 {
+		cfg.TLS.Names = f.certNames
+	}
+	if set["querylog"] {
+		cfg.QueryLogFile = f.queryLog
+	}
+	if set["forward"] {
+		cfg.Forward = f.forward
+	}
+	if use("poll") {
+		cfg.PollInterval = resolver.Duration(f.poll)
+	}
+	var notes []string
+	if cfg.TLS.CertFile == "" && cfg.TLS.CADir == "" {
+		for name, addr := range map[string]*string{"dot": &l.DoT, "doh": &l.DoH, "doh3": &l.DoH3, "doq": &l.DoQ} {
+			if *addr != "" && !set[name] && f.config == "" {
+				*addr = ""
+				notes = append(notes, name+" off: give -ca-dir or -cert/-key to serve it")
+			}
+		}
+	}
+	return cfg, notes, nil
+}
+
+// parsePublish reads NAME,keyset=K[,port=P][,target=T][,alpn=A]...[,ttl=S].
+func parsePublish(s string) (resolver.PublishRule, error) {
+	parts := strings.Split(s, ",")
+	r := resolver.PublishRule{Name: parts[0]}
+	for _, p := range parts[1:] {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			return r, fmt.Errorf("-publish %q: %q is not key=value", s, p)
+		}
+		switch k {
+		case "keyset":
+			r.KeySet = v
+		case "target":
+			r.Target = v
+		case "alpn":
+			r.ALPN = append(r.ALPN, v)
+		case "port", "ttl":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || (k == "port" && n > 65535) {
+				return r, fmt.Errorf("-publish %q: bad %s %q", s, k, v)
+			}
+			if k == "port" {
+				r.Port = uint16(n)
+			} else {
+				r.TTL = uint32(n)
+			}
+		default:
+			return r, fmt.Errorf("-publish %q: unknown key %q (keyset, port, target, alpn, ttl)", s, k)
+		}
+	}
+	if r.Name == "" || r.KeySet == "" {
+		return r, fmt.Errorf("-publish %q: want NAME,keyset=K", s)
+	}
+	return r, nil
+}
