@@ -57,18 +57,19 @@ nope.lab.test A
 public.lab.test MX
 EOF
 
-printf '%-5s %12s %14s %14s %14s %8s\n' transport "queries/s" "avg lat (ms)" "min lat (ms)" "max lat (ms)" "lost"
-for mode in udp tcp dot doh; do
-  case $mode in
-    udp) p=$(port udp); extra=() ;;
-    tcp) p=$(port tcp); extra=() ;;
-    dot) p=$(port dot); extra=() ;;
-    doh) p=$(port doh); extra=(-O "doh-uri=https://127.0.0.1:$p/dns-query" -O doh-method=POST) ;;
-  esac
+printf '%-9s %12s %14s %14s %14s %8s\n' transport "queries/s" "avg lat (ms)" "min lat (ms)" "max lat (ms)" "lost"
+for row in udp tcp dot doh-get doh-post; do
+  mode=${row%-*}
+  p=$(port "$mode")
+  extra=()
+  if [[ $mode == doh ]]; then
+    method=${row#doh-}
+    extra=(-O "doh-uri=https://127.0.0.1:$p/dns-query" -O "doh-method=${method^^}")
+  fi
   out=$(dnsperf -m "$mode" -s 127.0.0.1 -p "$p" -d "$work/queries" -l "$DURATION" \
     -c "$CLIENTS" -q "$OUTSTANDING" "${extra[@]}" 2>&1) || { echo "$out" >&2; exit 1; }
   qps=$(awk '/Queries per second:/ { print $4 }' <<<"$out")
   read -r avg mn mx < <(awk '/Average Latency/ { gsub(/[(),]/, ""); print $4*1000, $6*1000, $8*1000 }' <<<"$out")
   lost=$(awk '/Queries lost:/ { print $3 }' <<<"$out")
-  printf '%-9s %12s %14.3f %14.3f %14.3f %8s\n' "$mode" "$qps" "$avg" "$mn" "$mx" "$lost"
+  printf '%-9s %12s %14.3f %14.3f %14.3f %8s\n' "$row" "$qps" "$avg" "$mn" "$mx" "$lost"
 done

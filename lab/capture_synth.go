@@ -46,10 +46,10 @@ type recConn struct {
 
 // Event kinds.
 const (
-	evOpen  = iota // TCP handshake
-	evData         // bytes (TCP) or one datagram (UDP)
-	evClose        // FIN from one side
-	evDropped      // a send that failed
+	evOpen    = iota // TCP handshake
+	evData           // bytes (TCP) or one datagram (UDP)
+	evClose          // FIN from one side
+	evDropped        // a send that failed
 )
 
 type recEvent struct {

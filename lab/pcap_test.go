@@ -5,8 +5,8 @@ import (
 	"errors"
 	"flag"
 	"math/rand"
-	"os"
 	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/google/gopacket/layers"

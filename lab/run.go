@@ -470,14 +470,21 @@ func writeManifest(cfg RunConfig, res *RunResult) error {
 	}
 	res.Files = append(res.Files, FileManifest)
 	deps := map[string]string{}
+	echlab := map[string]string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		echlab["version"] = bi.Main.Version
+		for _, st := range bi.Settings {
+			if st.Key == "vcs.revision" || st.Key == "vcs.modified" || st.Key == "vcs.time" {
+				echlab[st.Key] = st.Value
+			}
+		}
 		for _, d := range bi.Deps {
 			deps[d.Path] = d.Version
 		}
 	}
 	m := map[string]any{
 		"schema": ManifestSchema, "tool": "echlab run", "created": time.Now().UTC(),
-		"go": runtime.Version(), "modules": deps,
+		"echlab": echlab, "go": runtime.Version(), "modules": deps,
 		"capture": res.Capture, "synthesized": res.Capture == CaptureSynth,
 		"keys_dir": cfg.KeysDir, "pki_dir": cfg.PKIDir,
 		"scenarios": cfg.Scenarios, "transports": cfg.Transports, "repeat": max(cfg.Repeat, 1),

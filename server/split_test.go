@@ -22,7 +22,7 @@ type splitLab struct {
 
 // startSplitLab starts two ECH backends (secret, other), a passthrough
 // backend (plain, also the catch-all) and the relay in front of them.
-func startSplitLab(t *testing.T, forceHRR bool) *splitLab {
+func startSplitLab(t *testing.T, forceHRR bool, readTimeout ...time.Duration) *splitLab {
 	t.Helper()
 	l := &splitLab{keys: &ech.KeySet{}, key: newKey(t, 11),
 		aLog: &syncBuffer{}, bLog: &syncBuffer{}, sLog: &syncBuffer{}}
@@ -31,9 +31,13 @@ func startSplitLab(t *testing.T, forceHRR bool) *splitLab {
 	l.b = startServer(t, Config{Names: []string{"other.lab.test"}, Mode: "split-backend", Log: l.bLog, ForceHRR: forceHRR})
 	l.plain = startServer(t, Config{Names: []string{"plain.lab.test"}})
 	var err error
-	l.split, err = StartSplit(SplitConfig{Keys: l.keys, CA: testCA(t), Log: l.sLog, Routes: Routes{
+	cfg := SplitConfig{Keys: l.keys, CA: testCA(t), Log: l.sLog, Routes: Routes{
 		"secret.lab.test": l.a.Addr(), "other.lab.test": l.b.Addr(), "plain.lab.test": l.plain.Addr(), "*": l.plain.Addr(),
-	}})
+	}}
+	if len(readTimeout) > 0 {
+		cfg.ReadTimeout = readTimeout[0]
+	}
+	l.split, err = StartSplit(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,8 +182,7 @@ func TestSplitMalformedClientHello(t *testing.T) {
 }
 
 func TestSplitReadTimeout(t *testing.T) {
-	l := startSplitLab(t, false)
-	l.split.cfg.ReadTimeout = 100 * time.Millisecond
+	l := startSplitLab(t, false, 100*time.Millisecond)
 	c, err := net.Dial("tcp", l.split.Addr())
 	if err != nil {
 		t.Fatal(err)

@@ -70,4 +70,3 @@ func splitList(s string) []string {
 	}
 	return out
 }
-
