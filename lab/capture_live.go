@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +39,9 @@ func StartLiveCapture(iface string, ports []int, w io.Writer) (stop func() error
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("lab: capture interface: %w", err)
+	}
+	if err := checkEthernet(iface); err != nil {
+		return nil, err
 	}
 	fd, err := openPacketSocket(ifi.Index)
 	if err != nil {
@@ -79,6 +85,22 @@ func openPacketSocket(ifindex int) (int, error) {
 		return -1, fmt.Errorf("lab: packet socket timeout: %w", err)
 	}
 	return fd, nil
+}
+
+// checkEthernet refuses interfaces whose frames are not Ethernet (or
+// loopback, which Linux frames as Ethernet): ARPHRD_ETHER is 1 and
+// ARPHRD_LOOPBACK 772 in /sys/class/net/IFACE/type.
+func checkEthernet(iface string) error {
+	b, err := os.ReadFile(filepath.Join("/sys/class/net", iface, "type"))
+	if err != nil {
+		return nil // no sysfs: let the socket decide
+	}
+	switch t := strings.TrimSpace(string(b)); t {
+	case "1", "772":
+		return nil
+	default:
+		return fmt.Errorf("lab: %s has link type ARPHRD %s, not Ethernet or loopback: %w", iface, t, errors.ErrUnsupported)
+	}
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -109,7 +109,7 @@ func (r *Recorder) wrap(c net.Conn, dialed bool) net.Conn {
 		r.events = append(r.events, recEvent{ts: r.now(), kind: evOpen, conn: id})
 	}
 	r.mu.Unlock()
-	rc2 := &recordedConn{Conn: c, r: r, id: id, localIsClient: dialed}
+	rc2 := &recordedConn{Conn: c, r: r, id: id, localIsClient: dialed, tcp: tcp}
 	if pc, ok := c.(net.PacketConn); ok && !tcp {
 		return &recordedUDPConn{recordedConn: rc2, pc: pc}
 	}
@@ -165,6 +165,7 @@ type recordedConn struct {
 	r             *Recorder
 	id            int
 	localIsClient bool
+	tcp           bool
 	mu            sync.Mutex
 	localFIN      bool
 	remoteFIN     bool
@@ -227,7 +228,7 @@ func (c *recordedConn) fin(local bool) {
 	first := !*done
 	*done = true
 	c.mu.Unlock()
-	if first && c.r.conns[c.id].tcp {
+	if first && c.tcp {
 		c.r.record(recEvent{kind: evClose, conn: c.id, fromClient: local == c.localIsClient})
 	}
 }

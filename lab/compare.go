@@ -192,8 +192,8 @@ type ScenarioRule struct {
 	Scenario   string    `json:"scenario"`
 	ClientPort uint16    `json:"client_port,omitempty"`
 	ServerPort uint16    `json:"server_port,omitempty"`
-	Start      time.Time `json:"start,omitempty"` // flow start at or after
-	End        time.Time `json:"end,omitempty"`   // flow start before
+	Start      time.Time `json:"start,omitzero"` // flow start at or after
+	End        time.Time `json:"end,omitzero"`   // flow start before
 }
 
 func (s ScenarioRule) matches(f *Flow) bool {

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"crypto/tls"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -88,9 +89,15 @@ func TestCompareSynthesizedECH(t *testing.T) {
 // extension as Compare.
 func TestTsharkAgrees(t *testing.T) {
 	tshark := testutil.NeedTool(t, "tshark")
-	_, path := recordTLSFlows(t)
-	out, err := exec.Command(tshark, "-r", path, "-T", "fields", "-E", "separator=/t",
-		"-e", "tcp.srcport", "-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extension.type",
+	l := newLabTLS(t)
+	rec := NewRecorder()
+	addr := serveTLS(t, rec, l.server)
+	dialTLS(t, addr, l.client("secret.lab.test", true, "h2", "http/1.1"))
+	dialTLS(t, addr, l.client("plain.lab.test", false, "http/1.1"))
+	quicExchange(t, rec, l, "doq.lab.test", "doq")
+	path := writeCapture(t, rec)
+	out, err := exec.Command(tshark, "-r", path, "-T", "fields", "-E", "separator=/t", "-E", "aggregator=,",
+		"-e", "tcp.srcport", "-e", "udp.srcport", "-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extension.type",
 		"-Y", "tls.handshake.type==1").CombinedOutput()
 	if err != nil {
 		t.Fatalf("tshark: %v\n%s", err, out)
@@ -102,9 +109,10 @@ func TestTsharkAgrees(t *testing.T) {
 			continue
 		}
 		cols := strings.Split(line, "\t")
-		if len(cols) != 3 {
+		if len(cols) != 4 {
 			t.Fatalf("tshark line %q", line)
 		}
+		cols = append([]string{cols[0] + cols[1]}, cols[2:]...)
 		port, err := strconv.Atoi(cols[0])
 		if err != nil {
 			t.Fatalf("tshark port %q", cols[0])
@@ -119,7 +127,7 @@ func TestTsharkAgrees(t *testing.T) {
 		}
 		lines++
 	}
-	if lines != len(rep.Flows) {
+	if lines != len(rep.Flows) || lines != 3 {
 		t.Errorf("tshark saw %d ClientHellos, Compare %d flows", lines, len(rep.Flows))
 	}
 	// tshark must not flag malformed packets in our framing.
@@ -131,5 +139,73 @@ func TestTsharkAgrees(t *testing.T) {
 		if line != "" && !strings.Contains(line, "Running as user") {
 			t.Errorf("tshark flags a packet: %s", line)
 		}
+	}
+}
+
+// TestHelloRetryRequest forces a HelloRetryRequest (the server only takes
+// P-256, the client's first key shares are X25519MLKEM768 and X25519) on an
+// ECH connection: the observer sees the HRR and, with keys, verifies
+// acceptance across it.
+func TestHelloRetryRequest(t *testing.T) {
+	l := newLabTLS(t)
+	rec := NewRecorder()
+	srv := l.server.Clone()
+	srv.CurvePreferences = []tls.CurveID{tls.CurveP256}
+	addr := serveTLS(t, rec, srv)
+	if st := dialTLS(t, addr, l.client("secret.lab.test", true, "h2")); !st.ECHAccepted {
+		t.Fatal("crypto/tls did not accept ECH")
+	}
+	rep := compareFile(t, writeCapture(t, rec), CompareOptions{Keys: ech.KeyList{l.key}})
+	f := rep.Flows[0]
+	if !f.HRR || f.ServerGroup != uint16(tls.CurveP256) || f.InnerSNI != "secret.lab.test" {
+		t.Errorf("HRR %v group %#x inner SNI %q warnings %v", f.HRR, f.ServerGroup, f.InnerSNI, f.Warnings)
+	}
+	if f.ECHAccepted == nil || !*f.ECHAccepted {
+		t.Errorf("acceptance after HRR not verified: %v %v", f.ECHAccepted, f.Warnings)
+	}
+}
+
+// TestRecorderConcurrent records many connections at once: every flow must
+// come out whole, with its own SNI.
+func TestRecorderConcurrent(t *testing.T) {
+	l := newLabTLS(t)
+	rec := NewRecorder()
+	addr := serveTLS(t, rec, l.server)
+	const n = 16
+	done := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			sni := "plain.lab.test"
+			c, err := tls.Dial("tcp", addr, l.client(sni, i%2 == 0, "h2"))
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			c.Write([]byte("ping"))
+			c.Read(make([]byte, 4))
+			c.Close()
+			done <- ""
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if msg := <-done; msg != "" {
+			t.Fatal(msg)
+		}
+	}
+	rep := compareFile(t, writeCapture(t, rec), CompareOptions{})
+	if len(rep.Flows) != n {
+		t.Fatalf("%d flows, want %d", len(rep.Flows), n)
+	}
+	ech := 0
+	for _, f := range rep.Flows {
+		if len(f.Warnings) > 0 || (f.SNI != "plain.lab.test" && f.SNI != "public.lab.test") || f.ServerVersion != 0x0304 {
+			t.Errorf("flow %d: SNI %q version %#x warnings %v", f.ID, f.SNI, f.ServerVersion, f.Warnings)
+		}
+		if f.ECH == ECHOuter {
+			ech++
+		}
+	}
+	if ech != n/2 {
+		t.Errorf("%d ECH flows, want %d", ech, n/2)
 	}
 }

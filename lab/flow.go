@@ -29,13 +29,14 @@ const (
 // Flow is the observer's view of one connection (or, for Do53 over UDP, of
 // one client socket talking to a server).
 type Flow struct {
-	ID        int            `json:"id"`
-	Scenario  string         `json:"scenario"`
-	Start     time.Time      `json:"start"`
-	Client    netip.AddrPort `json:"client"`
-	Server    netip.AddrPort `json:"server"`
-	Transport string         `json:"transport"`
-	Service   string         `json:"service,omitempty"` // dns, dot, doq, h3, h2, http/1.1, tls
+	ID          int            `json:"id"`
+	Scenario    string         `json:"scenario"`
+	Start       time.Time      `json:"start"`
+	Client      netip.AddrPort `json:"client"`
+	Server      netip.AddrPort `json:"server"`
+	Transport   string         `json:"transport"`
+	QUICVersion string         `json:"quic_version,omitempty"` // "v1" or "v2" for QUIC flows
+	Service     string         `json:"service,omitempty"`      // dns, dot, doq, h3, h2, http/1.1, tls
 
 	SNI            string   `json:"sni,omitempty"`
 	ALPN           []string `json:"alpn,omitempty"`
@@ -308,6 +309,12 @@ func tlsHellos(f *Flow, up, down []byte) hellos {
 // fromQUIC reads the hellos from the CRYPTO frames of the Initial packets.
 func (f *Flow) fromQUIC(q *quicConn, open opener) {
 	f.Warnings = append(f.Warnings, q.warnings...)
+	switch q.version {
+	case QUICv1:
+		f.QUICVersion = "v1"
+	case QUICv2:
+		f.QUICVersion = "v2"
+	}
 	if q.retry {
 		f.warn("quic: the server sent a Retry")
 	}

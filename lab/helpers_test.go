@@ -113,12 +113,13 @@ func dialTLS(t testing.TB, addr string, cfg *tls.Config) *tls.ConnectionState {
 
 // quicExchange runs one quic-go connection whose client socket is
 // recorded.
-func quicExchange(t testing.TB, rec *Recorder, l *labTLS, sni, alpn string) {
+func quicExchange(t testing.TB, rec *Recorder, l *labTLS, sni, alpn string, versions ...quic.Version) {
 	t.Helper()
 	srvConf := l.server.Clone()
 	srvConf.NextProtos = []string{alpn}
 	srvConf.EncryptedClientHelloKeys = nil
-	ln, err := quic.ListenAddr("127.0.0.1:0", srvConf, nil)
+	qc := &quic.Config{Versions: versions}
+	ln, err := quic.ListenAddr("127.0.0.1:0", srvConf, qc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func quicExchange(t testing.TB, rec *Recorder, l *labTLS, sni, alpn string) {
 	defer udp.Close()
 	tr := &quic.Transport{Conn: rec.WrapPacketConn(udp)}
 	defer tr.Close()
-	c, err := tr.Dial(ctx, ln.Addr(), l.client(sni, false, alpn), nil)
+	c, err := tr.Dial(ctx, ln.Addr(), l.client(sni, false, alpn), qc)
 	if err != nil {
 		t.Fatalf("quic dial: %v", err)
 	}

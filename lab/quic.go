@@ -212,7 +212,10 @@ type cryptoChunk struct {
 func parseInitialFrames(b []byte) ([]cryptoChunk, error) {
 	var out []cryptoChunk
 	for len(b) > 0 {
-		typ, n, _ := readVarint(b)
+		typ, n, ok := readVarint(b)
+		if !ok {
+			return out, fmt.Errorf("%w: frame type", ErrQUIC)
+		}
 		b = b[n:]
 		switch {
 		case typ == 0x00 || typ == 0x01: // PADDING, PING

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"testing"
+
+	"github.com/quic-go/quic-go"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -61,9 +63,15 @@ func TestAssembleCryptoOutOfOrder(t *testing.T) {
 // recorded UDP socket and reads the ClientHello out of the decrypted
 // Initial packets.
 func TestQUICInitialFromQuicGo(t *testing.T) {
+	for _, v := range []quic.Version{quic.Version1, quic.Version2} {
+		t.Run(v.String(), func(t *testing.T) { testQUICFromQuicGo(t, v) })
+	}
+}
+
+func testQUICFromQuicGo(t *testing.T, v quic.Version) {
 	l := newLabTLS(t)
 	rec := NewRecorder()
-	quicExchange(t, rec, l, "doq.lab.test", "doq")
+	quicExchange(t, rec, l, "doq.lab.test", "doq", v)
 	rep := compareFile(t, writeCapture(t, rec), CompareOptions{})
 	if len(rep.Flows) != 1 {
 		t.Fatalf("got %d flows: %+v", len(rep.Flows), rep.Flows)
@@ -71,6 +79,9 @@ func TestQUICInitialFromQuicGo(t *testing.T) {
 	f := rep.Flows[0]
 	if f.Transport != TransportQUIC || f.SNI != "doq.lab.test" || len(f.ALPN) != 1 || f.ALPN[0] != "doq" || f.Service != "doq" {
 		t.Fatalf("QUIC flow: transport %s SNI %q ALPN %v service %s warnings %v", f.Transport, f.SNI, f.ALPN, f.Service, f.Warnings)
+	}
+	if want := map[quic.Version]string{quic.Version1: "v1", quic.Version2: "v2"}[v]; f.QUICVersion != want {
+		t.Errorf("QUIC version %q, want %q", f.QUICVersion, want)
 	}
 	if !bytes.HasPrefix([]byte(f.JA4), []byte("q13d")) {
 		t.Errorf("JA4 %s does not start with q13d", f.JA4)
@@ -122,4 +133,16 @@ func protectInitial(t *testing.T, version uint32, k *initialKeys, dcid []byte, p
 	pkt[pnOff] ^= mask[1]
 	pkt[pnOff+1] ^= mask[2]
 	return pkt
+}
+
+func TestInitialFramesMalformed(t *testing.T) {
+	for _, b := range [][]byte{{0x40}, {0x06, 0x00}, {0x06, 0x00, 0x05, 1}, {0x02, 0x00}, {0x02, 0, 0, 0x3f, 0}, {0x08}} {
+		if _, err := parseInitialFrames(b); err == nil {
+			t.Errorf("%x: no error", b)
+		}
+	}
+	chunks, err := parseInitialFrames([]byte{0, 1, 0x06, 0x00, 0x02, 'h', 'i', 0x1c, 0, 0, 0})
+	if err != nil || len(chunks) != 1 || string(chunks[0].data) != "hi" {
+		t.Errorf("valid frames: %v %v", chunks, err)
+	}
 }

@@ -262,3 +262,19 @@ func TestForwardOnlyWhenConfigured(t *testing.T) {
 		t.Errorf("in-zone query forwarded")
 	}
 }
+
+func BenchmarkAnswer(b *testing.B) {
+	a := testAuthority(b)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"public.lab.test.", dns.TypeA}, {"www.lab.test.", dns.TypeA}, {"svc.lab.test.", dns.TypeHTTPS}, {"x.wild.lab.test.", dns.TypeTXT}, {"nope.lab.test.", dns.TypeA}} {
+		req := new(dns.Msg).SetQuestion(q.name, q.qtype)
+		b.Run(q.name+dns.TypeToString[q.qtype], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				a.Answer(context.Background(), req, Meta{Transport: TransportUDP})
+			}
+		})
+	}
+}

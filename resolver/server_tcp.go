@@ -59,6 +59,7 @@ func (s *StreamServer) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	for c := range s.conns {
+		c.SetDeadline(time.Now()) // so that a TLS close_notify cannot block
 		c.Close()
 	}
 	s.mu.Unlock()

@@ -3,12 +3,15 @@ package resolver
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -298,5 +301,86 @@ func TestStartRefusesBadConfig(t *testing.T) {
 				t.Errorf("%v does not wrap %v", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestDoTALPNAndPadding(t *testing.T) {
+	r := startResolver(t, func(c *Config) {
+		c.Listen.DoT = "127.0.0.1:0"
+		c.TLS = TLSFiles{CADir: t.TempDir()}
+	})
+	pool, err := x509PoolFromFile(r.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := &tls.Config{RootCAs: pool, ServerName: "resolver.lab.test", NextProtos: []string{"dot"}}
+	for _, padded := range []bool{true, false} {
+		c, err := tls.Dial("tcp", r.Addr(TransportDoT).String(), conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := c.ConnectionState().NegotiatedProtocol; p != "dot" {
+			t.Errorf("ALPN %q, want dot", p)
+		}
+		q := new(dns.Msg).SetQuestion("secret.lab.test.", dns.TypeA).SetEdns0(1232, false)
+		if padded {
+			if err := PadQuery(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, _ := q.Pack()
+		c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...))
+		var l [2]byte
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]byte, binary.BigEndian.Uint16(l[:]))
+		if _, err := io.ReadFull(c, out); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		m := new(dns.Msg)
+		if err := m.Unpack(out); err != nil || len(m.Answer) != 1 {
+			t.Fatalf("DoT answer %v (%v)", m, err)
+		}
+		if padded && len(out)%ResponsePadBlock != 0 {
+			t.Errorf("padded query: response of %d octets, want a multiple of %d", len(out), ResponsePadBlock)
+		}
+		if !padded && HasPadding(m) {
+			t.Errorf("unpadded query got a padded response")
+		}
+	}
+}
+
+func x509PoolFromFile(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(b) {
+		return nil, errors.New("no certificate in " + file)
+	}
+	return p, nil
+}
+
+func TestForwardThroughStubClient(t *testing.T) {
+	upstream := startResolver(t, func(c *Config) { c.Zones = []ZoneFile{{File: "testdata/other.test.zone"}} })
+	front := startResolver(t, func(c *Config) {
+		c.Zones = []ZoneFile{{File: "testdata/lab.test.zone"}}
+		c.Forward = "udp://" + upstream.Addr(TransportUDP).String()
+	})
+	resp := exchange(t, "udp", front.Addr(TransportUDP), new(dns.Msg).SetQuestion("target.other.test.", dns.TypeA))
+	if len(resp.Answer) != 1 || resp.Authoritative || !resp.RecursionAvailable {
+		t.Errorf("forwarded answer %v", resp)
+	}
+	resp = exchange(t, "udp", front.Addr(TransportUDP), new(dns.Msg).SetQuestion("public.lab.test.", dns.TypeA))
+	if !resp.Authoritative {
+		t.Errorf("own zone not answered authoritatively")
+	}
+	// Without Forward, the upstream itself refuses lab.test.
+	resp = exchange(t, "udp", upstream.Addr(TransportUDP), new(dns.Msg).SetQuestion("public.lab.test.", dns.TypeA))
+	if resp.Rcode != dns.RcodeRefused {
+		t.Errorf("no open resolver: got %s", dns.RcodeToString[resp.Rcode])
 	}
 }

@@ -15,6 +15,11 @@ import (
 // headerLen is the length of the fixed DNS header.
 const headerLen = 12
 
+// maxUDPInFlight bounds the queries a UDP server answers at once; beyond
+// it, reading pauses and the kernel's socket buffer absorbs (or drops) the
+// excess.
+const maxUDPInFlight = 512
+
 // UDPServer serves Do53 over UDP.
 type UDPServer struct {
 	conn    net.PacketConn
@@ -60,6 +65,7 @@ func (s *UDPServer) Close() error {
 func (s *UDPServer) loop() {
 	defer s.wg.Done()
 	buf := make([]byte, dns.MaxMsgSize)
+	sem := make(chan struct{}, maxUDPInFlight)
 	for {
 		n, from, err := s.conn.ReadFrom(buf)
 		if err != nil {
@@ -69,9 +75,10 @@ func (s *UDPServer) loop() {
 			continue
 		}
 		pkt := append([]byte(nil), buf[:n]...)
+		sem <- struct{}{}
 		s.wg.Add(1)
 		go func() {
-			defer s.wg.Done()
+			defer func() { <-sem; s.wg.Done() }()
 			s.handle(pkt, from)
 		}()
 	}

@@ -17,8 +17,8 @@ var ErrZone = errors.New("resolver: bad zone")
 // is never changed after it is built: publishing ECH configs makes a new one
 // (see Zone.with), so readers need no lock.
 type Zone struct {
-	Origin string  // fully qualified, lower case
-	File   string  // where it was loaded from, for messages
+	Origin string   // fully qualified, lower case
+	File   string   // where it was loaded from, for messages
 	SOA    *dns.SOA // the apex SOA
 
 	// nodes maps an owner name (lower case, fully qualified) to its RRsets

@@ -35,7 +35,7 @@ const (
 // versioned by Schema.
 type ConnRecord struct {
 	Schema     int       `json:"schema"`      // RecordSchema
-	Time       time.Time `json:"time"`        // when the first byte arrived
+	Time       time.Time `json:"time"`        // when the connection was accepted
 	Mode       string    `json:"mode"`        // "shared", "baseline" or "split"
 	Transport  string    `json:"transport"`   // "tcp" or "quic"
 	ClientAddr string    `json:"client_addr"` // remote ip:port

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"fmt"
+	"time"
 	"bytes"
 	"crypto/tls"
 	"net"
@@ -31,7 +33,15 @@ func FuzzSplitReader(f *testing.F) {
 	const limit = 4096
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bytes.NewReader(data)
-		fl, err := readFlight(r, limit)
+		var fl *flight
+		var err error
+		done0 := make(chan bool)
+		go func() { fl, err = readFlight(r, limit); close(done0) }()
+		select {
+		case <-done0:
+		case <-time.After(2 * time.Second):
+			panic(fmt.Sprintf("HANG read %x", data))
+		}
 		if err != nil {
 			return
 		}
@@ -42,6 +52,12 @@ func FuzzSplitReader(f *testing.F) {
 		if len(fl.msg) < 4 {
 			t.Fatalf("message of %d bytes", len(fl.msg))
 		}
-		ech.ParseClientHello(fl.msg) //nolint:errcheck // only must not panic; ech fuzzes Open itself
+		done := make(chan bool)
+		go func() { ech.ParseClientHello(fl.msg); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			panic(fmt.Sprintf("HANG parse %x", fl.msg))
+		}
 	})
 }

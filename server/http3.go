@@ -18,8 +18,8 @@ import (
 // the ConnectionState: the outer SNI (GetEncryptedClientHelloKeys sees the
 // outer ClientHelloInfo), the inner SNI and ECH acceptance are known, but
 // the config id and HPKE suite are not, and an ECH that was not accepted is
-// reported as "rejected" even when it was GREASE. Handshakes that fail are
-// not logged.
+// reported as "rejected" even when it was GREASE. Failed handshakes are
+// logged when quic-go gives up on the connection, with its reason.
 type h3Server struct {
 	addr *net.UDPAddr
 	udp  *net.UDPConn
@@ -41,6 +41,7 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 	h := &h3Server{addr: udp.LocalAddr().(*net.UDPAddr), udp: udp, done: make(chan struct{})}
 	h.tr = &quic.Transport{Conn: udp, ConnContext: func(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
 		p := &peekConn{start: s.cfg.Now()}
+		go s.logFailedQUIC(ctx, p, ci.RemoteAddr)
 		return withObservation(ctx, p), nil
 	}}
 	tlsCfg := http3.ConfigureTLSConfig(tlsConfig(&s.cfg, s.certs, &s.known, nil))
@@ -88,6 +89,11 @@ func (l *loggingListener) Accept(ctx context.Context) (*quic.Conn, error) {
 		return nil, err
 	}
 	rec := l.s.quicRecord(c)
+	if p, _ := c.Context().Value(obsKey{}).(*peekConn); p != nil {
+		p.mu.Lock()
+		p.logged = true
+		p.mu.Unlock()
+	}
 	l.s.log.write(rec)
 	l.h.recs.Store(c, rec)
 	go func() {
@@ -118,4 +124,32 @@ func (s *Server) quicRecord(c *quic.Conn) *ConnRecord {
 		}
 	}
 	return rec
+}
+
+// logFailedQUIC waits for the end of a QUIC connection attempt (quic-go
+// cancels ctx when the connection closes or its handshake fails) and logs
+// it if it never reached Accept.
+func (s *Server) logFailedQUIC(ctx context.Context, p *peekConn, remote net.Addr) {
+	<-ctx.Done()
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.logged {
+		return
+	}
+	rec := &ConnRecord{Schema: RecordSchema, Time: p.start.UTC(), Mode: s.cfg.Mode, Transport: TransportQUIC,
+		ClientAddr: remote.String(), ECH: ECHNone, OuterSNI: p.helloSNI}
+	rec.HandshakeMS = float64(s.cfg.Now().Sub(p.start).Microseconds()) / 1000
+	if p.sawECH {
+		rec.OuterSNI, rec.ECH, rec.RetryConfigs = p.outerSNI, ECHRejected, retries(s.cfg.Keys)
+	}
+	rec.Error = "quic handshake failed"
+	if err := context.Cause(ctx); err != nil {
+		rec.Error = err.Error()
+	}
+	s.log.write(rec)
 }

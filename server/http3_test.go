@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -64,5 +65,52 @@ func TestSharedECHAcceptedHTTP3(t *testing.T) {
 	recs := logBuf.waitRecords(t, 2)
 	if len(recs) != 2 || recs[1].Transport != TransportQUIC || recs[1].ECH != ECHAccepted || recs[1].InnerSNI != "secret.lab.test" {
 		t.Errorf("log = %+v", recs)
+	}
+}
+
+func TestHTTP3StaleConfigGetsRetryConfigs(t *testing.T) {
+	k, stale := newKey(t, 1), newKey(t, 2)
+	logBuf := &syncBuffer{}
+	s := startServer(t, Config{Keys: NewStaticKeys(k), HTTP3: true, Log: logBuf})
+	cfg := clientTLS(t, "secret.lab.test", configList(t, stale))
+	cfg.NextProtos = nil
+	_, err := h3Client(t, s.UDPAddr(), cfg).Get("https://secret.lab.test/")
+	var rej *tls.ECHRejectionError
+	if !errors.As(err, &rej) || string(rej.RetryConfigList) != string(configList(t, k)) {
+		t.Fatalf("err = %v, want ECHRejectionError with the server's configs", err)
+	}
+	var sawRejected bool
+	for _, r := range logBuf.waitRecords(t, 1) {
+		sawRejected = sawRejected || (r.Transport == TransportQUIC && r.ECH == ECHRejected && r.RetryConfigs &&
+			r.OuterSNI == "public.lab.test" && r.Error != "")
+	}
+	if !sawRejected {
+		t.Errorf("no failed QUIC record with ech=rejected: %+v", logBuf.records(t))
+	}
+	cfg = clientTLS(t, "secret.lab.test", rej.RetryConfigList)
+	cfg.NextProtos = nil
+	resp, err := h3Client(t, s.UDPAddr(), cfg).Get("https://secret.lab.test/cdn-cgi/trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "ech=accepted\n") || !strings.Contains(string(body), "http=http/3\n") {
+		t.Errorf("trace after retry:\n%s", body)
+	}
+}
+
+func TestHTTP3HRRWithECH(t *testing.T) {
+	k := newKey(t, 6)
+	s := startServer(t, Config{Keys: NewStaticKeys(k), HTTP3: true, ForceHRR: true})
+	cfg := clientTLS(t, "secret.lab.test", configList(t, k))
+	cfg.NextProtos = nil
+	resp, err := h3Client(t, s.UDPAddr(), cfg).Get("https://secret.lab.test/api/conn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !resp.TLS.ECHAccepted || !resp.TLS.HelloRetryRequest {
+		t.Errorf("h3: ECHAccepted=%v HelloRetryRequest=%v", resp.TLS.ECHAccepted, resp.TLS.HelloRetryRequest)
 	}
 }

@@ -29,6 +29,7 @@ type peekConn struct {
 	sawECH    bool    // GetEncryptedClientHelloKeys was called: the ClientHello had an ECH extension
 	helloSNI  string  // ServerName seen by GetConfigForClient (inner when accepted)
 	helloSeen bool    // GetConfigForClient has run
+	logged    bool    // QUIC: the connection reached Accept and was logged
 }
 
 func newPeekConn(c net.Conn, now time.Time) *peekConn {

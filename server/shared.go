@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type Server struct {
 	h3    *h3Server // nil without HTTP3
 
 	recs sync.Map // *tls.Conn → *ConnRecord
+
+	mu          sync.Mutex
+	handshaking map[net.Conn]struct{} // closed by Close so it need not wait for timeouts
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -49,7 +53,7 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: c, certs: certs, log: &recordLog{w: c.Log}, ln: ln,
-		ready: newConnQueue(ln.Addr()), done: make(chan struct{})}
+		ready: newConnQueue(ln.Addr()), done: make(chan struct{}), handshaking: map[net.Conn]struct{}{}}
 	s.tlsCfg = tlsConfig(&s.cfg, certs, &s.known, []string{"h2", "http/1.1"})
 	if c.HTTP3 {
 		if s.h3, err = s.startHTTP3(ln.Addr().(*net.TCPAddr)); err != nil {
@@ -92,7 +96,12 @@ func (s *Server) PublicName() string { return s.cfg.PublicName }
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
 		close(s.done)
+		for c := range s.handshaking {
+			c.Close()
+		}
+		s.mu.Unlock()
 		err = s.ln.Close()
 		s.ready.Close()
 		s.http.Close()
@@ -122,16 +131,24 @@ func (s *Server) acceptLoop() {
 // elsewhere (the split relay hands it the connections it cannot decrypt).
 // It returns at once; the server owns c from now on.
 func (s *Server) ServeConn(c net.Conn) {
+	s.mu.Lock()
 	select {
 	case <-s.done:
+		s.mu.Unlock()
 		c.Close()
 		return
 	default:
 	}
+	s.handshaking[c] = struct{}{}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		if tc := s.handshake(c); tc != nil {
+		tc := s.handshake(c)
+		s.mu.Lock()
+		delete(s.handshaking, c)
+		s.mu.Unlock()
+		if tc != nil {
 			s.ready.push(tc)
 		}
 	}()
@@ -180,7 +197,7 @@ func (s *Server) tcpRecord(p *peekConn, tc *tls.Conn, err error) *ConnRecord {
 	}
 	if !cs.ECHAccepted && (d.hasECH || sawECH) {
 		rec.ECH = ECHRejected
-		if d.hasECH && !containsID(ids, d.configID) && !s.known.has(d.configID) {
+		if d.hasECH && !slices.Contains(ids, d.configID) && !s.known.has(d.configID) {
 			rec.ECH = ECHGrease
 		}
 		rec.RetryConfigs = retries(s.cfg.Keys) && cs.Version == tls.VersionTLS13
@@ -194,15 +211,6 @@ func (s *Server) tcpRecord(p *peekConn, tc *tls.Conn, err error) *ConnRecord {
 		rec.Error = err.Error()
 	}
 	return rec
-}
-
-func containsID(ids []uint8, id uint8) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // retries reports whether the key source has retry configs to send.

@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/echlab/echlab/internal/pki"
 )
@@ -88,7 +90,8 @@ func TestWrongCA(t *testing.T) {
 
 func TestMutualTLS(t *testing.T) {
 	k := newKey(t, 1)
-	s := startServer(t, Config{Keys: NewStaticKeys(k), RequireClientCert: true})
+	logBuf := &syncBuffer{}
+	s := startServer(t, Config{Keys: NewStaticKeys(k), RequireClientCert: true, Log: logBuf})
 	cert, err := testCA(t).Issue("lab-client", nil, true)
 	if err != nil {
 		t.Fatal(err)
@@ -102,5 +105,40 @@ func TestMutualTLS(t *testing.T) {
 	_, err = httpClient(s.Addr(), clientTLS(t, "secret.lab.test", configList(t, k))).Get("https://secret.lab.test/")
 	if err == nil {
 		t.Fatal("no client certificate: request succeeded")
+	}
+	recs := logBuf.waitRecords(t, 2)
+	if len(recs) != 2 || recs[0].ClientCert != "lab-client" || recs[0].Error != "" ||
+		recs[1].ClientCert != "" || recs[1].Error == "" || recs[1].ECH != ECHAccepted {
+		t.Errorf("log = %+v", recs)
+	}
+}
+
+func TestCloseDoesNotWaitForStalledHandshakes(t *testing.T) {
+	s, err := Start(Config{CA: testCA(t), HandshakeTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte{22, 3, 1}) // a partial record header, then silence
+	time.Sleep(50 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the stalled handshake")
+	}
+	if _, err := Start(Config{Addr: "nonsense"}); !errors.Is(err, ErrConfig) {
+		t.Errorf("bad Addr: err = %v", err)
+	}
+	if _, err := Start(Config{Names: []string{"bad_name"}}); !errors.Is(err, ErrConfig) {
+		t.Errorf("bad name: err = %v", err)
+	}
+	if _, err := StartSplit(SplitConfig{}); !errors.Is(err, ErrConfig) {
+		t.Errorf("split without routes: err = %v", err)
 	}
 }
