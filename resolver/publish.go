@@ -261,7 +261,7 @@ func (p *Publisher) Watch(ctx context.Context, keySet, dir string, load LoadFunc
 		interval = DefaultPollInterval
 	}
 	file := filepath.Join(dir, KeySetFile)
-	last := fileStamp(file)
+	last := "" // load once at the first tick: a rotation may have come after Start's load
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

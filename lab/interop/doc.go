@@ -1,0 +1,18 @@
+// Package interop runs real browsers against the lab: headless Chromium and
+// Firefox ESR resolve the lab names through echlab's DoH resolver and
+// connect to echlab's shared-mode ECH server, and the server's JSON
+// connection log says what each browser sent.
+//
+// Run starts the lab in-process (lab CA, ECH key sets, server with HTTP/2
+// and HTTP/3, resolver with DoH), launches one fresh browser profile per
+// case, and writes results.json, results.txt and the connection and query
+// logs to an output directory. The cases are: ECH accepted with a published
+// config, GREASE ECH for a name without an HTTPS record, recovery through
+// retry configs from a stale published config after a key rotation, and
+// ECH over HTTP/3.
+//
+// Browsers must never reach the machine's own resolver, so Run refuses to
+// start a browser unless the process is in a network namespace that has
+// only a loopback interface; Reexec starts the current program in a fresh
+// one (root only).
+package interop

@@ -1,0 +1,62 @@
+package interop
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// NetnsEnv is set in the environment of a program started by Reexec, so
+// that it knows it runs in the fresh network namespace.
+const NetnsEnv = "ECHLAB_INTEROP_NETNS"
+
+// InNetns reports whether this process was started by Reexec.
+func InNetns() bool { return os.Getenv(NetnsEnv) == "1" }
+
+// Reexec runs this program again with args in a new network namespace
+// (CLONE_NEWNET: only a loopback interface, down) and waits for it. Its
+// standard streams are this process's. It needs root.
+func Reexec(args []string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: a network namespace needs root (run as root, or inside `unshare --net`)", ErrNotIsolated)
+	}
+	cmd := exec.Command("/proc/self/exe", args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), NetnsEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("interop: in the network namespace: %w", err)
+	}
+	return nil
+}
+
+// Isolate brings the loopback interface up and checks that it is the only
+// interface: nothing a browser sends can leave the machine.
+func Isolate() error {
+	if err := exec.Command("ip", "link", "set", "lo", "up").Run(); err != nil {
+		return fmt.Errorf("%w: ip link set lo up: %v", ErrNotIsolated, err)
+	}
+	return Isolated()
+}
+
+// Isolated checks that every network interface is a loopback interface
+// and that loopback is up.
+func Isolated() error {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotIsolated, err)
+	}
+	up := false
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback == 0 {
+			return fmt.Errorf("%w: interface %s is not loopback", ErrNotIsolated, i.Name)
+		}
+		up = up || i.Flags&net.FlagUp != 0
+	}
+	if !up {
+		return fmt.Errorf("%w: loopback is down", ErrNotIsolated)
+	}
+	return nil
+}
