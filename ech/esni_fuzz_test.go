@@ -96,3 +96,42 @@ func FuzzDecodeESNIKeysText(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkESNIGenerateKeys(b *testing.B) {
+	for b.Loop() {
+		if _, err := GenerateESNIKeys(ESNIKeyOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseESNIKeys(b *testing.B) {
+	raw := mustB64(b, cloudflareESNI1)
+	for b.Loop() {
+		if _, err := ParseESNIKeys(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBuildESNIClientHello(b *testing.B) {
+	set := fuzzESNISet(b)
+	for b.Loop() {
+		if _, err := BuildESNIClientHello(set.Keys, ESNIHelloOptions{ServerName: "secret.lab.test"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecryptESNI(b *testing.B) {
+	set := fuzzESNISet(b)
+	h, err := BuildESNIClientHello(set.Keys, ESNIHelloOptions{ServerName: "secret.lab.test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := DecryptESNI(set, h.Hello); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -87,10 +87,12 @@ func TestBuildESNIClientHello(t *testing.T) {
 }
 
 // TestESNIHelloToGoTLSServer sends a real ESNI ClientHello over loopback
-// TCP to Go's crypto/tls server, which does not know ESNI. What happens:
-// it ignores the unknown 0xffce extension, sees no SNI, answers with a
-// TLS 1.3 ServerHello (X25519 share) and its default certificate. The
-// bytes the server received parse and decrypt.
+// TCP to Go's crypto/tls server, which does not know ESNI. What happens
+// (asserted below): it ignores the unknown 0xffce extension, its
+// ClientHelloInfo has ServerName "" (so it serves Certificates[0], the
+// public name's), and it answers with a TLS 1.3 ServerHello with an X25519
+// share, no alert. We cannot send Finished, so its handshake ends with an
+// error once we close. The bytes the server received parse and decrypt.
 func TestESNIHelloToGoTLSServer(t *testing.T) {
 	ca, err := pki.NewCA("echlab ESNI test CA")
 	if err != nil {
@@ -242,8 +244,8 @@ func TestESNIHelloWireshark(t *testing.T) {
 	}
 }
 
-func hexByte(b byte) string   { return hexString([]byte{b}) }
-func hexOffset(o int) string  { return hexString([]byte{byte(o >> 16), byte(o >> 8), byte(o)}) }
+func hexByte(b byte) string  { return hexString([]byte{b}) }
+func hexOffset(o int) string { return hexString([]byte{byte(o >> 16), byte(o >> 8), byte(o)}) }
 func hexString(b []byte) string {
 	const digits = "0123456789abcdef"
 	out := make([]byte, 0, 2*len(b))

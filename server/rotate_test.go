@@ -99,28 +99,43 @@ func TestRotationStaleClientRecoversWithRetryConfigs(t *testing.T) {
 
 func TestRotatorSchedule(t *testing.T) {
 	ks := &ech.KeySet{}
-	ks.Add(newKey(t, 1), true)
-	done := make(chan *ech.Key, 1)
+	first := newKey(t, 1)
+	ks.Add(first, true)
+	var mu sync.Mutex
+	var rotated []*ech.Key
+	got := make(chan struct{}, 1)
 	rot, err := StartRotator(RotatorConfig{Keys: ks, Every: 20 * time.Millisecond,
 		OnRotate: func(k *ech.Key, err error) {
-			if err == nil {
-				select {
-				case done <- k:
-				default:
-				}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			rotated = append(rotated, k)
+			mu.Unlock()
+			select {
+			case got <- struct{}{}:
+			default:
 			}
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rot.Close()
 	select {
-	case k := <-done:
-		if ks.Entries()[0].Key.Config.ConfigID != k.Config.ConfigID && ks.Len() < 2 {
-			t.Errorf("rotated key not in set")
-		}
+	case <-got:
 	case <-time.After(5 * time.Second):
 		t.Fatal("no scheduled rotation")
+	}
+	rot.Close()
+	mu.Lock()
+	last := rotated[len(rotated)-1]
+	mu.Unlock()
+	newest := ks.Entries()[0]
+	if newest.Key != last || !newest.Published {
+		t.Errorf("newest entry %+v is not the last rotated key", newest)
+	}
+	if list, _ := ks.ConfigList(); string(list) != string(configList(t, last)) {
+		t.Errorf("published list is not just the newest key")
 	}
 	if _, err := StartRotator(RotatorConfig{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("nil key set: err = %v", err)

@@ -70,8 +70,11 @@ func (c SplitConfig) populate() (SplitConfig, error) {
 	return c, nil
 }
 
-// supportedKeys gives crypto/tls the keys of a set it can use, leaving out
-// those of KEMs it lacks (the relay itself opens them with circl).
+// UsableKeys is a KeySource over a key set that gives crypto/tls only the
+// keys it can use, leaving out those of KEMs it lacks (*ech.KeySet itself
+// fails the handshake then). The split relay opens those with circl.
+func UsableKeys(ks *ech.KeySet) KeySource { return supportedKeys{ks} }
+
 type supportedKeys struct{ ks *ech.KeySet }
 
 // TLSKeys returns the usable keys.

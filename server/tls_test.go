@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
 )
 
@@ -140,5 +141,25 @@ func TestCloseDoesNotWaitForStalledHandshakes(t *testing.T) {
 	}
 	if _, err := StartSplit(SplitConfig{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("split without routes: err = %v", err)
+	}
+}
+
+func TestUsableKeysSkipsKEMsCryptoTLSLacks(t *testing.T) {
+	x448, err := ech.GenerateKey(ech.KeyOptions{ConfigID: 9, KEM: ech.KEMX448HKDFSHA512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKey(t, 1)
+	ks := &ech.KeySet{}
+	ks.Add(k, true)
+	ks.Add(x448, true)
+	cfg := clientTLS(t, "secret.lab.test", configList(t, k))
+	s := startServer(t, Config{Keys: UsableKeys(ks)})
+	if _, in := getJSON(t, httpClient(s.Addr(), cfg), "secret.lab.test"); in.ECH != ECHAccepted {
+		t.Errorf("with UsableKeys: %+v", in)
+	}
+	raw := startServer(t, Config{Keys: ks})
+	if _, err := httpClient(raw.Addr(), cfg).Get("https://secret.lab.test/"); err == nil {
+		t.Error("a key set with an X448 key given to crypto/tls as is: handshake succeeded")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -74,7 +75,7 @@ func esniKeygen(args []string, stdout io.Writer) error {
 		return err
 	}
 	o.PaddedLength, o.Valid = uint16(*padded), *valid
-	if _, err := os.Stat(*out + "/" + ech.ESNIKeyFile); err == nil && !*force {
+	if _, err := os.Stat(filepath.Join(*out, ech.ESNIKeyFile)); err == nil && !*force {
 		return fmt.Errorf("%s already holds ESNI keys (use --force to replace them)", *out)
 	}
 	set, err := ech.GenerateESNIKeys(o)
@@ -256,11 +257,14 @@ func describeESNIKeys(w io.Writer, i int, k *ech.ESNIKeys, now time.Time) error 
 }
 
 func verdict(err error) string {
+	var fe *ech.FieldError
 	switch {
 	case err == nil:
 		return "OK"
+	case errors.As(err, &fe) && fe.Field == "not_before" && errors.Is(err, ech.ErrESNIExpired):
+		return "NOT YET VALID (" + err.Error() + ")"
 	case errors.Is(err, ech.ErrESNIExpired):
-		return "EXPIRED or NOT YET VALID (" + err.Error() + ")"
+		return "EXPIRED (" + err.Error() + ")"
 	}
 	return "BAD (" + err.Error() + ")"
 }

@@ -59,7 +59,7 @@ func runServer(args []string) error {
 		if ks, err = serverLoadKeys(*keys, *public); err != nil {
 			return err
 		}
-		cfg.Keys = ks
+		cfg.Keys = server.UsableKeys(ks)
 	}
 	srv, err := server.Start(cfg)
 	if err != nil {
