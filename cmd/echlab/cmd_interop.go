@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/echlab/echlab/lab/interop"
+)
+
+func init() {
+	register(command{name: "interop", summary: "run real browsers (Chromium, Firefox ESR) against the lab: interop browsers", run: runInterop})
+}
+
+func runInterop(args []string) error {
+	if len(args) == 0 || args[0] != "browsers" {
+		fmt.Fprintln(os.Stderr, "Usage: echlab interop browsers [flags]\n\nSubcommands:\n  browsers  headless Chromium and Firefox ESR through the lab's DoH to its ECH server")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return errHelp
+		}
+		return errUsage
+	}
+	fs := newFlags("interop browsers", "", "Start the lab (ECH server, DoH resolver) in a network namespace that has only loopback,\n"+
+		"run headless Chromium and Firefox ESR on each case (ech, grease, retry, h3) with fresh\n"+
+		"profiles, and write results.json, results.txt and the server/query logs to --out.\n"+
+		"Needs root (for the namespace), chromium, firefox-esr and certutil (libnss3-tools).")
+	out := fs.String("out", "interop-out", "output directory")
+	bs := fs.String("browsers", "chromium,firefox", "comma-separated browsers")
+	cs := fs.String("cases", "ech,grease,retry,h3", "comma-separated cases")
+	timeout := fs.Duration("timeout", 60*time.Second, "bound of one browser run")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	if !interop.InNetns() && interop.Isolated() != nil {
+		return interop.Reexec(os.Args[1:])
+	}
+	if err := interop.Isolate(); err != nil {
+		return err
+	}
+	rep, err := interop.Run(interop.Config{Dir: *out, Browsers: splitList(*bs), Cases: splitList(*cs),
+		Timeout: *timeout, Progress: os.Stderr})
+	if rep != nil {
+		rep.Table(os.Stdout) //nolint:errcheck // stdout
+	}
+	return err
+}
