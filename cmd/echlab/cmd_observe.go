@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/lab"
+)
+
+func init() {
+	register(command{name: "observe", summary: "observer role: live capture on an interface to pcapng until signalled; archive ECH keys", run: runObserve})
+}
+
+type observeFlags struct {
+	iface, out, ports, ready, until, archive string
+	keys                                     listFlag
+	poll                                     time.Duration
+}
+
+func runObserve(args []string) error {
+	fs := newFlags("observe", "", "Capture the packets of --iface (a packet socket: root or CAP_NET_RAW) into a pcapng\n"+
+		"file until SIGINT/SIGTERM or until the --until file appears. With --keys and --archive it\n"+
+		"also keeps every ECH key the key set folders held during the capture (they rotate and\n"+
+		"drop old keys), so that 'echlab compare --keys ARCHIVE' can open every ECH flow.")
+	f := &observeFlags{}
+	fs.StringVar(&f.iface, "iface", "eth0", "interface to capture on")
+	fs.StringVar(&f.out, "out", "capture.pcapng", "pcapng file to write")
+	fs.StringVar(&f.ports, "ports", "", "comma-separated TCP/UDP ports to keep (default all)")
+	fs.StringVar(&f.ready, "ready", "", "create this file once the capture runs")
+	fs.StringVar(&f.until, "until", "", "stop when this file appears")
+	fs.Var(&f.keys, "keys", "ECH key set folder to archive (repeatable)")
+	fs.StringVar(&f.archive, "archive", "", "key set folder (0700, keys 0600) receiving every key seen in --keys")
+	fs.DurationVar(&f.poll, "poll", 500*time.Millisecond, "how often --keys and --until are checked")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || f.poll <= 0 || (len(f.keys) > 0) != (f.archive != "") {
+		fs.Usage()
+		return errUsage
+	}
+	var ports []int
+	for _, p := range splitList(f.ports) {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("observe: bad port %q", p)
+		}
+		ports = append(ports, n)
+	}
+	return f.run(ports)
+}
+
+func (f *observeFlags) run(ports []int) error {
+	out, err := os.Create(f.out)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	stop, err := lab.StartLiveCapture(f.iface, ports, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "echlab observe: capturing on %s into %s\n", f.iface, f.out)
+	if f.ready != "" {
+		if err := os.WriteFile(f.ready, []byte(f.iface+"\n"), 0o644); err != nil {
+			return errors.Join(err, stop())
+		}
+	}
+	arch := &keyArchive{dir: f.archive, seen: map[string]bool{}, set: &ech.KeySet{}}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	tick := time.NewTicker(f.poll)
+	defer tick.Stop()
+	var archErr error
+	for done := false; !done; {
+		archErr = arch.add(f.keys)
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			if _, err := os.Stat(f.until); f.until != "" && err == nil {
+				done = true
+			}
+		}
+	}
+	err = errors.Join(stop(), arch.add(f.keys), out.Sync())
+	if info, serr := out.Stat(); serr == nil {
+		fmt.Fprintf(os.Stderr, "echlab observe: wrote %s (%d bytes); %d ECH keys archived\n", f.out, info.Size(), len(arch.seen))
+	}
+	if archErr != nil {
+		fmt.Fprintln(os.Stderr, "echlab observe: key archive:", archErr)
+	}
+	return err
+}
+
+// keyArchive accumulates the keys of rotating key set folders.
+type keyArchive struct {
+	dir  string
+	seen map[string]bool // config id + public key
+	set  *ech.KeySet
+}
+
+// add reads every folder and saves the archive when a new key showed up.
+// A folder caught mid-rotation is read again at the next poll.
+func (a *keyArchive) add(dirs []string) error {
+	var errs []error
+	fresh := false
+	for _, d := range dirs {
+		ks, err := ech.LoadKeySet(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, k := range ks.Keys() {
+			id := fmt.Sprintf("%d/%x", k.Config.ConfigID, k.Config.PublicKey)
+			if !a.seen[id] {
+				a.seen[id], fresh = true, true
+				a.set.Add(k, true)
+			}
+		}
+	}
+	if fresh {
+		errs = append(errs, ech.SaveKeySet(a.dir, a.set))
+	}
+	return errors.Join(errs...)
+}

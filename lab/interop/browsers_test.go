@@ -1,0 +1,85 @@
+package interop
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBrowsers runs the whole browser suite: as root with
+// ECHLAB_INTEROP=1, or under CI=true as root. It installs the Debian
+// packages if missing, then re-runs itself in a fresh network namespace
+// (only loopback) where the lab and the browsers run. The output stays in
+// $ECHLAB_INTEROP_OUT (default: a fresh directory under /tmp, logged).
+func TestBrowsers(t *testing.T) {
+	if InNetns() {
+		browsersInNetns(t)
+		return
+	}
+	ci := os.Getenv("CI") == "true"
+	if os.Getenv("ECHLAB_INTEROP") == "" && !ci {
+		t.Skip("set ECHLAB_INTEROP=1 (as root) to run real browsers")
+	}
+	if os.Geteuid() != 0 {
+		if ci {
+			t.Fatal("the browser suite needs root for its network namespace")
+		}
+		t.Skip("the browser suite needs root for its network namespace")
+	}
+	installBrowsers(t)
+	if os.Getenv("ECHLAB_INTEROP_OUT") == "" {
+		dir, err := os.MkdirTemp("", "echlab-interop-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("ECHLAB_INTEROP_OUT", dir)
+	}
+	t.Logf("output in %s", os.Getenv("ECHLAB_INTEROP_OUT"))
+	if err := Reexec([]string{"-test.run=^TestBrowsers$", "-test.v", "-test.timeout=9m"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// installBrowsers installs the browsers and certutil with apt-get when
+// any is missing (outside the namespace: it needs the network).
+func installBrowsers(t *testing.T) {
+	for _, p := range []string{"chromium", "firefox-esr", "certutil"} {
+		if _, err := exec.LookPath(p); err == nil {
+			continue
+		}
+		t.Logf("%s missing: apt-get install -y chromium firefox-esr libnss3-tools", p)
+		cmd := exec.Command("apt-get", "install", "-y", "chromium", "firefox-esr", "libnss3-tools")
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("apt-get install: %v\n%s", err, out)
+		}
+		return
+	}
+}
+
+// browsersInNetns is the part of TestBrowsers that runs in the namespace.
+func browsersInNetns(t *testing.T) {
+	if err := Isolate(); err != nil {
+		t.Fatal(err)
+	}
+	var progress strings.Builder
+	rep, err := Run(Config{Dir: os.Getenv("ECHLAB_INTEROP_OUT"), Timeout: 60 * time.Second, Progress: &progress})
+	t.Log(progress.String())
+	if rep != nil {
+		var table strings.Builder
+		rep.Table(&table) //nolint:errcheck // strings.Builder
+		t.Log("\n" + table.String())
+	}
+	if errors.Is(err, ErrCaseFailed) {
+		for _, f := range rep.Failed() {
+			t.Errorf("%s %s: %s", f.Browser, f.Case, f.Why)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
