@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/internal/testutil"
 	"golang.org/x/crypto/cryptobyte"
 )
 
@@ -37,30 +38,23 @@ func labCert(t testing.TB) (tls.Certificate, *pki.CA) {
 // record bytes the client wrote.
 func captureClientHello(t testing.TB, cfg *tls.Config) []byte {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	got := make(chan []byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
+	addr := testutil.ServeOnce(t, func(c net.Conn) {
 		buf, _, _ := readHandshake(c, nil)
 		got <- buf
-	}()
-	conn, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+	})
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	tls.Client(conn, cfg).Handshake() // fails when the listener hangs up
-	b := <-got
+	var b []byte
+	select {
+	case b = <-got:
+	case <-time.After(5 * time.Second):
+	}
 	if b == nil {
 		t.Fatal("no ClientHello captured")
 	}

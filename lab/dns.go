@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/echlab/echlab/resolver"
 	"github.com/miekg/dns"
 )
 
@@ -40,17 +41,8 @@ func parseDNS(b []byte, ts time.Time) (DNSMessage, bool) {
 // SvcParam (key 5).
 func answersHaveECH(rrs []dns.RR) bool {
 	for _, rr := range rrs {
-		var vals []dns.SVCBKeyValue
-		switch r := rr.(type) {
-		case *dns.HTTPS:
-			vals = r.Value
-		case *dns.SVCB:
-			vals = r.Value
-		}
-		for _, v := range vals {
-			if v.Key() == dns.SVCB_ECHCONFIG {
-				return true
-			}
+		if _, ok := resolver.ECHParam(rr); ok {
+			return true
 		}
 	}
 	return false

@@ -1,21 +1,45 @@
-// Package lab is the observer side of echlab: it captures the lab's traffic
-// and reads it back the way an on-path observer would.
+// Package lab is echlab's embedded lab: it runs every echlab component in
+// one process on loopback, drives scenarios through them, and reads the
+// traffic back the way an on-path observer would.
+//
+// # Runner
+//
+// Run (echlab run) takes a RunConfig: the scenarios (Scenarios lists them;
+// LookupScenario finds one), the DNS transports (AllTransports: Do53, DoT,
+// DoH, DoH3, DoQ), a repeat count and an output folder. Plan expands that
+// into Cases, one per scenario × transport × repeat. Run then loads or
+// generates the ECH key sets and the lab CA, starts the resolver
+// (authoritative for lab.test, publishing the HTTPS records with ech=
+// from the key sets) and the HTTPS servers (shared, split, forced HRR,
+// post-quantum, stale keys, baseline without ECH), runs each case through
+// package client (or, for the padding scenarios, a ClientHelloOuter sealed
+// with ech.Seal), judges its outcome, and writes the output folder: the
+// capture, the SSLKEYLOGFILE, client/server/query logs as JSON lines, the
+// flow reports, report.md, summary.json and manifest.json (the File*
+// constants name them). Progress reports the phases while it runs.
+//
+// # Observer
 //
 // Capture comes in two kinds. StartLiveCapture reads real packets from a
 // Linux packet socket (root or CAP_NET_RAW) and writes them as pcapng.
-// Without that privilege, a Recorder wraps the lab's net.Conn and
-// net.PacketConn values, notes every byte with the time it was seen, and
-// writes a pcapng with synthesized Ethernet/IP/TCP/UDP framing (handshakes,
-// sequence numbers, MSS-sized segments, FIN) that Wireshark and tshark open
-// like a real capture. Synthesized captures say so in their section header
-// comment, and Compare reports it.
+// Without that privilege, the runner puts an Observer (recording relays)
+// in front of every listener, and its Recorder notes every byte the client
+// exchanges with the time it was seen, then writes a pcapng with
+// synthesized Ethernet/IP/TCP/UDP framing (handshakes, sequence numbers,
+// MSS-sized segments, FIN) that Wireshark and tshark open like a real
+// capture. Synthesized captures say so in their section header comment,
+// and Compare reports it.
 //
-// Compare reads any pcap or pcapng (the lab's, tcpdump's, Wireshark's),
-// reassembles TCP streams, decrypts QUIC Initial packets (RFC 9001 §5.2),
-// reads plain DNS, dissects ClientHello and ServerHello with package ech,
-// and builds one Flow per connection: what an observer sees (SNI, ALPN, the
-// ECH extension's outer fields, a JA4 fingerprint, the server's choices)
-// and, given the ECH keys, what ECH hid. Report writers turn the result into
-// a terminal table, JSON lines, CSV or Markdown, with a privacy summary per
-// scenario: which names an observer learned, and from where.
+// # Compare
+//
+// Compare (echlab compare, and the last step of Run) reads any pcap or
+// pcapng (the lab's, tcpdump's, Wireshark's), reassembles TCP streams,
+// decrypts QUIC Initial packets (RFC 9001 §5.2), reads plain DNS, dissects
+// ClientHello and ServerHello with package ech, and builds one Flow per
+// connection: what an observer sees (SNI, ALPN, the ECH extension's outer
+// fields, a JA4 fingerprint, the server's choices) and, given the ECH keys,
+// what ECH hid. Report writers turn the result into a terminal table, JSON
+// lines, CSV or Markdown, with a privacy summary per scenario: which names
+// an observer learned, and from where. WriteGlance puts the run's expected
+// and observed outcomes side by side.
 package lab

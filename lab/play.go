@@ -29,6 +29,13 @@ const (
 	PlayResolverDownFallback = "resolver-down-fallback" // told to fall back: connects without ECH, says why
 )
 
+// PlayReadyCheck labels, in scenarios.jsonl, the flows of Play's wait
+// for the lab (DNS queries and TCP dials before the first case).
+const PlayReadyCheck = "ready-check"
+
+// playSettle is the pause before each case.
+const playSettle = 150 * time.Millisecond
+
 // PlayScenarios lists every scenario Play knows; PlayDefault the ones it
 // plays when none are named.
 var (
@@ -102,6 +109,7 @@ func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
 	}
 	defer cl.Close()
 	p := &player{cfg: cfg, keylog: &lockedWriter{w: kl}, prog: &Progress{W: cfg.Progress, Total: len(cases)}}
+	readyStart := time.Now()
 	if cfg.ReadyTimeout > 0 {
 		if err := p.waitReady(ctx); err != nil {
 			return nil, err
@@ -110,6 +118,9 @@ func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
 	res := &PlayResult{}
 	enc := json.NewEncoder(cl)
 	for _, c := range cases {
+		// A pause between cases keeps each case's packets inside its own
+		// time window even when the observer stamps them a little late.
+		sleepCtx(ctx, playSettle) //nolint:errcheck // ctx ends the cases anyway
 		cr := p.runCase(ctx, c)
 		res.Cases = append(res.Cases, cr)
 		if err := enc.Encode(cr); err != nil {
@@ -122,6 +133,12 @@ func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
 	}
 	if err := writeScenarioMap(cfg.OutDir, res.Cases, false); err != nil {
 		return res, err
+	}
+	if len(res.Cases) > 0 {
+		ready := ScenarioRule{Scenario: PlayReadyCheck, Start: readyStart, End: res.Cases[0].Start}
+		if err := appendJSONLine(filepath.Join(cfg.OutDir, FileScenarios), ready); err != nil {
+			return res, err
+		}
 	}
 	if res.Failed > 0 {
 		return res, fmt.Errorf("%w: %d of %d cases failed", ErrScenarioFailed, res.Failed, len(cases))
@@ -321,7 +338,7 @@ func judgeDown(c Case, r *client.Result, err error) (Outcome, string) {
 	case r.ECH != client.ECHFallback || !r.Fallback:
 		return OutcomeFailed, fmt.Sprintf("ech=%s, want fallback", r.ECH)
 	}
-	return OutcomeOK, fmt.Sprintf("fell back: outer SNI %s in the clear, status %d (%s)", r.OuterSNI, r.Status, r.FallbackReason)
+	return OutcomeOK, fmt.Sprintf("fell back: outer SNI %s in the clear, status %d (%s)", r.OuterSNI, r.Status, r.Note)
 }
 
 // waitReady waits until every resolver URL answers the HTTPS query of
@@ -398,4 +415,16 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+func appendJSONLine(name string, v any) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := json.NewEncoder(f).Encode(v); err != nil {
+		f.Close()
+		return fmt.Errorf("lab: writing %s: %w", name, err)
+	}
+	return f.Close()
 }

@@ -178,59 +178,80 @@ func leakedOwner(name string, leaked []string) bool {
 // buildRows folds the cases and the compared flows into one Row per
 // scenario × DNS transport, in run order.
 func buildRows(cases []CaseResult, rep *Report, servicePorts map[uint16]bool) []Row {
-	var rows []*Row
-	byLabel := map[string]*Row{}
-	hidden := map[string][]string{}
-	var hsSum = map[string]float64{}
+	s := &rowSet{byLabel: map[string]*Row{}, hidden: map[string][]string{}, hsSum: map[string]float64{}}
 	for _, c := range cases {
-		label := scenarioLabel(c.Case)
-		r := byLabel[label]
-		if r == nil {
-			r = &Row{Scenario: rowScenario(c.Case), Transport: c.Transport, SNI: []string{}, ECH: []string{},
-				InnerSNI: []string{}, DNSNames: []string{}, Names: []NameExposure{}, Leaked: []string{}}
-			byLabel[label] = r
-			rows = append(rows, r)
-		}
-		r.Cases++
-		switch c.Outcome {
-		case OutcomeOK:
-			r.OK++
-			if c.Result != nil {
-				hsSum[label] += float64(c.Result.HandshakeTime) / float64(time.Millisecond)
-			}
-		case OutcomeFailed:
-			r.Failed++
-		case OutcomeSkipped:
-			r.Skipped++
-			r.Skip = c.Detail
-		}
-		// Discovery always asks for secret.lab.test's record; sweep cases
-		// also hide their own inner names.
-		for _, name := range []string{SecretName, c.InnerName} {
-			if name != "" && !slices.Contains(hidden[label], name) {
-				hidden[label] = append(hidden[label], name)
-			}
-		}
+		s.addCase(c)
 	}
 	if rep != nil {
-		for _, f := range rep.Flows {
-			if r := byLabel[f.Scenario]; r != nil {
-				r.addFlow(f, servicePorts[f.Server.Port()])
-			}
+		s.addReport(rep, servicePorts)
+	}
+	return s.finish()
+}
+
+// rowSet is the rows of a run being built, by label, in run order.
+type rowSet struct {
+	rows    []*Row
+	byLabel map[string]*Row
+	hidden  map[string][]string // label → the names ECH should hide
+	hsSum   map[string]float64  // label → sum of the OK cases' handshake times (ms)
+}
+
+// addCase counts one case in its row, making the row on first use.
+func (s *rowSet) addCase(c CaseResult) {
+	label := scenarioLabel(c.Case)
+	r := s.byLabel[label]
+	if r == nil {
+		r = &Row{Scenario: rowScenario(c.Case), Transport: c.Transport, SNI: []string{}, ECH: []string{},
+			InnerSNI: []string{}, DNSNames: []string{}, Names: []NameExposure{}, Leaked: []string{}}
+		s.byLabel[label] = r
+		s.rows = append(s.rows, r)
+	}
+	r.Cases++
+	switch c.Outcome {
+	case OutcomeOK:
+		r.OK++
+		if c.Result != nil {
+			s.hsSum[label] += float64(c.Result.HandshakeTime) / float64(time.Millisecond)
 		}
-		for _, s := range rep.Summary {
-			if r := byLabel[s.Scenario]; r != nil && s.Names != nil {
-				r.Names = s.Names
-			}
+	case OutcomeFailed:
+		r.Failed++
+	case OutcomeSkipped:
+		r.Skipped++
+		r.Skip = c.Detail
+	}
+	// Discovery always asks for secret.lab.test's record; sweep cases
+	// also hide their own inner names.
+	for _, name := range []string{SecretName, c.InnerName} {
+		if name != "" && !slices.Contains(s.hidden[label], name) {
+			s.hidden[label] = append(s.hidden[label], name)
 		}
 	}
-	out := make([]Row, len(rows))
-	for i, r := range rows {
+}
+
+// addReport adds the observer's flows and privacy summary to the rows
+// they are labelled with.
+func (s *rowSet) addReport(rep *Report, servicePorts map[uint16]bool) {
+	for _, f := range rep.Flows {
+		if r := s.byLabel[f.Scenario]; r != nil {
+			r.addFlow(f, servicePorts[f.Server.Port()])
+		}
+	}
+	for _, sum := range rep.Summary {
+		if r := s.byLabel[sum.Scenario]; r != nil && sum.Names != nil {
+			r.Names = sum.Names
+		}
+	}
+}
+
+// finish computes each row's mean handshake time, leaks and verdict.
+func (s *rowSet) finish() []Row {
+	out := make([]Row, len(s.rows))
+	for i, r := range s.rows {
 		label := r.Scenario + "/" + r.Transport
 		if r.OK > 0 {
-			r.HandshakeMS = hsSum[label] / float64(r.OK)
+			r.HandshakeMS = s.hsSum[label] / float64(r.OK)
 		}
-		r.findLeaks(hidden[label])
+		r.findLeaks(s.hidden[label])
 		r.Verdict = r.verdict()
 		out[i] = *r
 	}

@@ -192,9 +192,15 @@ func writeWarningsText(w io.Writer, r *Report) {
 
 // WriteMarkdown writes a Markdown report: the capture, one table row per
 // flow, the privacy summary and the warnings.
-func WriteMarkdown(w io.Writer, r *Report) error {
+func WriteMarkdown(w io.Writer, r *Report) error { return writeMarkdown(w, r, 1) }
+
+// writeMarkdown is WriteMarkdown with its title at heading level and its
+// sections one level below, so that another document (echlab run's
+// report.md) can nest it under its own title.
+func writeMarkdown(w io.Writer, r *Report, level int) error {
+	h1, h2 := strings.Repeat("#", level), strings.Repeat("#", level+1)
 	var b strings.Builder
-	fmt.Fprintf(&b, "# echlab compare\n\nCapture: %s, %s, %d packets, %d flows.\n\n## Flows\n\n", r.Format, captureKind(r), r.Packets, len(r.Flows))
+	fmt.Fprintf(&b, "%s echlab compare\n\nCapture: %s, %s, %d packets, %d flows.\n\n%s Flows\n\n", h1, r.Format, captureKind(r), r.Packets, len(r.Flows), h2)
 	b.WriteString("| # | scenario | client | server | transport | service | SNI / DNS | ALPN | ECH | inner SNI | accepted | HRR | server | CH len | JA4 |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range r.Flows {
@@ -206,7 +212,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			f.Client, f.Server, f.Transport, f.Service, md(what), md(strings.Join(f.ALPN, ", ")), md(echCell(f)),
 			md(f.InnerSNI), accepted(f), yesNo(f.HRR), md(serverCell(f)), intOrEmpty(f.ClientHelloLen), md(f.JA4))
 	}
-	b.WriteString("\n## Privacy summary\n\nWhat an on-path observer learned, per scenario, and from where (`nothing` means the name travelled only inside ECH).\n\n")
+	b.WriteString("\n" + h2 + " Privacy summary\n\nWhat an on-path observer learned, per scenario, and from where (`nothing` means the name travelled only inside ECH).\n\n")
 	b.WriteString("| scenario | flows | TLS | ECH | accepted | DNS queries | name | learned from | flows |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Summary {
 		if len(s.Names) == 0 {
@@ -222,7 +228,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 	}
 	if len(r.Warnings) > 0 || anyFlowWarnings(r) {
-		b.WriteString("\n## Warnings\n\n")
+		b.WriteString("\n" + h2 + " Warnings\n\n")
 		for _, s := range r.Warnings {
 			fmt.Fprintf(&b, "- %s\n", md(s))
 		}

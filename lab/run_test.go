@@ -294,24 +294,14 @@ func TestRelay(t *testing.T) {
 // tcpEcho starts a TCP server that echoes one connection and reports what
 // it received.
 func tcpEcho(t *testing.T) (string, chan []byte) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	got := make(chan []byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr := testutil.ServeOnce(t, func(c net.Conn) {
 		var all bytes.Buffer
 		io.Copy(io.MultiWriter(c, &all), c)
 		c.(*net.TCPConn).CloseWrite()
 		got <- all.Bytes()
-	}()
-	return ln.Addr().String(), got
+	})
+	return addr, got
 }
 
 // dnsEcho starts a UDP server that answers every DNS query with an empty

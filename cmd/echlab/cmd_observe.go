@@ -79,7 +79,9 @@ func (f *observeFlags) run(ports []int) error {
 	defer tick.Stop()
 	var archErr error
 	for done := false; !done; {
-		archErr = arch.add(f.keys)
+		if e := arch.add(f.keys); e != nil {
+			archErr = e
+		}
 		select {
 		case <-ctx.Done():
 			done = true
@@ -89,12 +91,17 @@ func (f *observeFlags) run(ports []int) error {
 			}
 		}
 	}
-	err = errors.Join(stop(), arch.add(f.keys), out.Sync())
+	err = errors.Join(stop(), out.Sync())
+	if e := arch.add(f.keys); e != nil {
+		archErr = e
+	}
 	if info, serr := out.Stat(); serr == nil {
 		fmt.Fprintf(os.Stderr, "echlab observe: wrote %s (%d bytes); %d ECH keys archived\n", f.out, info.Size(), len(arch.seen))
 	}
 	if archErr != nil {
-		fmt.Fprintln(os.Stderr, "echlab observe: key archive:", archErr)
+		// A key set caught mid-rotation is read again at the next poll;
+		// only the last error is worth a warning, never a failed capture.
+		fmt.Fprintln(os.Stderr, "echlab observe: warning: key archive:", archErr)
 	}
 	return err
 }

@@ -129,32 +129,23 @@ func printAnswer(w io.Writer, resp *dns.Msg, tm resolver.Timing, server string) 
 
 // printECH decodes the ech= SvcParam of an HTTPS or SVCB record.
 func printECH(w io.Writer, rr dns.RR) {
-	var kvs []dns.SVCBKeyValue
-	switch r := rr.(type) {
-	case *dns.HTTPS:
-		kvs = r.Value
-	case *dns.SVCB:
-		kvs = r.Value
+	raw, ok := resolver.ECHParam(rr)
+	if !ok {
+		return
 	}
-	for _, kv := range kvs {
-		e, ok := kv.(*dns.SVCBECHConfig)
-		if !ok {
-			continue
+	fmt.Fprintf(w, ";; ECH CONFIGS of %s:\n", rr.Header().Name)
+	list, err := ech.ParseConfigList(raw)
+	if err != nil {
+		fmt.Fprintf(w, ";;   undecodable: %v\n", err)
+		return
+	}
+	for _, c := range list.Configs {
+		fmt.Fprintf(w, ";;   config_id %d, KEM %#04x %s, public_name %s\n", c.ConfigID, c.KEM, ech.KEMName(c.KEM), c.PublicName)
+		for _, s := range c.CipherSuites {
+			fmt.Fprintf(w, ";;     suite KDF %#04x %s, AEAD %#04x %s\n", s.KDF, ech.KDFName(s.KDF), s.AEAD, ech.AEADName(s.AEAD))
 		}
-		fmt.Fprintf(w, ";; ECH CONFIGS of %s:\n", rr.Header().Name)
-		list, err := ech.ParseConfigList(e.ECH)
-		if err != nil {
-			fmt.Fprintf(w, ";;   undecodable: %v\n", err)
-			continue
-		}
-		for _, c := range list.Configs {
-			fmt.Fprintf(w, ";;   config_id %d, KEM %#04x %s, public_name %s\n", c.ConfigID, c.KEM, ech.KEMName(c.KEM), c.PublicName)
-			for _, s := range c.CipherSuites {
-				fmt.Fprintf(w, ";;     suite KDF %#04x %s, AEAD %#04x %s\n", s.KDF, ech.KDFName(s.KDF), s.AEAD, ech.AEADName(s.AEAD))
-			}
-		}
-		for _, s := range list.Skipped {
-			fmt.Fprintf(w, ";;   skipped config of version %#04x\n", s.Version)
-		}
+	}
+	for _, s := range list.Skipped {
+		fmt.Fprintf(w, ";;   skipped config of version %#04x\n", s.Version)
 	}
 }

@@ -115,7 +115,15 @@ func (f *resolverFlags) toConfig(fs *flag.FlagSet) (*resolver.Config, []string, 
 		}
 		cfg = c
 	}
-	use := func(name string) bool { return set[name] || f.config == "" }
+	if err := f.addData(cfg); err != nil {
+		return nil, nil, err
+	}
+	f.applySettings(cfg, set)
+	return cfg, f.offWithoutCert(cfg, set), nil
+}
+
+// addData appends the zones, key sets and publish rules of the flags.
+func (f *resolverFlags) addData(cfg *resolver.Config) error {
 	for _, z := range f.zones {
 		zf := resolver.ZoneFile{File: z}
 		if origin, file, ok := strings.Cut(z, "="); ok {
@@ -126,7 +134,7 @@ func (f *resolverFlags) toConfig(fs *flag.FlagSet) (*resolver.Config, []string, 
 	for _, ks := range f.keySets {
 		name, dir, ok := strings.Cut(ks, "=")
 		if !ok || name == "" || dir == "" {
-			return nil, nil, fmt.Errorf("-keyset %q: want NAME=DIR", ks)
+			return fmt.Errorf("-keyset %q: want NAME=DIR", ks)
 		}
 		if cfg.KeySets == nil {
 			cfg.KeySets = map[string]string{}
@@ -136,10 +144,18 @@ func (f *resolverFlags) toConfig(fs *flag.FlagSet) (*resolver.Config, []string, 
 	for _, p := range f.publish {
 		rule, err := parsePublish(p)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		cfg.Publish = append(cfg.Publish, rule)
 	}
+	return nil
+}
+
+// applySettings sets the listeners, TLS, query log, forwarder and poll
+// interval: the flags given, and the listener and poll defaults when
+// there is no config file.
+func (f *resolverFlags) applySettings(cfg *resolver.Config, set map[string]bool) {
+	use := func(name string) bool { return set[name] || f.config == "" }
 	l := &cfg.Listen
 	for name, pair := range map[string][2]*string{
 		"udp": {&l.UDP, &f.udp}, "tcp": {&l.TCP, &f.tcp}, "dot": {&l.DoT, &f.dot}, "doh": {&l.DoH, &f.doh},
@@ -167,16 +183,27 @@ func (f *resolverFlags) toConfig(fs *flag.FlagSet) (*resolver.Config, []string, 
 	if use("poll") {
 		cfg.PollInterval = resolver.Duration(f.poll)
 	}
+}
+
+// offWithoutCert turns off the encrypted listeners that only have their
+// default address when there is neither a config file nor a certificate
+// source, and says so in the returned notes.
+func (f *resolverFlags) offWithoutCert(cfg *resolver.Config, set map[string]bool) []string {
+	if cfg.TLS.CertFile != "" || cfg.TLS.CADir != "" || f.config != "" {
+		return nil
+	}
+	l := &cfg.Listen
 	var notes []string
-	if cfg.TLS.CertFile == "" && cfg.TLS.CADir == "" {
-		for name, addr := range map[string]*string{"dot": &l.DoT, "doh": &l.DoH, "doh3": &l.DoH3, "doq": &l.DoQ} {
-			if *addr != "" && !set[name] && f.config == "" {
-				*addr = ""
-				notes = append(notes, name+" off: give -ca-dir or -cert/-key to serve it")
-			}
+	for _, ln := range []struct {
+		name string
+		addr *string
+	}{{"dot", &l.DoT}, {"doh", &l.DoH}, {"doh3", &l.DoH3}, {"doq", &l.DoQ}} {
+		if *ln.addr != "" && !set[ln.name] {
+			*ln.addr = ""
+			notes = append(notes, ln.name+" off: give -ca-dir or -cert/-key to serve it")
 		}
 	}
-	return cfg, notes, nil
+	return notes
 }
 
 // parsePublish reads NAME,keyset=K[,port=P][,target=T][,alpn=A]...[,ttl=S].

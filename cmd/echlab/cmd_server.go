@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
@@ -43,11 +44,7 @@ func runServer(args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	ca, err := pki.LoadOrCreate(*pkiDir)
-	if err != nil {
-		return err
-	}
-	logW, closeLog, err := serverOpenLog(*logFile)
+	ca, logW, closeLog, err := serverOpen(*pkiDir, *logFile)
 	if err != nil {
 		return err
 	}
@@ -73,22 +70,42 @@ func runServer(args []string) error {
 	fmt.Fprintf(os.Stderr, "), CA %s\n", filepath.Join(*pkiDir, pki.CACertFile))
 	if ks != nil {
 		serverPrintECH(ks)
-		rot, err := server.StartRotator(server.RotatorConfig{Keys: ks, Dir: *keys, Every: *rotate, Grace: *grace,
-			KeyOptions: ech.KeyOptions{PublicName: *public},
-			OnRotate: func(k *ech.Key, err error) {
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "echlab server: rotation:", err)
-					return
-				}
-				fmt.Fprintf(os.Stderr, "echlab server: rotated to config id %d\n", k.Config.ConfigID)
-				serverPrintECH(ks)
-			}})
+		rot, err := serverRotate(ks, *keys, *public, *rotate, *grace)
 		if err != nil {
 			return err
 		}
 		defer rot.Close()
 	}
 	return serverWait()
+}
+
+// serverOpen loads (or creates) the lab CA in pkiDir and opens the
+// connection log, as echlab server and echlab split both do first.
+func serverOpen(pkiDir, logFile string) (*pki.CA, io.Writer, func(), error) {
+	ca, err := pki.LoadOrCreate(pkiDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	logW, closeLog, err := serverOpenLog(logFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ca, logW, closeLog, nil
+}
+
+// serverRotate starts rotating ks (saved in dir) every period, printing
+// each new ech= value.
+func serverRotate(ks *ech.KeySet, dir, public string, every, grace time.Duration) (*server.Rotator, error) {
+	return server.StartRotator(server.RotatorConfig{Keys: ks, Dir: dir, Every: every, Grace: grace,
+		KeyOptions: ech.KeyOptions{PublicName: public},
+		OnRotate: func(k *ech.Key, err error) {
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "echlab server: rotation:", err)
+				return
+			}
+			fmt.Fprintf(os.Stderr, "echlab server: rotated to config id %d\n", k.Config.ConfigID)
+			serverPrintECH(ks)
+		}})
 }
 
 // serverLoadKeys loads the key set in dir, or makes one key for the

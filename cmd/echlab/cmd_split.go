@@ -5,7 +5,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/echlab/echlab/internal/pki"
 	"github.com/echlab/echlab/server"
 )
 
@@ -45,19 +44,15 @@ func runSplit(args []string) error {
 	if err != nil {
 		return err
 	}
-	ca, err := pki.LoadOrCreate(*pkiDir)
-	if err != nil {
-		return err
-	}
-	ks, err := serverLoadKeys(*keys, *public)
-	if err != nil {
-		return err
-	}
-	logW, closeLog, err := serverOpenLog(*logFile)
+	ca, logW, closeLog, err := serverOpen(*pkiDir, *logFile)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
+	ks, err := serverLoadKeys(*keys, *public)
+	if err != nil {
+		return err
+	}
 	sp, err := server.StartSplit(server.SplitConfig{Addr: *addr, Keys: ks, TrialDecrypt: *trial, Routes: rt,
 		PublicName: *public, CA: ca, Log: logW})
 	if err != nil {

@@ -66,7 +66,7 @@ func browsersInNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	var progress strings.Builder
-	rep, err := Run(Config{Dir: os.Getenv("ECHLAB_INTEROP_OUT"), Timeout: 60 * time.Second, Progress: &progress})
+	rep, err := Run(Config{Dir: os.Getenv("ECHLAB_INTEROP_OUT"), Timeout: 45 * time.Second, Progress: &progress})
 	t.Log(progress.String())
 	if rep != nil {
 		var table strings.Builder

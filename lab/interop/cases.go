@@ -36,7 +36,7 @@ type Verdict struct {
 	OuterSNI  string `json:"outer_sni"`  // of the deciding connection
 	InnerSNI  string `json:"inner_sni"`  // of the deciding connection
 	Grease    bool   `json:"grease"`     // a connection carried GREASE ECH
-	Retries   int    `json:"retries"`    // rejected connections answered with retry configs
+	Retries   int    `json:"retries"`    // rejected with retry configs, then accepted on the same transport: the browser retried
 	ALPN      string `json:"alpn"`       // of the deciding connection
 	Transport string `json:"transport"`  // "tcp" or "quic"
 	ConfigIDs []int  `json:"config_ids"` // every config id the browser named, in order
@@ -46,12 +46,18 @@ type Verdict struct {
 // judge decides a case from the server records of its window.
 func (l *Lab) judge(c Case, recs []server.ConnRecord) Verdict {
 	v := Verdict{Outcome: Fail}
-	for _, r := range recs {
+	// Records are logged when a connection ends: put them in the order
+	// the connections were accepted.
+	recs = slices.Clone(recs)
+	slices.SortStableFunc(recs, func(a, b server.ConnRecord) int { return a.Time.Compare(b.Time) })
+	for i, r := range recs {
 		if r.ConfigID != nil {
 			v.ConfigIDs = append(v.ConfigIDs, int(*r.ConfigID))
 		}
 		v.Grease = v.Grease || r.ECH == server.ECHGrease
-		if r.ECH == server.ECHRejected && r.RetryConfigs {
+		if r.ECH == server.ECHRejected && r.RetryConfigs && slices.ContainsFunc(recs[i+1:], func(a server.ConnRecord) bool {
+			return a.ECH == server.ECHAccepted && a.Transport == r.Transport
+		}) {
 			v.Retries++
 		}
 	}
@@ -60,7 +66,8 @@ func (l *Lab) judge(c Case, recs []server.ConnRecord) Verdict {
 	case "ech":
 		ok = v.decide(recs, func(r server.ConnRecord) bool { return l.accepted(r, c.Host, "tcp") })
 	case "grease":
-		ok = v.decide(recs, func(r server.ConnRecord) bool { return l.greased(r) })
+		ok = v.decide(recs, func(r server.ConnRecord) bool { return l.greased(r) && r.ECH == server.ECHGrease }) ||
+			v.decide(recs, l.greased)
 	case "retry":
 		ok = v.decide(recs, func(r server.ConnRecord) bool { return l.accepted(r, c.Host, "tcp") }) &&
 			slices.ContainsFunc(recs, l.rejectedStale)

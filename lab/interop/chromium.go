@@ -11,7 +11,13 @@ import (
 // (root), and no background traffic.
 var chromiumFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
-	"--disable-default-apps", "--disable-extensions", "--no-default-browser-check"}
+	"--disable-default-apps", "--disable-extensions", "--no-default-browser-check",
+	// Chromium waits for the HTTPS record only a little after the A answer
+	// (a fraction of the A query's time). On a loaded machine the answer
+	// sometimes lost that race (NetLog: HOST_RESOLVER_DNS_TASK_TIMEOUT, the
+	// HTTPS transaction aborted), and the browser sent GREASE instead of
+	// the published config. Wait at least 2 s for it.
+	"--enable-features=UseDnsHttpsSvcb:UseDnsHttpsSvcbSecureExtraTimeMin/2s/UseDnsHttpsSvcbSecureExtraTimeMax/5s"}
 
 // chromiumSetup makes a fresh HOME with an NSS database trusting the lab CA
 // and a fresh user data dir whose Local State turns on secure DNS through
@@ -35,6 +41,12 @@ func chromiumSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 		return nil, nil, fmt.Errorf("interop: %w", err)
 	}
 	args := append([]string(nil), chromiumFlags...)
+	if c.Name == "h3" {
+		// Chromium refuses QUIC to a server whose certificate chains to a
+		// root that is not publicly trusted (the lab CA), unless the
+		// origin is listed here; the ECH config still comes from DNS.
+		args = append(args, fmt.Sprintf("--origin-to-force-quic-on=%s:%d", c.Host, l.Port))
+	}
 	args = append(args, "--user-data-dir="+profile, "--log-net-log="+filepath.Join(dir, "netlog.json"),
 		"--dump-dom", l.URL(c.Host))
 	return args, []string{"HOME=" + home}, nil

@@ -6,23 +6,33 @@ import (
 	"io"
 	"sync"
 
+	"github.com/echlab/echlab/resolver"
 	"github.com/echlab/echlab/server"
 )
 
-// ConnLog receives the server's JSON connection log: it writes every line
-// to a file and keeps the parsed records, so that each case can take the
-// records of its own time window.
-type ConnLog struct {
+// JSONLog receives a JSON-lines log (the server's connection log, the
+// resolver's query log): it writes every line to a file and keeps the
+// parsed records, so that each case can take the records of its own time
+// window. Lines that do not parse are kept in the file only.
+type JSONLog[T any] struct {
 	mu      sync.Mutex
 	w       io.WriteCloser
 	partial []byte
-	recs    []server.ConnRecord
+	recs    []T
 }
 
-func newConnLog(w io.WriteCloser) *ConnLog { return &ConnLog{w: w} }
+// ConnLog is the server's connection log.
+type ConnLog = JSONLog[server.ConnRecord]
+
+// QueryLog is the resolver's query log.
+type QueryLog = JSONLog[resolver.QueryLogEntry]
+
+func newJSONLog[T any](w io.WriteCloser) *JSONLog[T] { return &JSONLog[T]{w: w} }
+
+func newConnLog(w io.WriteCloser) *ConnLog { return newJSONLog[server.ConnRecord](w) }
 
 // Write copies b to the file and parses the complete lines in it.
-func (c *ConnLog) Write(b []byte) (int, error) {
+func (c *JSONLog[T]) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.partial = append(c.partial, b...)
@@ -31,7 +41,7 @@ func (c *ConnLog) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		var r server.ConnRecord
+		var r T
 		if json.Unmarshal(c.partial[:i], &r) == nil {
 			c.recs = append(c.recs, r)
 		}
@@ -41,18 +51,18 @@ func (c *ConnLog) Write(b []byte) (int, error) {
 }
 
 // Mark returns the number of records so far: the start of a window.
-func (c *ConnLog) Mark() int {
+func (c *JSONLog[T]) Mark() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.recs)
 }
 
 // Since returns a copy of the records from mark on.
-func (c *ConnLog) Since(mark int) []server.ConnRecord {
+func (c *JSONLog[T]) Since(mark int) []T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]server.ConnRecord(nil), c.recs[mark:]...)
+	return append([]T(nil), c.recs[mark:]...)
 }
 
 // Close closes the file.
-func (c *ConnLog) Close() error { return c.w.Close() }
+func (c *JSONLog[T]) Close() error { return c.w.Close() }

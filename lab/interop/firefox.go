@@ -11,39 +11,43 @@ import (
 // URL: DNS only through the lab's DoH (TRR mode 3), ECH from HTTPS records
 // over TCP and QUIC, GREASE ECH always, and no background traffic.
 var firefoxPrefs = map[string]any{
-	"network.trr.mode":                           3,
-	"network.trr.bootstrapAddr":                  "127.0.0.1",
-	"network.trr.allow-rfc1918":                  true,
-	"network.trr.confirmationNS":                 "skip",
-	"network.trr.excluded-domains":               "",
-	"network.dns.echconfig.enabled":              true,
-	"network.dns.http3_echconfig.enabled":        true,
-	"network.dns.upgrade_with_https_rr":          true,
-	"network.dns.use_https_rr_as_altsvc":         true,
-	"network.http.http3.enable":                  true,
-	"security.tls.ech.grease_probability":        100,
-	"network.proxy.type":                         0,
-	"network.captive-portal-service.enabled":     false,
-	"network.connectivity-service.enabled":       false,
-	"network.http.speculative-parallel-limit":    0,
-	"network.dns.disablePrefetch":                true,
-	"browser.shell.checkDefaultBrowser":          false,
-	"browser.startup.homepage_override.mstone":   "ignore",
-	"browser.aboutwelcome.enabled":               false,
-	"datareporting.policy.dataSubmissionEnabled": false,
-	"datareporting.healthreport.uploadEnabled":   false,
-	"toolkit.telemetry.enabled":                  false,
-	"toolkit.telemetry.reportingpolicy.firstRun": false,
-	"app.update.enabled":                         false,
-	"app.normandy.enabled":                       false,
-	"extensions.update.enabled":                  false,
-	"extensions.getAddons.cache.enabled":         false,
-	"browser.safebrowsing.malware.enabled":       false,
-	"browser.safebrowsing.phishing.enabled":      false,
-	"browser.safebrowsing.downloads.enabled":     false,
-	"browser.newtabpage.enabled":                 false,
-	"browser.region.network.url":                 "",
-	"services.settings.server":                   "https://127.0.0.1:1/",
+	"network.trr.mode":                    3,
+	"network.trr.bootstrapAddr":           "127.0.0.1",
+	"network.trr.allow-rfc1918":           true,
+	"network.trr.confirmationNS":          "skip",
+	"network.trr.excluded-domains":        "",
+	"network.dns.echconfig.enabled":       true,
+	"network.dns.http3_echconfig.enabled": true,
+	"network.dns.upgrade_with_https_rr":   true,
+	"network.dns.use_https_rr_as_altsvc":  true,
+	"network.http.http3.enable":           true,
+	// Firefox drops HTTP/3 when the certificate chains to a root that is
+	// not built in (the lab CA): "Authenticated hasThirdPartyRoots=1" and
+	// an immediate close in the nsHttp log.
+	"network.http.http3.disable_when_third_party_roots_found": false,
+	"security.tls.ech.grease_probability":                     100,
+	"network.proxy.type":                                      0,
+	"network.captive-portal-service.enabled":                  false,
+	"network.connectivity-service.enabled":                    false,
+	"network.http.speculative-parallel-limit":                 0,
+	"network.dns.disablePrefetch":                             true,
+	"browser.shell.checkDefaultBrowser":                       false,
+	"browser.startup.homepage_override.mstone":                "ignore",
+	"browser.aboutwelcome.enabled":                            false,
+	"datareporting.policy.dataSubmissionEnabled":              false,
+	"datareporting.healthreport.uploadEnabled":                false,
+	"toolkit.telemetry.enabled":                               false,
+	"toolkit.telemetry.reportingpolicy.firstRun":              false,
+	"app.update.enabled":                                      false,
+	"app.normandy.enabled":                                    false,
+	"extensions.update.enabled":                               false,
+	"extensions.getAddons.cache.enabled":                      false,
+	"browser.safebrowsing.malware.enabled":                    false,
+	"browser.safebrowsing.phishing.enabled":                   false,
+	"browser.safebrowsing.downloads.enabled":                  false,
+	"browser.newtabpage.enabled":                              false,
+	"browser.region.network.url":                              "",
+	"services.settings.server":                                "https://127.0.0.1:1/",
 }
 
 // firefoxSetup makes a fresh profile with cert9.db trusting the lab CA and
@@ -75,7 +79,11 @@ func firefoxSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 	}
 	args := []string{"--headless", "--no-remote", "--profile", profile,
 		"--screenshot", filepath.Join(dir, "screenshot.png"), l.URL(c.Host)}
-	env := []string{"HOME=" + home, "MOZ_LOG=TRR:4,nsHostResolver:4,nsHttp:3",
+	mozLog := "TRR:4,nsHostResolver:4,nsHttp:3"
+	if v := os.Getenv("ECHLAB_INTEROP_MOZ_LOG"); v != "" {
+		mozLog = v
+	}
+	env := []string{"HOME=" + home, "MOZ_LOG=" + mozLog,
 		"MOZ_LOG_FILE=" + filepath.Join(dir, "moz.log"), "MOZ_CRASHREPORTER_DISABLE=1"}
 	return args, env, nil
 }

@@ -37,6 +37,7 @@ type Lab struct {
 	StaleID   uint8          // config id published for StaleName, no longer held
 	CurrentID uint8          // config id the server holds now
 	Log       *ConnLog       // the server's connection records
+	Queries   *QueryLog      // the resolver's query records
 	server    *server.Server // the ECH server
 	resolver  *resolver.Running
 }
@@ -150,10 +151,15 @@ func (l *Lab) startResolver(pkiDir string) error {
 			{Name: StaleName, KeySet: "stale", Port: port, ALPN: []string{"h2"}},
 			{Name: H3Name, KeySet: "current", Port: port, ALPN: []string{"h3", "h2"}},
 		},
-		Listen:       resolver.Listen{DoH: "127.0.0.1:0"},
-		TLS:          resolver.TLSFiles{CADir: pkiDir},
-		QueryLogFile: filepath.Join(l.Dir, "queries.jsonl"),
+		Listen: resolver.Listen{DoH: "127.0.0.1:0"},
+		TLS:    resolver.TLSFiles{CADir: pkiDir},
 	}
+	qf, err := os.OpenFile(filepath.Join(l.Dir, "queries.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("interop: %w", err)
+	}
+	l.Queries = newJSONLog[resolver.QueryLogEntry](qf)
+	cfg.QueryLog = l.Queries
 	r, err := resolver.Start(cfg)
 	if err != nil {
 		return err
@@ -175,6 +181,9 @@ func (l *Lab) Close() error {
 	}
 	if l.server != nil {
 		l.server.Close()
+	}
+	if l.Queries != nil {
+		l.Queries.Close()
 	}
 	if l.Log != nil {
 		return l.Log.Close()

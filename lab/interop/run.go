@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/echlab/echlab/resolver"
 	"github.com/echlab/echlab/server"
 )
 
@@ -38,6 +39,10 @@ type Result struct {
 	PageLoaded  bool      `json:"page_loaded"` // Chromium: the DOM holds the trace; Firefox: a screenshot
 	Page        string    `json:"page,omitempty"`
 	Dir         string    `json:"dir"` // the case's files, relative to the output directory
+	// DNS lists the browser's DoH queries for lab names ("QNAME QTYPE
+	// RCODE"), in order; queries for other names (the browser's background
+	// services) are answered REFUSED and left out.
+	DNS []string `json:"dns"`
 	// Connections are the server's records of the case's connections.
 	Connections []server.ConnRecord `json:"connections"`
 }
@@ -161,16 +166,17 @@ func (l *Lab) runCase(b Browser, c Case, limit time.Duration) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	mark := l.Log.Mark()
+	mark, qmark := l.Log.Mark(), l.Queries.Mark()
 	o, err := b.run(dir, args, env, limit)
 	if err != nil {
 		return Result{}, err
 	}
 	time.Sleep(200 * time.Millisecond) // let the last records reach the log
 	recs := l.Log.Since(mark)
+	slices.SortStableFunc(recs, func(a, b server.ConnRecord) int { return a.Time.Compare(b.Time) })
 	res := Result{Browser: b.Name, Case: c.Name, URL: l.URL(c.Host), Verdict: l.judge(c, recs),
 		DurationMS: float64(o.Duration.Microseconds()) / 1000, ExitCode: o.ExitCode, TimedOut: o.TimedOut,
-		Dir: rel, Connections: recs}
+		Dir: rel, Connections: recs, DNS: labQueries(l.Queries.Since(qmark))}
 	for _, r := range recs {
 		res.HandshakeMS = append(res.HandshakeMS, r.HandshakeMS)
 	}
@@ -197,4 +203,15 @@ func pageLoaded(b Browser, dir string) (bool, string) {
 	}
 	page := strings.TrimSpace(string(out))
 	return strings.Contains(page, "sni="), page
+}
+
+// labQueries formats the queries for names in the lab zone.
+func labQueries(qs []resolver.QueryLogEntry) []string {
+	var out []string
+	for _, q := range qs {
+		if strings.HasSuffix(q.QName, ".lab.test.") {
+			out = append(out, q.QName+" "+q.QType+" "+q.Rcode)
+		}
+	}
+	return out
 }

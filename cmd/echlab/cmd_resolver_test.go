@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/echlab/echlab/resolver"
+)
+
+// TestResolverBadZone checks that a zone file with a bad record stops
+// echlab resolver with exit 1 and a message naming the file and line.
+func TestResolverBadZone(t *testing.T) {
+	dir := t.TempDir()
+	zone := "$ORIGIN lab.test.\n$TTL 60\n@ IN SOA ns hostmaster 1 3600 600 86400 60\nwww IN A 127.0.0.1\nbad IN A 999.1.1.1\n"
+	if err := os.WriteFile(filepath.Join(dir, "broken.zone"), []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, dir, time.Minute, "resolver", "--zone", "lab.test.=broken.zone",
+		"--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--dot", "", "--doh", "", "--doh3", "", "--doq", "", "--metrics", "")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\nstderr:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"broken.zone", "line: 5", "999.1.1.1"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+// TestResolverFlagsToConfig checks how the flags become a resolver.Config:
+// defaults without a config file, and the encrypted listeners turned off
+// (in a fixed order of notes) without a certificate source.
+func TestResolverFlagsToConfig(t *testing.T) {
+	fs, f := newResolverFlags()
+	args := []string{"--zone", "lab.test.=z.zone", "--zone", "other.zone", "--keyset", "main=keys",
+		"--publish", "secret.lab.test,keyset=main", "--doh", "127.0.0.1:0", "--querylog", "-"}
+	if err := parse(fs, args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, notes, err := f.toConfig(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Zones) != 2 || cfg.Zones[0] != (resolver.ZoneFile{Origin: "lab.test.", File: "z.zone"}) ||
+		cfg.Zones[1] != (resolver.ZoneFile{File: "other.zone"}) {
+		t.Errorf("zones %+v", cfg.Zones)
+	}
+	if cfg.KeySets["main"] != "keys" || len(cfg.Publish) != 1 || cfg.Publish[0].KeySet != "main" || cfg.QueryLogFile != "-" {
+		t.Errorf("config %+v", cfg)
+	}
+	want := resolver.Listen{UDP: defaultDo53, TCP: defaultDo53, DoH: "127.0.0.1:0", Metrics: defaultMetrics}
+	if cfg.Listen != want {
+		t.Errorf("listen %+v, want %+v", cfg.Listen, want)
+	}
+	wantNotes := "dot off: give -ca-dir or -cert/-key to serve it|doh3 off: give -ca-dir or -cert/-key to serve it|" +
+		"doq off: give -ca-dir or -cert/-key to serve it"
+	if got := strings.Join(notes, "|"); got != wantNotes {
+		t.Errorf("notes %q", got)
+	}
+
+	fs, f = newResolverFlags()
+	if err := parse(fs, []string{"--keyset", "nodir"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.toConfig(fs); err == nil || !strings.Contains(err.Error(), `-keyset "nodir"`) {
+		t.Errorf("bad -keyset: %v", err)
+	}
+}

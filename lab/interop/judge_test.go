@@ -1,0 +1,50 @@
+package interop
+
+import (
+	"testing"
+
+	"github.com/echlab/echlab/server"
+)
+
+func id(v uint8) *uint8 { return &v }
+
+func TestJudge(t *testing.T) {
+	l := &Lab{StaleID: 10, CurrentID: 20}
+	acc := func(inner, transport, alpn string, cid *uint8) server.ConnRecord {
+		return server.ConnRecord{ECH: server.ECHAccepted, OuterSNI: PublicName, InnerSNI: inner, Transport: transport, ALPN: alpn, ConfigID: cid}
+	}
+	staleRej := server.ConnRecord{ECH: server.ECHRejected, OuterSNI: PublicName, ConfigID: id(10), RetryConfigs: true, Transport: "tcp", ALPN: "h2"}
+	grease := server.ConnRecord{ECH: server.ECHGrease, OuterSNI: PlainName, ConfigID: id(77), RetryConfigs: true, Transport: "tcp", ALPN: "h2"}
+	collided := grease
+	collided.ECH, collided.ConfigID = server.ECHRejected, id(20)
+	quicGrease := server.ConnRecord{ECH: server.ECHRejected, OuterSNI: PlainName, Transport: "quic", RetryConfigs: true, Error: "APPLICATION_ERROR (remote)"}
+	failed := acc(SecretName, "tcp", "h2", id(20))
+	failed.Error = "EOF"
+	for _, tc := range []struct {
+		name    string
+		c       int
+		recs    []server.ConnRecord
+		want    string
+		retries int
+	}{
+		{"ech", 0, []server.ConnRecord{acc(SecretName, "tcp", "h2", id(20))}, Pass, 0},
+		{"ech old config", 0, []server.ConnRecord{acc(SecretName, "tcp", "h2", id(10))}, Fail, 0},
+		{"ech http/1.1", 0, []server.ConnRecord{acc(SecretName, "tcp", "http/1.1", id(20))}, Fail, 0},
+		{"ech failed handshake", 0, []server.ConnRecord{failed}, Fail, 0},
+		{"ech none", 0, nil, Fail, 0},
+		{"grease", 1, []server.ConnRecord{grease, quicGrease}, Pass, 0},
+		{"grease id collision", 1, []server.ConnRecord{collided}, Pass, 0},
+		{"grease without ECH", 1, []server.ConnRecord{{ECH: server.ECHNone, OuterSNI: PlainName, Transport: "tcp", ALPN: "h2"}}, Fail, 0},
+		{"retry", 2, []server.ConnRecord{staleRej, acc(StaleName, "tcp", "h2", id(20))}, Pass, 1},
+		{"retry twice", 2, []server.ConnRecord{staleRej, staleRej, acc(StaleName, "tcp", "h2", id(20)), acc(StaleName, "tcp", "h2", id(20))}, Pass, 2},
+		{"retry never recovers", 2, []server.ConnRecord{staleRej}, Fail, 0},
+		{"retry without rejection", 2, []server.ConnRecord{acc(StaleName, "tcp", "h2", id(20))}, Fail, 0},
+		{"h3", 3, []server.ConnRecord{acc(H3Name, "quic", "h3", nil)}, Pass, 0},
+		{"h3 fell back to tcp", 3, []server.ConnRecord{quicGrease, acc(H3Name, "tcp", "h2", id(20))}, Fail, 0},
+	} {
+		v := l.judge(Cases[tc.c], tc.recs)
+		if v.Outcome != tc.want || v.Retries != tc.retries {
+			t.Errorf("%s: outcome %s retries %d, want %s %d (%s)", tc.name, v.Outcome, v.Retries, tc.want, tc.retries, v.Why)
+		}
+	}
+}

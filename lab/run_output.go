@@ -1,0 +1,252 @@
+package lab
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"time"
+)
+
+// Output file names inside RunConfig.OutDir.
+const (
+	FileCapture    = "capture.pcapng"
+	FileKeylog     = "sslkeylog.txt"
+	FileClient     = "client.jsonl"
+	FileServer     = "server.jsonl"
+	FileQueries    = "queries.jsonl"
+	FileScenarios  = "scenarios.jsonl"
+	FileReport     = "report.md"
+	FileFlowsJSON  = "flows.json"
+	FileFlowsJSONL = "flows.jsonl"
+	FileFlowsCSV   = "flows.csv"
+	FileSummary    = "summary.json"
+	FileManifest   = "manifest.json"
+	FileZone       = "lab.test.zone"
+)
+
+// outputs are the files written while the cases run.
+type outputs struct {
+	dir                     string
+	keylog, server, queries io.Writer
+	clientEnc, scenEnc      *json.Encoder
+	files                   []*os.File
+}
+
+func openOutputs(dir string) (*outputs, error) {
+	o := &outputs{dir: dir}
+	open := func(name string, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
+		if err != nil {
+			o.close()
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+		o.files = append(o.files, f)
+		return f, nil
+	}
+	var err error
+	var f *os.File
+	if f, err = open(FileKeylog, 0o600); err != nil { // secrets: 0600
+		return nil, err
+	}
+	o.keylog = &lockedWriter{w: f}
+	if f, err = open(FileServer, 0o644); err != nil {
+		return nil, err
+	}
+	o.server = &lockedWriter{w: f}
+	if f, err = open(FileQueries, 0o644); err != nil {
+		return nil, err
+	}
+	o.queries = &lockedWriter{w: f}
+	if f, err = open(FileClient, 0o644); err != nil {
+		return nil, err
+	}
+	o.clientEnc = json.NewEncoder(f)
+	return o, nil
+}
+
+// scenarioLabel is how flows of a case are labelled in the report: one
+// row per scenario × DNS transport.
+func scenarioLabel(c Case) string { return rowScenario(c) + "/" + c.Transport }
+
+// rowScenario is a case's scenario as reports show it: padding-sweep is
+// split by padding policy (padding-sweep-default, padding-sweep-none).
+func rowScenario(c Case) string {
+	if c.Scenario == "padding-sweep" {
+		return c.Scenario + "-" + c.Padding
+	}
+	return c.Scenario
+}
+
+// writeCase appends a case to client.jsonl.
+func (o *outputs) writeCase(cr CaseResult) {
+	o.clientEnc.Encode(cr) //nolint:errcheck // checked when the files close
+}
+
+// scenarioLine is one line of scenarios.jsonl: a ScenarioRule for Compare
+// plus the case it stands for.
+type scenarioLine struct {
+	ScenarioRule
+	Transport string `json:"transport"`
+	Repeat    int    `json:"repeat"`
+	Case      string `json:"case"`
+	InnerName string `json:"inner_name,omitempty"`
+	Padding   string `json:"padding,omitempty"`
+}
+
+// writeScenarioMap writes scenarios.jsonl: for each case, a rule per
+// client port the servers and the resolver logged during it (live
+// captures only: in synth mode they log the relay's ports), then a rule
+// for its time window. Compare uses the first rule that matches a flow.
+func writeScenarioMap(dir string, cases []CaseResult, live bool) error {
+	if live {
+		addClientPorts(dir, cases)
+	}
+	var lines []scenarioLine
+	for _, cr := range cases {
+		l := scenarioLine{ScenarioRule: ScenarioRule{Scenario: scenarioLabel(cr.Case)}, Transport: cr.Transport,
+			Repeat: cr.Repeat, Case: cr.Label(), InnerName: cr.InnerName, Padding: cr.Padding}
+		for _, p := range cr.ClientPorts {
+			pl := l
+			pl.ClientPort = uint16(p)
+			lines = append(lines, pl)
+		}
+		l.Start, l.End = cr.Start, cr.End
+		lines = append(lines, l)
+	}
+	return writeFile(filepath.Join(dir, FileScenarios), func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, l := range lines {
+			if err := enc.Encode(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// addClientPorts reads the client addresses of server.jsonl and
+// queries.jsonl and gives each port to the case that was running when it
+// was logged.
+func addClientPorts(dir string, cases []CaseResult) {
+	type entry struct {
+		Time       time.Time `json:"time"`
+		ClientAddr string    `json:"client_addr"` // server.jsonl
+		Client     string    `json:"client"`      // queries.jsonl
+	}
+	for _, name := range []string{FileServer, FileQueries} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var e entry
+			if json.Unmarshal(line, &e) != nil {
+				continue
+			}
+			p := int(port(cmp.Or(e.ClientAddr, e.Client)))
+			for i := range cases {
+				c := &cases[i]
+				if p != 0 && !e.Time.Before(c.Start) && !e.Time.After(c.End) && !slices.Contains(c.ClientPorts, p) {
+					c.ClientPorts = append(c.ClientPorts, p)
+				}
+			}
+		}
+	}
+}
+
+func (o *outputs) close() error {
+	var errs []error
+	for _, f := range o.files {
+		errs = append(errs, f.Close())
+	}
+	o.files = nil
+	return errors.Join(errs...)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeFile(name string, fn func(io.Writer) error) error {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := fn(f); err != nil {
+		f.Close()
+		return fmt.Errorf("lab: writing %s: %w", name, err)
+	}
+	return f.Close()
+}
+
+// writeReportMD writes report.md: the at-a-glance comparison, the
+// verdicts, the cases, then Compare's flow-by-flow report.
+func writeReportMD(w io.Writer, res *RunResult) error {
+	fmt.Fprintf(w, "# echlab run\n\n%d cases: %d failed, %d skipped. Capture: %s.\n\n## At a glance\n\n```\n",
+		len(res.Cases), res.Failed, res.Skipped, res.Capture)
+	if err := WriteGlance(w, res.Rows, res.Capture); err != nil {
+		return err
+	}
+	fmt.Fprint(w, "```\n\n## Cases\n\n| case | outcome | detail |\n|---|---|---|\n")
+	for _, c := range res.Cases {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", md(c.Label()), c.Outcome, md(c.Detail))
+	}
+	fmt.Fprintln(w)
+	return writeMarkdown(w, res.Report, 2)
+}
+
+// ManifestSchema is the version of manifest.json's layout.
+const ManifestSchema = 1
+
+// writeManifest writes manifest.json: versions, capture kind and every
+// file of the output folder with its size.
+func writeManifest(cfg RunConfig, res *RunResult) error {
+	type file struct {
+		Name  string `json:"name"`
+		Bytes int64  `json:"bytes"`
+	}
+	var files []file
+	entries, err := os.ReadDir(cfg.OutDir)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && e.Name() != FileManifest {
+			files = append(files, file{e.Name(), info.Size()})
+			res.Files = append(res.Files, e.Name())
+		}
+	}
+	res.Files = append(res.Files, FileManifest)
+	deps := map[string]string{}
+	echlab := map[string]string{}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		echlab["version"] = bi.Main.Version
+		for _, st := range bi.Settings {
+			if st.Key == "vcs.revision" || st.Key == "vcs.modified" || st.Key == "vcs.time" {
+				echlab[st.Key] = st.Value
+			}
+		}
+		for _, d := range bi.Deps {
+			deps[d.Path] = d.Version
+		}
+	}
+	m := map[string]any{
+		"schema": ManifestSchema, "tool": "echlab run", "created": time.Now().UTC(),
+		"echlab": echlab, "go": runtime.Version(), "modules": deps,
+		"capture": res.Capture, "synthesized": res.Capture == CaptureSynth,
+		"keys_dir": cfg.KeysDir, "pki_dir": cfg.PKIDir,
+		"scenarios": cfg.Scenarios, "transports": cfg.Transports, "repeat": max(cfg.Repeat, 1),
+		"cases": len(res.Cases), "failed": res.Failed, "skipped": res.Skipped, "files": files,
+	}
+	return writeFile(filepath.Join(cfg.OutDir, FileManifest), func(w io.Writer) error { return writeJSON(w, m) })
+}

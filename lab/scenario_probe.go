@@ -1,0 +1,131 @@
+package lab
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/echlab/echlab/client"
+	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/resolver"
+)
+
+// sealProbe is the padding scenarios' client: it discovers the shared
+// server's config through stub, seals crypto/tls's ClientHello for the
+// inner name with ech.Seal under the case's padding policy, sends the
+// ClientHelloOuter on a TCP connection, reads the ServerHello and checks
+// the acceptance confirmation (RFC 9849 §7.2) with ech.VerifyAccepted. The
+// handshake goes no further: the record is a Result all the same.
+func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolver.Client, dnsURL string) (*client.Result, error) {
+	inner := cmp.Or(c.InnerName, SecretName)
+	r := &client.Result{URL: fmt.Sprintf("https://%s:%d/", inner, port(sv.addr)), Mode: client.ModeECH,
+		Policy: client.PolicyFailClosed, Transport: "tcp", DNSTransport: c.Transport, DNSServer: dnsURL,
+		ConfigSource: client.SourceDNS, InnerSNI: inner, ECH: client.ECHRejected}
+	start := time.Now()
+	d, err := client.Discover(ctx, stub, SecretName, int(port(sv.addr)), false)
+	r.Discovery, r.DNSTime = d, time.Since(start)
+	if err != nil {
+		return r, err
+	}
+	if len(d.ConfigList) == 0 {
+		return r, fmt.Errorf("lab: no ech config in the HTTPS record of %s", d.Owner)
+	}
+	list, err := ech.ParseConfigList(d.ConfigList)
+	if err != nil || len(list.Configs) == 0 {
+		return r, fmt.Errorf("lab: the published ECHConfigList is unusable: %v", err)
+	}
+	sealed, err := sealFor(&list.Configs[0], inner, c.Padding)
+	if err != nil {
+		return r, err
+	}
+	id := sealed.ConfigID
+	r.ConfigID, r.PublicName, r.OuterSNI = &id, sealed.Outer.ServerName, sealed.Outer.ServerName
+	r.Note = fmt.Sprintf("ClientHelloOuter sealed by ech.Seal with padding %s: %d bytes, %d padding bytes in the inner; handshake read up to the ServerHello only",
+		c.Padding, len(sealed.Outer.Raw), sealed.PaddingLen)
+	sh, err := s.sendOuter(ctx, sv.addr, sealed.Record, r)
+	if err != nil {
+		return r, err
+	}
+	ok, err := ech.VerifyAccepted(sealed.Inner.Raw, sh.Raw)
+	if err != nil {
+		return r, err
+	}
+	if ok {
+		r.ECH = client.ECHAccepted
+	}
+	r.Total = time.Since(start)
+	return r, nil
+}
+
+// sealFor seals crypto/tls's own ClientHello for name to cfg.
+func sealFor(cfg *ech.Config, name, padding string) (*ech.Sealed, error) {
+	conf := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS13, NextProtos: []string{"h2", "http/1.1"}}
+	tc := &captureConn{}
+	tls.Client(tc, conf).Handshake() //nolint:errcheck // it fails on purpose after the ClientHello
+	msg, _, err := ech.HandshakeFromRecords(tc.written)
+	if err != nil {
+		return nil, fmt.Errorf("lab: crypto/tls ClientHello: %w", err)
+	}
+	p := ech.Padding{Mode: ech.PaddingRecommended}
+	if padding == PaddingNone {
+		p.Mode = ech.PaddingNone
+	}
+	return ech.Seal(cfg, msg, &ech.SealOptions{Padding: p})
+}
+
+// sendOuter writes a ClientHelloOuter to addr and reads the ServerHello.
+func (s *stack) sendOuter(ctx context.Context, addr string, record []byte, r *client.Result) (*ech.ServerHello, error) {
+	t0 := time.Now()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	r.ConnectTime, r.RemoteAddr = time.Since(t0), conn.RemoteAddr().String()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl) //nolint:errcheck
+	}
+	t1 := time.Now()
+	if _, err := conn.Write(record); err != nil {
+		return nil, err
+	}
+	var buf []byte
+	tmp := make([]byte, 4096)
+	for {
+		if _, err := ech.RecordsNeeded(buf); err == nil {
+			sh, err := ech.ParseServerHelloRecords(buf)
+			r.HandshakeTime = time.Since(t1)
+			return sh, err
+		} else if !errors.Is(err, ech.ErrNeedMore) || len(buf) > 1<<17 {
+			return nil, fmt.Errorf("lab: reading the ServerHello: %w", err)
+		}
+		n, err := conn.Read(tmp)
+		buf = append(buf, tmp[:n]...)
+		if err != nil && n == 0 {
+			return nil, fmt.Errorf("lab: reading the ServerHello: %w", err)
+		}
+	}
+}
+
+// captureConn keeps what crypto/tls writes and fails its first read, so
+// that a tls.Client hands over its ClientHello.
+type captureConn struct {
+	net.Conn // nil: only the methods below are called
+	written  []byte
+}
+
+func (c *captureConn) Write(b []byte) (int, error) {
+	c.written = append(c.written, b...)
+	return len(b), nil
+}
+func (c *captureConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (c *captureConn) Close() error                     { return nil }
+func (c *captureConn) SetDeadline(time.Time) error      { return nil }
+func (c *captureConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *captureConn) SetWriteDeadline(time.Time) error { return nil }
