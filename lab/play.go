@@ -131,7 +131,7 @@ func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
 			res.Failed++
 		}
 	}
-	if err := writeScenarioMap(cfg.OutDir, res.Cases, false); err != nil {
+	if err := writeScenarioMap(cfg.OutDir, windows(res.Cases), false); err != nil {
 		return res, err
 	}
 	if len(res.Cases) > 0 {
@@ -427,4 +427,21 @@ func appendJSONLine(name string, v any) error {
 		return fmt.Errorf("lab: writing %s: %w", name, err)
 	}
 	return f.Close()
+}
+
+// windows returns the cases with each End moved to the next case's Start
+// (the last one's by playSettle): a live observer stamps packets when it
+// reads them, a little after they crossed the wire, so a case's last flow
+// can start on the capture's clock after the client saw the case end.
+// client.jsonl keeps the true times.
+func windows(cases []CaseResult) []CaseResult {
+	out := slices.Clone(cases)
+	for i := range out {
+		if i+1 < len(out) {
+			out[i].End = out[i+1].Start
+		} else {
+			out[i].End = out[i].End.Add(playSettle)
+		}
+	}
+	return out
 }

@@ -118,3 +118,15 @@ func TestJudgeDown(t *testing.T) {
 		}
 	}
 }
+
+func TestPlayWindows(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []CaseResult{{Start: t0, End: t0.Add(time.Second)}, {Start: t0.Add(2 * time.Second), End: t0.Add(3 * time.Second)}}
+	w := windows(cases)
+	if !w[0].End.Equal(cases[1].Start) || !w[1].End.Equal(cases[1].End.Add(playSettle)) {
+		t.Errorf("windows: %v, %v", w[0].End, w[1].End)
+	}
+	if !cases[0].End.Equal(t0.Add(time.Second)) {
+		t.Error("windows changed its input")
+	}
+}

@@ -37,7 +37,7 @@ ECH_NONE, ECH_OUTER, ECH_REAL, ECH_GREASE = "none", "ech-outer", "real", "grease
 CASE_FIELDS = ["scenario", "transport", "repeat", "outcome", "start", "end"]
 RESULT_FIELDS = ["ech", "dns_ns", "connect_ns", "handshake_ns", "total_ns"]
 FLOW_FIELDS = ["id", "scenario", "start", "client", "server", "transport"]
-ROW_FIELDS = ["scenario", "transport", "cases", "ok", "observer_sni", "ech", "inner_sni_with_keys",
+ROW_FIELDS = ["scenario", "transport", "cases", "ok", "skipped", "observer_sni", "ech", "inner_sni_with_keys",
               "dns_names", "names", "leaked", "handshake_ms", "client_hello_bytes", "verdict"]
 QUERY_FIELDS = ["time", "transport", "qname", "qtype"]
 

@@ -35,7 +35,7 @@ out=$(cd "$out" && pwd)
 export ECHLAB_DATA=$data
 export ECHLAB_PLOTS=${ECHLAB_PLOTS:-$out/plots}
 export PYTHONPATH=$here${PYTHONPATH:+:$PYTHONPATH}
-export MPLBACKEND=module://matplotlib_inline.backend_inline
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 export PYDEVD_DISABLE_FILE_VALIDATION=1 # quiet the debugger's frozen-modules warning
 
 for tool in jupyter python3; do
@@ -60,7 +60,7 @@ for nb in "$here"/[0-9]*.ipynb; do
 		echo "ok    $name ($((SECONDS - t0)) s)"
 	else
 		echo "FAIL  $name ($((SECONDS - t0)) s): last lines of $out/notebooks/$name.log:"
-		grep -v '^\s*$' "$out/notebooks/$name.log" | tail -n 25 | sed 's/^/      /'
+		sed 's/\x1b\[[0-9;]*m//g' "$out/notebooks/$name.log" | grep -v '^\s*$' | tail -n 12 | sed 's/^/      /'
 		failed+=("$name")
 	fi
 done

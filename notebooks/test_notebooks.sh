@@ -39,6 +39,21 @@ else
 	trap 'rm -rf "$work"' EXIT
 fi
 
+echo "== the loader rejects a broken output folder with a clear error"
+mkdir -p "$work/broken"
+cp "$here"/sample/* "$work/broken/"
+sed -i '2s/"outcome"/"outcome_renamed"/' "$work/broken/client.jsonl"
+PYTHONPATH=$here ECHLAB_DATA=$work/broken /usr/bin/python3 - <<'PY'
+import echlab_data as ed
+try:
+    ed.load_cases()
+except ed.SchemaError as e:
+    assert "client.jsonl line 2" in str(e) and "outcome" in str(e), e
+    print("ok   ", e)
+else:
+    raise SystemExit("echlab_data accepted a client.jsonl line without 'outcome'")
+PY
+
 echo "== notebooks on the shipped sample ($here/sample)"
 bash "$here/run.sh" "$here/sample" "$work/sample-out"
 

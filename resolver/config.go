@@ -34,6 +34,10 @@ type Config struct {
 	UDPSize uint16 `json:"udp_size,omitempty"`
 	// QueryLogFile is where JSON lines go ("-" is stdout); empty is none.
 	QueryLogFile string `json:"query_log,omitempty"`
+	// ESNIKeySets maps an ESNI key set name to its directory
+	// (ech.SaveESNIKeys); PublishESNI publishes them as _esni TXT records.
+	ESNIKeySets map[string]string `json:"esni_keysets,omitempty"`
+	PublishESNI []ESNIPublishRule `json:"publish_esni,omitempty"`
 
 	// QueryLog, when set, receives the query log instead of QueryLogFile.
 	QueryLog io.Writer `json:"-"`
@@ -125,6 +129,9 @@ func (c *Config) Validate() error {
 		if _, ok := c.KeySets[r.KeySet]; !ok {
 			return fmt.Errorf("%w: publish rule for %s names unknown key set %q", ErrConfig, r.Name, r.KeySet)
 		}
+	}
+	if err := c.validateESNI(); err != nil {
+		return err
 	}
 	l := c.Listen
 	for name, addr := range map[string]string{"udp": l.UDP, "tcp": l.TCP, "dot": l.DoT, "doh": l.DoH, "doh3": l.DoH3, "doq": l.DoQ, "metrics": l.Metrics} {

@@ -72,6 +72,7 @@ type Publisher struct {
 	rules   []PublishRule     // validated
 	lists   map[string][]byte // key set name → ECHConfigList published
 	serials map[string]uint32 // zone origin → serial served
+	esni    esniState         // _esni TXT records (publish_esni.go)
 	log     *slog.Logger
 }
 
@@ -185,6 +186,7 @@ func (p *Publisher) build() ([]*Zone, error) {
 			rrs := publishedRRset(cur.rrset(owner, dns.TypeHTTPS), r, p.lists[r.KeySet])
 			cur = cur.with(owner, dns.TypeHTTPS, rrs, p.serials[z.Origin])
 		}
+		cur = p.buildESNI(z, cur)
 		if cur == z && z.Serial() != p.serials[z.Origin] {
 			cur = z.with(z.Origin, dns.TypeSOA, nil, p.serials[z.Origin])
 		}

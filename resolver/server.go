@@ -117,6 +117,9 @@ func (r *Running) start(cfg *Config) error {
 			r.Publisher.Watch(ctx, name, dir, load, time.Duration(cfg.PollInterval))
 		}()
 	}
+	if err := r.startESNI(ctx, cfg); err != nil {
+		return err
+	}
 	return r.listen(cfg)
 }
 

@@ -13,10 +13,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/echlab/echlab/internal/testutil"
 	"github.com/miekg/dns"
 )
 
@@ -207,26 +207,8 @@ func TestTCPPipelining(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the query log's writer.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestQueryLogAndMetrics(t *testing.T) {
-	var log lockedBuffer
+	var log testutil.SyncBuffer
 	r := startResolver(t, func(c *Config) {
 		c.QueryLog = &log
 		c.Listen.Metrics = "127.0.0.1:0"

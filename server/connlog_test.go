@@ -13,9 +13,7 @@ func TestLogFieldNames(t *testing.T) {
 	s := startServer(t, Config{Keys: NewStaticKeys(k), Log: logBuf})
 	getJSON(t, httpClient(s.Addr(), clientTLS(t, "secret.lab.test", configList(t, k))), "secret.lab.test")
 	logBuf.waitRecords(t, 1)
-	logBuf.mu.Lock()
-	line := bytes.TrimSpace(logBuf.b.Bytes())
-	logBuf.mu.Unlock()
+	line := bytes.TrimSpace(logBuf.Bytes())
 	if bytes.Count(line, []byte("\n")) != 0 {
 		t.Fatalf("want one line, got %q", line)
 	}

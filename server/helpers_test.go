@@ -15,26 +15,16 @@ import (
 
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/internal/testutil"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+// syncBuffer is a goroutine-safe connection log sink.
+type syncBuffer struct{ testutil.SyncBuffer }
 
 // records parses the JSON lines written so far.
 func (s *syncBuffer) records(t *testing.T) []ConnRecord {
 	t.Helper()
-	s.mu.Lock()
-	data := append([]byte(nil), s.b.Bytes()...)
-	s.mu.Unlock()
+	data := s.Bytes()
 	var out []ConnRecord
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {

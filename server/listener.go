@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -53,3 +54,19 @@ func (q *connQueue) Addr() net.Addr { return q.addr }
 // discardLogger silences net/http's per-connection error log (handshake
 // errors are in the ConnRecords instead).
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// acceptEach calls handle with every connection ln accepts, until ln
+// fails with anything but a timeout (it is closed).
+func acceptEach(ln net.Listener, handle func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		handle(c)
+	}
+}

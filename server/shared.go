@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"net/http"
 	"slices"
@@ -113,19 +112,7 @@ func (s *Server) Close() error {
 	return err
 }
 
-func (s *Server) acceptLoop() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return
-		}
-		s.ServeConn(c)
-	}
-}
+func (s *Server) acceptLoop() { acceptEach(s.ln, s.ServeConn) }
 
 // ServeConn runs the TLS handshake and then HTTP on a connection accepted
 // elsewhere (the split relay hands it the connections it cannot decrypt).

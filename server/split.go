@@ -2,7 +2,6 @@ package server
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -155,21 +154,13 @@ func (s *Split) Close() error {
 
 func (s *Split) acceptLoop() {
 	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return
-		}
+	acceptEach(s.ln, func(c net.Conn) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			s.serve(c)
 		}()
-	}
+	})
 }
 
 // track registers a conn for Close; untrack forgets it.

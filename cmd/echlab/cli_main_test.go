@@ -73,6 +73,7 @@ func runCLI(t *testing.T, dir string, timeout time.Duration, args ...string) cli
 // daemon is a long-running echlab subcommand (server, split) under test.
 type daemon struct {
 	cmd  *exec.Cmd
+	dir  string // its working folder
 	done chan error
 }
 
@@ -91,7 +92,7 @@ func startDaemon(t *testing.T, timeout time.Duration, ready *regexp.Regexp, args
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, done: make(chan error, 1)}
+	d := &daemon{cmd: cmd, dir: cmd.Dir, done: make(chan error, 1)}
 	t.Cleanup(func() { cmd.Process.Kill() }) //nolint:errcheck // it may have exited
 	found := make(chan string, 1)
 	var seen bytes.Buffer

@@ -98,32 +98,8 @@ func (c *clientFlags) options() (client.Options, func(), error) {
 	if c.fallback {
 		o.Policy = client.PolicyFallback
 	}
-	var err error
-	if c.ca != "" {
-		if o.RootCAs, err = pki.LoadPool(c.ca); err != nil {
-			return o, closeAll, err
-		}
-	}
-	if (c.cert == "") != (c.key == "") {
-		return o, closeAll, fmt.Errorf("client: --cert and --key go together")
-	}
-	if c.cert != "" {
-		pair, err := tls.LoadX509KeyPair(c.cert, c.key)
-		if err != nil {
-			return o, closeAll, fmt.Errorf("client: loading client certificate: %w", err)
-		}
-		o.Certificates = []tls.Certificate{pair}
-	}
-	if c.alpn != "" {
-		o.ALPN = strings.Split(c.alpn, ",")
-	}
-	if o.Groups, err = client.ParseGroups(c.groups); err != nil {
+	if err := c.tlsOptions(&o); err != nil {
 		return o, closeAll, err
-	}
-	if c.echConfig != "" {
-		if o.ConfigList, err = client.LoadConfigList(c.echConfig); err != nil {
-			return o, closeAll, err
-		}
 	}
 	if c.keylog != "" {
 		f, err := os.OpenFile(c.keylog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -140,4 +116,37 @@ func (c *clientFlags) options() (client.Options, func(), error) {
 		closers, o.Resolver = append(closers, r), r
 	}
 	return o, closeAll, nil
+}
+
+// tlsOptions sets the trust anchors, client certificate, ALPN, key share
+// groups and ECHConfigList of o from the flags.
+func (c *clientFlags) tlsOptions(o *client.Options) error {
+	var err error
+	if c.ca != "" {
+		if o.RootCAs, err = pki.LoadPool(c.ca); err != nil {
+			return err
+		}
+	}
+	if (c.cert == "") != (c.key == "") {
+		return fmt.Errorf("client: --cert and --key go together")
+	}
+	if c.cert != "" {
+		pair, err := tls.LoadX509KeyPair(c.cert, c.key)
+		if err != nil {
+			return fmt.Errorf("client: loading client certificate: %w", err)
+		}
+		o.Certificates = []tls.Certificate{pair}
+	}
+	if c.alpn != "" {
+		o.ALPN = strings.Split(c.alpn, ",")
+	}
+	if o.Groups, err = client.ParseGroups(c.groups); err != nil {
+		return err
+	}
+	if c.echConfig != "" {
+		if o.ConfigList, err = client.LoadConfigList(c.echConfig); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -21,7 +21,9 @@ Subcommands:
   inspect [VALUE|FILE|DIR]  decode an ECHConfigList and print every field. The input is
                             base64, an ech= SvcParam (ech=AEX… or ech="AEX…", or a whole
                             HTTPS record line), an ECH PEM file, a raw/base64 file, or a
-                            key-set directory; "-" or nothing reads stdin.
+                            key-set directory; "-" or nothing reads stdin. Legacy ESNIKeys
+                            (TXT value, file or ESNI key directory) are recognised
+                            and printed as by echlab esni inspect.
 `
 
 func echCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -50,6 +52,10 @@ func echInspect(args []string, stdin io.Reader, stdout io.Writer) error {
 		return errUsage
 	}
 	arg := fs.Arg(0)
+	stdin, isESNI := sniffESNI(arg, stdin)
+	if isESNI {
+		return esniInspect(fs.Args(), stdin, stdout)
+	}
 	if info, err := os.Stat(arg); err == nil && info.IsDir() {
 		ks, err := ech.LoadKeySet(arg)
 		if err != nil {

@@ -23,7 +23,10 @@ func runInterop(args []string) error {
 	fs := newFlags("interop browsers", "", "Start the lab (ECH server, DoH resolver) in a network namespace that has only loopback,\n"+
 		"run headless Chromium and Firefox ESR on each case (ech, grease, retry, h3) with fresh\n"+
 		"profiles, and write results.json, results.txt and the server/query logs to --out.\n"+
-		"Needs root (for the namespace), chromium, firefox-esr and certutil (libnss3-tools).")
+		"The handshakes are captured live on lo (capture.pcapng) and compared with the lab's keys\n"+
+		"(flows.jsonl, flows.csv, compare.md); a case passes only if the capture agrees.\n"+
+		"Needs root (for the namespace and the packet socket), chromium, firefox-esr, certutil\n"+
+		"(libnss3-tools) and ethtool.")
 	out := fs.String("out", "interop-out", "output directory")
 	bs := fs.String("browsers", "chromium,firefox", "comma-separated browsers")
 	cs := fs.String("cases", "ech,grease,retry,h3", "comma-separated cases")

@@ -42,6 +42,10 @@ func keygen(args []string, stdout io.Writer) error {
 	fs.BoolVar(&f.rotate, "rotate", false, "add the new keys to the existing set; its published keys stay accepted for --grace")
 	fs.DurationVar(&f.grace, "grace", 24*time.Hour, "with --rotate: how long retired keys are still accepted")
 	fs.BoolVar(&f.force, "force", false, "replace an existing key set instead of refusing")
+	fs.Bool("esni", false, "make legacy ESNI keys instead: the other flags are those of echlab esni keygen")
+	if rest, ok := esniKeygenArgs(args); ok {
+		return esniKeygen(rest, stdout)
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}

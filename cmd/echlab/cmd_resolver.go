@@ -38,6 +38,7 @@ type resolverFlags struct {
 	config, cert, key, caDir, queryLog, forward string
 	udp, tcp, dot, doh, doh3, doq, metrics      string
 	zones, keySets, publish, certNames          listFlag
+	esniKeySets, publishESNI                    listFlag
 	poll                                        time.Duration
 }
 
@@ -50,6 +51,8 @@ func newResolverFlags() (*flag.FlagSet, *resolverFlags) {
 	fs.Var(&f.zones, "zone", "zone file, FILE or ORIGIN=FILE (repeatable)")
 	fs.Var(&f.keySets, "keyset", "key set directory, NAME=DIR (repeatable)")
 	fs.Var(&f.publish, "publish", "publish rule NAME,keyset=K[,port=P][,target=T][,alpn=A]...[,ttl=S] (repeatable)")
+	fs.Var(&f.esniKeySets, "esni-keyset", "legacy ESNI key directory (echlab esni keygen), NAME=DIR (repeatable)")
+	fs.Var(&f.publishESNI, "publish-esni", "publish ESNI keys as TXT _esni.NAME: NAME,keyset=K[,ttl=S] (repeatable)")
 	fs.StringVar(&f.udp, "udp", defaultDo53, "Do53 UDP address")
 	fs.StringVar(&f.tcp, "tcp", defaultDo53, "Do53 TCP address")
 	fs.StringVar(&f.dot, "dot", defaultDoT, "DoT address (needs -cert/-key or -ca-dir)")
@@ -148,7 +151,7 @@ func (f *resolverFlags) addData(cfg *resolver.Config) error {
 		}
 		cfg.Publish = append(cfg.Publish, rule)
 	}
-	return nil
+	return f.addESNI(cfg)
 }
 
 // applySettings sets the listeners, TLS, query log, forwarder and poll

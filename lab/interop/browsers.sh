@@ -9,9 +9,9 @@ if [ "$(id -u)" != 0 ]; then
 	echo "browsers.sh: needs root (network namespace)" >&2
 	exit 1
 fi
-for p in chromium firefox-esr certutil; do
+for p in chromium firefox-esr certutil ethtool; do
 	if ! command -v "$p" >/dev/null; then
-		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium firefox-esr libnss3-tools
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium firefox-esr libnss3-tools ethtool
 		break
 	fi
 done

@@ -46,12 +46,12 @@ func TestBrowsers(t *testing.T) {
 // installBrowsers installs the browsers and certutil with apt-get when
 // any is missing (outside the namespace: it needs the network).
 func installBrowsers(t *testing.T) {
-	for _, p := range []string{"chromium", "firefox-esr", "certutil"} {
+	for _, p := range []string{"chromium", "firefox-esr", "certutil", "ethtool"} {
 		if _, err := exec.LookPath(p); err == nil {
 			continue
 		}
-		t.Logf("%s missing: apt-get install -y chromium firefox-esr libnss3-tools", p)
-		cmd := exec.Command("apt-get", "install", "-y", "chromium", "firefox-esr", "libnss3-tools")
+		t.Logf("%s missing: apt-get install -y chromium firefox-esr libnss3-tools ethtool", p)
+		cmd := exec.Command("apt-get", "install", "-y", "chromium", "firefox-esr", "libnss3-tools", "ethtool")
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("apt-get install: %v\n%s", err, out)

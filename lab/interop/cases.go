@@ -31,16 +31,17 @@ var Cases = []Case{
 
 // Verdict is what the server's records say about one case.
 type Verdict struct {
-	Outcome   string `json:"outcome"`    // Pass, Fail or NotSupported
-	ECH       string `json:"ech"`        // the ECH status of the deciding connection
-	OuterSNI  string `json:"outer_sni"`  // of the deciding connection
-	InnerSNI  string `json:"inner_sni"`  // of the deciding connection
-	Grease    bool   `json:"grease"`     // a connection carried GREASE ECH
-	Retries   int    `json:"retries"`    // rejected with retry configs, then accepted on the same transport: the browser retried
-	ALPN      string `json:"alpn"`       // of the deciding connection
-	Transport string `json:"transport"`  // "tcp" or "quic"
-	ConfigIDs []int  `json:"config_ids"` // every config id the browser named, in order
-	Why       string `json:"why"`        // what was expected and what was seen
+	Outcome   string `json:"outcome"`     // Pass, Fail or NotSupported
+	ECH       string `json:"ech"`         // the ECH status of the deciding connection
+	OuterSNI  string `json:"outer_sni"`   // of the deciding connection
+	InnerSNI  string `json:"inner_sni"`   // of the deciding connection
+	Grease    bool   `json:"grease"`      // a connection carried GREASE ECH
+	Retries   int    `json:"retries"`     // rejected with retry configs, then accepted on the same transport: the browser retried
+	ALPN      string `json:"alpn"`        // of the deciding connection
+	Transport string `json:"transport"`   // "tcp" or "quic"
+	ConfigIDs []int  `json:"config_ids"`  // every config id the browser named, in order
+	Client    string `json:"client_addr"` // of the deciding connection, as the server logged it
+	Why       string `json:"why"`         // what was expected and what was seen
 }
 
 // judge decides a case from the server records of its window.
@@ -93,6 +94,7 @@ func (v *Verdict) decide(recs []server.ConnRecord, match func(server.ConnRecord)
 		r = recs[i]
 	}
 	v.ECH, v.OuterSNI, v.InnerSNI, v.ALPN, v.Transport = r.ECH, r.OuterSNI, r.InnerSNI, r.ALPN, r.Transport
+	v.Client = r.ClientAddr
 	return i >= 0
 }
 

@@ -9,6 +9,8 @@ var (
 	ErrNotIsolated = errors.New("interop: not in an isolated network namespace")
 	// ErrBrowser reports a browser that is missing or could not be set up.
 	ErrBrowser = errors.New("interop: browser")
+	// ErrTool reports a missing helper program (ethtool).
+	ErrTool = errors.New("interop: missing tool")
 	// ErrCaseFailed reports a case whose outcome is not the expected one.
 	ErrCaseFailed = errors.New("interop: case failed")
 )

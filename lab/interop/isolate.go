@@ -41,6 +41,24 @@ func Isolate() error {
 	return Isolated()
 }
 
+// UnsegmentUDP turns off UDP segmentation offload on the namespace's
+// loopback (`ethtool -K lo tx-udp-segmentation off`). Browsers (Firefox's
+// QUIC stack) and quic-go send several datagrams in one sendmsg with
+// UDP_SEGMENT; on lo a packet socket then sees one super-packet whose
+// payload is the datagrams glued together, and the capture loses the
+// second Initial. With the offload off the kernel splits them before the
+// tap, so the capture holds the datagrams an on-path observer would see.
+// Call it only in the namespace (see Reexec); it needs ethtool.
+func UnsegmentUDP() error {
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		return fmt.Errorf("%w: ethtool is not installed (apt-get install -y ethtool): the capture would hold QUIC GSO super-packets", ErrTool)
+	}
+	if out, err := exec.Command("ethtool", "-K", "lo", "tx-udp-segmentation", "off").CombinedOutput(); err != nil {
+		return fmt.Errorf("interop: ethtool -K lo tx-udp-segmentation off: %v: %s", err, out)
+	}
+	return nil
+}
+
 // Isolated checks that every network interface is a loopback interface
 // and that loopback is up.
 func Isolated() error {

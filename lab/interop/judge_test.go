@@ -3,6 +3,7 @@ package interop
 import (
 	"testing"
 
+	"github.com/echlab/echlab/lab"
 	"github.com/echlab/echlab/server"
 )
 
@@ -45,6 +46,54 @@ func TestJudge(t *testing.T) {
 		v := l.judge(Cases[tc.c], tc.recs)
 		if v.Outcome != tc.want || v.Retries != tc.retries {
 			t.Errorf("%s: outcome %s retries %d, want %s %d (%s)", tc.name, v.Outcome, v.Retries, tc.want, tc.retries, v.Why)
+		}
+	}
+}
+
+func TestDisagreements(t *testing.T) {
+	l := &Lab{StaleID: 10, CurrentID: 20}
+	yes, no := true, false
+	real := func(inner string, cid uint8, acc *bool) ObservedFlow {
+		return ObservedFlow{ID: 1, Client: "127.0.0.1:4000", Transport: "tcp", SNI: PublicName, ECH: lab.ECHReal,
+			ConfigID: id(cid), InnerSNI: inner, Accepted: acc}
+	}
+	grease := ObservedFlow{ID: 1, Client: "127.0.0.1:4000", Transport: "tcp", SNI: PlainName, ECH: lab.ECHGreaseOrKey, ConfigID: id(77)}
+	v := Verdict{Client: "127.0.0.1:4000", Transport: "tcp"}
+	leaky := grease
+	leaky.ECH = ""
+	public := grease
+	public.SNI = PublicName
+	for _, tc := range []struct {
+		name  string
+		c     int
+		flows []ObservedFlow
+		agree bool
+	}{
+		{"ech", 0, []ObservedFlow{real(SecretName, 20, &yes)}, true},
+		{"ech not confirmed", 0, []ObservedFlow{real(SecretName, 20, &no)}, false},
+		{"ech no ServerHello", 0, []ObservedFlow{real(SecretName, 20, nil)}, false},
+		{"ech wrong inner", 0, []ObservedFlow{real(StaleName, 20, &yes)}, false},
+		{"ech unopened", 0, []ObservedFlow{{ID: 1, Client: "127.0.0.1:4000", Transport: "tcp", SNI: PublicName, ECH: lab.ECHGreaseOrKey}}, false},
+		{"ech not captured", 0, nil, false},
+		{"grease", 1, []ObservedFlow{grease}, true},
+		{"grease without ECH", 1, []ObservedFlow{leaky}, false},
+		{"grease public name", 1, []ObservedFlow{public}, false},
+		{"retry", 2, []ObservedFlow{real(StaleName, 10, &no), real(StaleName, 20, &yes)}, true},
+		{"retry no stale flow", 2, []ObservedFlow{real(StaleName, 20, &yes)}, false},
+		{"h3", 3, []ObservedFlow{real(H3Name, 20, &yes)}, true},
+	} {
+		o := &Observed{Flows: tc.flows, Deciding: -1}
+		for i, f := range tc.flows {
+			if f.Client == v.Client && f.ECH != "" && (tc.c != 2 || *f.ConfigID == 20) {
+				o.Deciding = i
+			}
+		}
+		if tc.c == 1 && len(tc.flows) > 0 {
+			o.Deciding = 0
+		}
+		d := l.disagreements(Cases[tc.c], v, o)
+		if (len(d) == 0) != tc.agree {
+			t.Errorf("%s: disagreements %q, want agreement %v", tc.name, d, tc.agree)
 		}
 	}
 }

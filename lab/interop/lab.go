@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,6 +35,7 @@ type Lab struct {
 	CAFile    string         // the lab CA certificate (PEM)
 	DoHURL    string         // https://127.0.0.1:PORT/dns-query
 	Port      int            // the ECH server's port (TCP and UDP)
+	DoHPort   int            // the resolver's DoH port (TCP)
 	StaleID   uint8          // config id published for StaleName, no longer held
 	CurrentID uint8          // config id the server holds now
 	Log       *ConnLog       // the server's connection records
@@ -165,7 +167,13 @@ func (l *Lab) startResolver(pkiDir string) error {
 		return err
 	}
 	l.resolver = r
-	l.DoHURL = "https://" + r.Addr(resolver.TransportDoH).String() + resolver.DoHPath
+	doh := r.Addr(resolver.TransportDoH).String()
+	ap, err := netip.ParseAddrPort(doh)
+	if err != nil {
+		return fmt.Errorf("interop: DoH address %q: %w", doh, err)
+	}
+	l.DoHPort = int(ap.Port())
+	l.DoHURL = "https://" + doh + resolver.DoHPath
 	return nil
 }
 

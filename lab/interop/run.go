@@ -45,6 +45,12 @@ type Result struct {
 	DNS []string `json:"dns"`
 	// Connections are the server's records of the case's connections.
 	Connections []server.ConnRecord `json:"connections"`
+	// Start and End bound the case's run: the capture's flows that start
+	// in between belong to it.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Observed is the capture's view of the case (nil until compared).
+	Observed *Observed `json:"observed,omitempty"`
 }
 
 // Report is the whole run: what results.json holds.
@@ -55,6 +61,16 @@ type Report struct {
 	StaleID   uint8     `json:"stale_config_id"`
 	CurrentID uint8     `json:"current_config_id"`
 	Results   []Result  `json:"results"`
+	// Capture sums up the live capture and its comparison.
+	Capture CaptureSummary `json:"capture"`
+}
+
+// CaptureSummary names the capture's files and counts what Compare read.
+type CaptureSummary struct {
+	File     string   `json:"file"` // relative to the output directory
+	Packets  int      `json:"packets"`
+	Flows    int      `json:"flows"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Failed returns the results whose outcome is Fail.
@@ -80,6 +96,9 @@ func Run(cfg Config) (*Report, error) {
 	if err := Isolated(); err != nil {
 		return nil, err
 	}
+	if err := UnsegmentUDP(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("interop: %w", err)
 	}
@@ -88,6 +107,11 @@ func Run(cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer l.Close()
+	capt, err := l.StartCapture("lo")
+	if err != nil {
+		return nil, err
+	}
+	defer capt.Stop()
 	rep := &Report{Started: time.Now().UTC(), DoHURL: l.DoHURL, Port: l.Port, StaleID: l.StaleID, CurrentID: l.CurrentID}
 	for _, b := range bs {
 		version := b.version(cfg.Dir)
@@ -101,6 +125,9 @@ func Run(cfg Config) (*Report, error) {
 			fmt.Fprintf(cfg.Progress, "interop: %-8s %-6s %-13s ech=%s retries=%d %.1fs\n",
 				b.Name, c.Name, res.Outcome, res.ECH, res.Retries, res.DurationMS/1000)
 		}
+	}
+	if err := l.Observe(rep, capt); err != nil {
+		return rep, err
 	}
 	if err := rep.write(cfg.Dir); err != nil {
 		return rep, err
@@ -167,16 +194,18 @@ func (l *Lab) runCase(b Browser, c Case, limit time.Duration) (Result, error) {
 		return Result{}, err
 	}
 	mark, qmark := l.Log.Mark(), l.Queries.Mark()
+	start := time.Now()
 	o, err := b.run(dir, args, env, limit)
 	if err != nil {
 		return Result{}, err
 	}
 	time.Sleep(200 * time.Millisecond) // let the last records reach the log
+	end := time.Now()
 	recs := l.Log.Since(mark)
 	slices.SortStableFunc(recs, func(a, b server.ConnRecord) int { return a.Time.Compare(b.Time) })
 	res := Result{Browser: b.Name, Case: c.Name, URL: l.URL(c.Host), Verdict: l.judge(c, recs),
 		DurationMS: float64(o.Duration.Microseconds()) / 1000, ExitCode: o.ExitCode, TimedOut: o.TimedOut,
-		Dir: rel, Connections: recs, DNS: labQueries(l.Queries.Since(qmark))}
+		Dir: rel, Connections: recs, DNS: labQueries(l.Queries.Since(qmark)), Start: start, End: end}
 	for _, r := range recs {
 		res.HandshakeMS = append(res.HandshakeMS, r.HandshakeMS)
 	}
