@@ -29,6 +29,9 @@ type CompareOptions struct {
 	// Scenarios label flows (see ReadScenarioMap). Without rules, a flow's
 	// scenario is its service and server port, e.g. "h2/8443".
 	Scenarios []ScenarioRule
+	// ESNIKeys decrypt the server name of legacy ESNI ClientHellos
+	// (extension 0xffce) whose record_digest they match.
+	ESNIKeys []*ech.ESNIKeySet
 }
 
 // Report is the result of Compare.
@@ -101,6 +104,7 @@ func Compare(r io.Reader, opts CompareOptions) (*Report, error) {
 		if f == nil {
 			continue
 		}
+		f.openESNI(opts.ESNIKeys)
 		f.ID = len(rep.Flows) + 1
 		f.Keylog = opts.Keylog[f.ClientRandom] || (f.innerRandom != nil && opts.Keylog[fmt.Sprintf("%x", f.innerRandom)])
 		f.Scenario = scenarioOf(f, opts.Scenarios)

@@ -40,7 +40,7 @@ func sendESNIHello(t testing.TB, addr string, keys *ech.ESNIKeys, publicSNI bool
 	return h
 }
 
-func newESNISet(t *testing.T, version uint16) *ech.ESNIKeySet {
+func newESNISet(t testing.TB, version uint16) *ech.ESNIKeySet {
 	t.Helper()
 	set, err := ech.GenerateESNIKeys(ech.ESNIKeyOptions{Version: version})
 	if err != nil {
@@ -200,6 +200,23 @@ func TestTsharkESNI(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if line != "" && !strings.Contains(line, "Running as user") {
 			t.Errorf("tshark flags a packet: %s", line)
+		}
+	}
+}
+
+// BenchmarkCompareESNI measures Compare on a capture of two ESNI flows,
+// with the keys that decrypt them.
+func BenchmarkCompareESNI(b *testing.B) {
+	d02, d03 := newESNISet(b, ech.ESNIVersionDraft02), newESNISet(b, ech.ESNIVersionDraft03)
+	data, err := os.ReadFile(recordESNIFlows(b, d02, d03))
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := CompareOptions{ESNIKeys: []*ech.ESNIKeySet{d02, d03}}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Compare(bytes.NewReader(data), opts); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

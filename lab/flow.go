@@ -65,6 +65,8 @@ type Flow struct {
 
 	Warnings []string `json:"warnings,omitempty"`
 
+	FlowESNI // legacy ESNI (esni.go)
+
 	innerRandom []byte
 }
 
@@ -100,6 +102,7 @@ func (f *Flow) dissect(h hellos, quic bool, open opener) {
 		f.ECHKDF, f.ECHAEAD = e.CipherSuite.KDF, e.CipherSuite.AEAD
 		f.ECHEncLen, f.ECHPayloadLen = len(e.Enc), len(e.Payload)
 	}
+	f.observeESNI(ch)
 	if sh := h.sh1; sh != nil {
 		f.HRR = sh.IsHRR
 		final := sh

@@ -81,13 +81,17 @@ type Row struct {
 	HandshakeMS      float64 `json:"handshake_ms"`       // client-measured, mean over OK cases
 	ClientHelloBytes int     `json:"client_hello_bytes"` // observed on the wire, largest
 	Verdict          string  `json:"verdict"`
+
+	// ALPN lists the protocols the observer read in the clear in the
+	// ClientHellos to the service (ESNI hides none of them).
+	ALPN []string `json:"observer_alpn"`
 }
 
 // WriteGlance prints the comparison table and one verdict per row.
 func WriteGlance(w io.Writer, rows []Row, capture string) error {
 	fmt.Fprintf(w, "What an on-path observer learned (%s capture):\n\n", capture)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tDNS\tOBSERVER SAW SNI\tNAME IN DNS?\tECH\tINNER (WITH KEYS)\tACCEPTED\tHANDSHAKE MS\tCH BYTES\tRUNS")
+	fmt.Fprintln(tw, "SCENARIO\tDNS\tOBSERVER SAW SNI\tNAME IN DNS?\tECH\tINNER (WITH KEYS)\tACCEPTED\tALPN SEEN\tHANDSHAKE MS\tCH BYTES\tRUNS")
 	for _, r := range rows {
 		inDNS := "no"
 		if len(r.DNSNames) > 0 {
@@ -101,8 +105,8 @@ func WriteGlance(w io.Writer, rows []Row, capture string) error {
 		if r.HRR {
 			echCol += " +HRR"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Transport, list(r.SNI), inDNS,
-			echCol, list(r.InnerSNI), dash(r.Accepted), msCell(r.HandshakeMS), dash(intOrEmpty(r.ClientHelloBytes)), runs)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Transport, list(r.SNI), inDNS,
+			echCol, list(r.InnerSNI), dash(r.Accepted), list(r.ALPN), msCell(r.HandshakeMS), dash(intOrEmpty(r.ClientHelloBytes)), runs)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -202,7 +206,7 @@ func (s *rowSet) addCase(c CaseResult) {
 	r := s.byLabel[label]
 	if r == nil {
 		r = &Row{Scenario: rowScenario(c.Case), Transport: c.Transport, SNI: []string{}, ECH: []string{},
-			InnerSNI: []string{}, DNSNames: []string{}, Names: []NameExposure{}, Leaked: []string{}}
+			InnerSNI: []string{}, DNSNames: []string{}, Names: []NameExposure{}, Leaked: []string{}, ALPN: []string{}}
 		s.byLabel[label] = r
 		s.rows = append(s.rows, r)
 	}
@@ -252,7 +256,7 @@ func (s *rowSet) finish() []Row {
 			r.HandshakeMS = s.hsSum[label] / float64(r.OK)
 		}
 		r.findLeaks(s.hidden[label])
-		r.Verdict = r.verdict()
+		r.Verdict = r.verdict() + r.alpnNote()
 		out[i] = *r
 	}
 	return out
@@ -276,6 +280,9 @@ func (r *Row) addFlow(f *Flow, toService bool) {
 	add(&r.SNI, f.SNI)
 	add(&r.ECH, cmp.Or(f.ECH, "none"))
 	add(&r.InnerSNI, f.InnerSNI)
+	for _, a := range f.ALPN {
+		add(&r.ALPN, a)
+	}
 	r.ClientHelloBytes = max(r.ClientHelloBytes, f.ClientHelloLen)
 	r.HRR = r.HRR || f.HRR
 	if f.ECHAccepted != nil {

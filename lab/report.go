@@ -17,7 +17,7 @@ import (
 const (
 	SourceDNSQuery = "dns-query" // a plain DNS question (Do53)
 	SourceSNI      = "sni"       // the (outer) server_name of a ClientHello
-	SourceNothing  = "nothing"   // only inside ECH: hidden from the observer
+	SourceNothing  = "nothing"   // only inside ECH or ESNI: hidden from the observer
 )
 
 // ScenarioSummary is the privacy summary of one scenario's flows.
@@ -29,6 +29,12 @@ type ScenarioSummary struct {
 	ECHAccepted int            `json:"ech_accepted"` // verified with keys
 	DNSQueries  int            `json:"dns_queries"`  // plain DNS questions seen
 	Names       []NameExposure `json:"names"`
+
+	ESNIFlows int `json:"esni_flows"` // ClientHellos with a legacy encrypted_server_name
+	// ALPN lists the protocols offered in the clear (ESNI hid none);
+	// HiddenALPN, with keys, those only in inner ClientHellos (ECH).
+	ALPN       []string `json:"alpn_in_clear"`
+	HiddenALPN []string `json:"alpn_hidden,omitempty"`
 }
 
 // NameExposure is one name and where the observer saw it.
@@ -81,12 +87,13 @@ func (s *ScenarioSummary) add(f *Flow, seen map[[2]string]int) {
 	if f.ClientHelloLen > 0 {
 		s.TLSFlows++
 	}
-	if f.ECH != ECHNone {
+	if f.ECH != ECHNone && f.ECH != ECHESNI {
 		s.ECHFlows++
 	}
 	if f.ECHAccepted != nil && *f.ECHAccepted {
 		s.ECHAccepted++
 	}
+	s.addALPN(f)
 	if f.SNI != "" {
 		seen[[2]string{f.SNI, SourceSNI}]++
 	}
@@ -113,10 +120,10 @@ func WriteJSON(w io.Writer, r *Report) error {
 }
 
 // csvHeader are the columns of WriteCSV.
-var csvHeader = []string{"id", "scenario", "start", "client", "server", "transport", "service", "sni", "alpn",
+var csvHeader = append([]string{"id", "scenario", "start", "client", "server", "transport", "service", "sni", "alpn",
 	"ech", "ech_config_id", "ech_kdf", "ech_aead", "ech_enc_len", "ech_payload_len", "inner_sni", "inner_alpn",
 	"ech_accepted", "hrr", "server_version", "server_cipher", "server_group", "client_hello_len", "record_len",
-	"ja4", "keylog", "dns", "warnings"}
+	"ja4", "keylog", "dns", "warnings"}, csvESNIHeader...)
 
 // WriteCSV writes a header and one row per flow.
 func WriteCSV(w io.Writer, r *Report) error {
@@ -132,6 +139,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 			versionName(f.ServerVersion), cipherName(f.ServerCipher), groupName(f.ServerGroup),
 			intOrEmpty(f.ClientHelloLen), intOrEmpty(f.RecordLen), f.JA4, strconv.FormatBool(f.Keylog),
 			dnsSummary(f.DNS), strings.Join(f.Warnings, "; ")}
+		row = append(row, csvESNI(f)...)
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("lab: writing CSV: %w", err)
 		}
@@ -163,15 +171,16 @@ func WriteTable(w io.Writer, r *Report) error {
 	writeWarningsText(w, r)
 	fmt.Fprintln(w, "\nprivacy summary (what an on-path observer learned):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tFLOWS\tTLS\tECH\tACCEPTED\tDNS Q\tNAME\tLEARNED FROM\tFLOWS")
+	fmt.Fprintln(tw, "SCENARIO\tFLOWS\tTLS\tECH\tESNI\tACCEPTED\tDNS Q\tALPN IN CLEAR\tNAME\tLEARNED FROM\tFLOWS")
 	for _, s := range r.Summary {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d", s.Scenario, s.Flows, s.TLSFlows, s.ECHFlows, s.ECHAccepted, s.DNSQueries)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s", s.Scenario, s.Flows, s.TLSFlows, s.ECHFlows, s.ESNIFlows, s.ECHAccepted,
+			s.DNSQueries, dash(alpnCell(s)))
 		if len(s.Names) == 0 {
 			fmt.Fprintln(tw, "\t-\t-\t-")
 		}
 		for i, n := range s.Names {
 			if i > 0 {
-				fmt.Fprint(tw, "\t\t\t\t\t")
+				fmt.Fprint(tw, "\t\t\t\t\t\t\t")
 			}
 			fmt.Fprintf(tw, "\t%s\t%s\t%d\n", n.Name, n.Source, n.Flows)
 		}
@@ -212,17 +221,20 @@ func writeMarkdown(w io.Writer, r *Report, level int) error {
 			f.Client, f.Server, f.Transport, f.Service, md(what), md(strings.Join(f.ALPN, ", ")), md(echCell(f)),
 			md(f.InnerSNI), accepted(f), yesNo(f.HRR), md(serverCell(f)), intOrEmpty(f.ClientHelloLen), md(f.JA4))
 	}
-	b.WriteString("\n" + h2 + " Privacy summary\n\nWhat an on-path observer learned, per scenario, and from where (`nothing` means the name travelled only inside ECH).\n\n")
-	b.WriteString("| scenario | flows | TLS | ECH | accepted | DNS queries | name | learned from | flows |\n|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n" + h2 + " Privacy summary\n\nWhat an on-path observer learned, per scenario, and from where (`nothing` means the name travelled only inside ECH or ESNI). " +
+		"ALPN in clear: the protocols the observer read (ESNI never hid ALPN; ECH hides the inner ClientHello's, `hidden` lists those seen only with keys).\n\n")
+	b.WriteString("| scenario | flows | TLS | ECH | ESNI | accepted | DNS queries | ALPN in clear | name | learned from | flows |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Summary {
+		head := fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %d | %s ", md(s.Scenario), s.Flows, s.TLSFlows, s.ECHFlows, s.ESNIFlows,
+			s.ECHAccepted, s.DNSQueries, md(alpnCell(s)))
 		if len(s.Names) == 0 {
-			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | | | |\n", md(s.Scenario), s.Flows, s.TLSFlows, s.ECHFlows, s.ECHAccepted, s.DNSQueries)
+			b.WriteString(head + "| | | |\n")
 		}
 		for i, n := range s.Names {
 			if i == 0 {
-				fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d ", md(s.Scenario), s.Flows, s.TLSFlows, s.ECHFlows, s.ECHAccepted, s.DNSQueries)
+				b.WriteString(head)
 			} else {
-				b.WriteString("| | | | | | ")
+				b.WriteString("| | | | | | | | ")
 			}
 			fmt.Fprintf(&b, "| %s | %s | %d |\n", md(n.Name), n.Source, n.Flows)
 		}
@@ -268,6 +280,9 @@ func firstTime(r *Report) time.Time {
 func echCell(f *Flow) string {
 	if f.ECH == ECHNone {
 		return ""
+	}
+	if f.ECH == ECHESNI {
+		return esniCell(f)
 	}
 	s := f.ECH
 	if f.ECHConfigID != nil {

@@ -197,7 +197,7 @@ func finish(cfg RunConfig, s *stack, res *RunResult, out *outputs, prog *Progres
 		return err
 	}
 	prog.Phase("comparing what the observer captured")
-	rep, cmpErr := compareRun(cfg.OutDir, s.allKeys())
+	rep, cmpErr := compareRun(cfg.OutDir, s.allKeys(), s.esniKeySets())
 	if cmpErr != nil {
 		// Still write what the cases say, and say why the observer's
 		// side is missing.
@@ -227,8 +227,8 @@ func finish(cfg RunConfig, s *stack, res *RunResult, out *outputs, prog *Progres
 
 // compareRun runs Compare on the run's capture with every key set, the
 // keylog and the scenario map.
-func compareRun(dir string, keys ech.KeyList) (*Report, error) {
-	opts := CompareOptions{Keys: keys}
+func compareRun(dir string, keys ech.KeyList, esni []*ech.ESNIKeySet) (*Report, error) {
+	opts := CompareOptions{Keys: keys, ESNIKeys: esni}
 	if f, err := os.Open(filepath.Join(dir, FileScenarios)); err == nil {
 		opts.Scenarios, err = ReadScenarioMap(f)
 		f.Close()

@@ -50,6 +50,7 @@ var Scenarios = []Scenario{
 	{Name: "ech-pq", Summary: "ECH with a post-quantum HPKE KEM (X-Wing, 0x647a)", Default: true},
 	{Name: "padding-on", Summary: "ClientHelloOuter sealed with the default padding policy", Default: true},
 	{Name: "padding-off", Summary: "ClientHelloOuter sealed without padding", Default: true},
+	{Name: "esni", Summary: "legacy ESNI (draft-02): _esni TXT keys, the name encrypted, ALPN in the clear; no server completes it", Default: true},
 	{Name: "padding-sweep", Summary: "inner names of 5..60 characters, padding on and off (length side channel)"},
 	{Name: "ech-shared-h3", Summary: "ECH, shared mode, over HTTP/3 (QUIC); added by --h3"},
 }
@@ -218,7 +219,7 @@ func SweepNames() []string {
 var serviceOf = map[string]string{
 	"baseline": "baseline", "ech-shared": "shared", "ech-shared-h3": "shared", "ech-split": "split",
 	"ech-hrr": "hrr", "stale-retry": "stale", "grease": "shared", "ech-pq": "pq",
-	"padding-on": "shared", "padding-off": "shared", "padding-sweep": "shared",
+	"padding-on": "shared", "padding-off": "shared", "padding-sweep": "shared", "esni": "baseline",
 }
 
 // runCase runs one case and judges it. A case whose server or DNS
@@ -244,9 +245,12 @@ func (s *stack) runCase(ctx context.Context, c Case) (cr CaseResult) {
 		return cr
 	}
 	defer stub.Close()
-	if c.Padding != "" {
+	switch {
+	case c.Scenario == "esni":
+		cr.Result, err = s.esniProbe(ctx, c, sv, stub, dnsURL)
+	case c.Padding != "":
 		cr.Result, err = s.sealProbe(ctx, c, sv, stub, dnsURL)
-	} else {
+	default:
 		cr.Result, err = s.fetch(ctx, c, sv, stub, dnsURL)
 	}
 	cr.Outcome, cr.Detail = judge(c, cr.Result, err)
@@ -272,6 +276,9 @@ func (s *stack) fetch(ctx context.Context, c Case, sv *service, stub resolver.Cl
 
 // judge says whether a case did what its scenario expects.
 func judge(c Case, r *client.Result, err error) (Outcome, string) {
+	if c.Scenario == "esni" {
+		return judgeESNI(r, err)
+	}
 	if r == nil {
 		return OutcomeFailed, fmt.Sprint(err)
 	}

@@ -49,6 +49,7 @@ type stack struct {
 	cfg       RunConfig
 	ca        *pki.CA
 	keySets   map[string]*ech.KeySet // by directory name
+	esni      *ech.ESNIKeySet        // legacy ESNI keys (scenario_esni.go)
 	keysDir   string
 	services  map[string]*service
 	resolver  *resolver.Running
@@ -103,7 +104,7 @@ func (s *stack) loadKeys() error {
 		}
 		s.keySets[sp.dir] = ks
 	}
-	return nil
+	return s.loadESNIKeys()
 }
 
 // loadOrMakeKeySet loads the key set in dir, or generates a one-key set

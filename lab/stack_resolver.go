@@ -62,6 +62,7 @@ func (s *stack) startResolver(outDir, pkiDir string, queryLog io.Writer) error {
 	for dir := range s.keySets {
 		keySets[dir] = filepath.Join(s.keysDir, dir)
 	}
+	esniDirs, esniRules := s.esniPublish()
 	lo := "127.0.0.1:0"
 	var r *resolver.Running
 	var err error
@@ -75,6 +76,7 @@ func (s *stack) startResolver(outDir, pkiDir string, queryLog io.Writer) error {
 		r, err = resolver.Start(resolver.Config{
 			Zones:   []resolver.ZoneFile{{File: zoneFile, Origin: LabZone}},
 			KeySets: keySets, Publish: s.publishRules(),
+			ESNIKeySets: esniDirs, PublishESNI: esniRules,
 			Listen:   resolver.Listen{UDP: do53, TCP: do53, DoT: lo, DoH: lo, DoH3: lo, DoQ: lo},
 			TLS:      resolver.TLSFiles{CADir: pkiDir},
 			QueryLog: queryLog,

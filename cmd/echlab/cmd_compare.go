@@ -17,6 +17,7 @@ func init() {
 
 type compareFlags struct {
 	keys, keylog, jsonOut, csvOut, mdOut, scenarioMap string
+	esniKeys                                          listFlag
 }
 
 func newCompareFlags() (*flag.FlagSet, *compareFlags) {
@@ -26,6 +27,7 @@ func newCompareFlags() (*flag.FlagSet, *compareFlags) {
 		"privacy summary; --json, --csv and --markdown write files ('-' for standard output).")
 	c := &compareFlags{}
 	fs.StringVar(&c.keys, "keys", "", "ECH key set directory (echlab keygen): open ECH payloads and verify acceptance")
+	fs.Var(&c.esniKeys, "esni-keys", "legacy ESNI key directory (echlab esni keygen): decrypt ESNI server names (repeatable)")
 	fs.StringVar(&c.keylog, "keylog", "", "SSLKEYLOGFILE: mark the flows it has secrets for")
 	fs.StringVar(&c.jsonOut, "json", "", "write one JSON object per flow to FILE")
 	fs.StringVar(&c.csvOut, "csv", "", "write a CSV of the flows to FILE")
@@ -85,6 +87,9 @@ func (c *compareFlags) options() (lab.CompareOptions, error) {
 		if opts.Keylog, err = lab.ReadKeylog(f); err != nil {
 			return opts, err
 		}
+	}
+	if err := c.addESNIKeys(&opts); err != nil {
+		return opts, err
 	}
 	if c.scenarioMap != "" {
 		f, err := os.Open(c.scenarioMap)

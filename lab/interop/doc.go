@@ -11,6 +11,12 @@
 // retry configs from a stale published config after a key rotation, and
 // ECH over HTTP/3.
 //
+// The handshakes are also captured live on loopback (capture.pcapng) and
+// read back with lab.Compare and the lab's keys, as an on-path observer
+// with the keys would see them (flows.jsonl, flows.csv, compare.md); each
+// result carries that Observed view, and a case passes only when the
+// capture agrees with the server.
+//
 // Browsers must never reach the machine's own resolver, so Run refuses to
 // start a browser unless the process is in a network namespace that has
 // only a loopback interface; Reexec starts the current program in a fresh

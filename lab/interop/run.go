@@ -126,11 +126,12 @@ func Run(cfg Config) (*Report, error) {
 				b.Name, c.Name, res.Outcome, res.ECH, res.Retries, res.DurationMS/1000)
 		}
 	}
-	if err := l.Observe(rep, capt); err != nil {
-		return rep, err
-	}
+	oerr := l.Observe(rep, capt)
 	if err := rep.write(cfg.Dir); err != nil {
 		return rep, err
+	}
+	if oerr != nil {
+		return rep, fmt.Errorf("interop: comparing the capture: %w", oerr)
 	}
 	if f := rep.Failed(); len(f) > 0 {
 		return rep, fmt.Errorf("%w: %d of %d (see %s)", ErrCaseFailed, len(f), len(rep.Results), filepath.Join(cfg.Dir, "results.txt"))
