@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/echlab/echlab/resolver"
@@ -84,6 +81,7 @@ func runResolver(args []string) error {
 		return err
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	wait := stopSignals()
 	r, err := resolver.Start(*cfg)
 	if err != nil {
 		return err
@@ -98,10 +96,7 @@ func runResolver(args []string) error {
 	if r.CAFile != "" {
 		fmt.Printf("%-8s %s\n", "ca", r.CAFile)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	<-ctx.Done()
-	return nil
+	return wait()
 }
 
 // toConfig merges the config file and the flags. Without a config file the

@@ -58,6 +58,7 @@ func runServer(args []string) error {
 		}
 		cfg.Keys = server.UsableKeys(ks)
 	}
+	wait := stopSignals()
 	srv, err := server.Start(cfg)
 	if err != nil {
 		return err
@@ -76,7 +77,7 @@ func runServer(args []string) error {
 		}
 		defer rot.Close()
 	}
-	return serverWait()
+	return wait()
 }
 
 // serverOpen loads (or creates) the lab CA in pkiDir and opens the
@@ -145,10 +146,14 @@ func serverOpenLog(name string) (io.Writer, func(), error) {
 	return f, func() { f.Close() }, nil
 }
 
-// serverWait blocks until SIGINT or SIGTERM.
-func serverWait() error {
+// stopSignals starts catching SIGINT and SIGTERM. Daemons call it before
+// they announce their address, so that a signal sent as soon as the
+// address is printed stops them cleanly instead of killing them.
+func stopSignals() (wait func() error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	<-ctx.Done()
-	return nil
+	return func() error {
+		defer stop()
+		<-ctx.Done()
+		return nil
+	}
 }

@@ -53,6 +53,7 @@ func runSplit(args []string) error {
 	if err != nil {
 		return err
 	}
+	wait := stopSignals()
 	sp, err := server.StartSplit(server.SplitConfig{Addr: *addr, Keys: ks, TrialDecrypt: *trial, Routes: rt,
 		PublicName: *public, CA: ca, Log: logW})
 	if err != nil {
@@ -61,5 +62,5 @@ func runSplit(args []string) error {
 	defer sp.Close()
 	fmt.Fprintf(os.Stderr, "echlab split: %s, routes %s, public %s at %s\n", sp.Addr(), rt, *public, sp.Public().Addr())
 	serverPrintECH(ks)
-	return serverWait()
+	return wait()
 }
