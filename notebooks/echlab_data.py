@@ -30,8 +30,10 @@ SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 # DNS transports in the order the lab reports them (lab.AllTransports).
 TRANSPORTS = ["do53", "dot", "doh", "doh3", "doq"]
 
-# ECH states of a flow (lab/flow.go), plus "none" for no extension.
+# ECH states of a flow (lab/flow.go), plus "none" for no extension; "esni"
+# marks a draft ESNI extension (the esni scenario), not ECH.
 ECH_NONE, ECH_OUTER, ECH_REAL, ECH_GREASE = "none", "ech-outer", "real", "grease-or-unknown-key"
+ECH_ESNI = "esni"
 
 # Fields each file must carry (schema 1 of the lab's output).
 CASE_FIELDS = ["scenario", "transport", "repeat", "outcome", "start", "end"]

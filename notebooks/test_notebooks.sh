@@ -59,9 +59,9 @@ bash "$here/run.sh" "$here/sample" "$work/sample-out"
 
 echo "== fresh reduced lab run"
 # Every scenario a notebook needs: baseline and ech-shared (all five DNS
-# transports), split, post-quantum, GREASE and the padding sweep; twice each.
+# transports), split, post-quantum, GREASE, ESNI and the padding sweep; twice each.
 (cd "$root" && go run ./cmd/echlab run --quiet --out "$work/run" \
-	--scenarios baseline,ech-shared,ech-split,grease,ech-pq,padding-sweep --repeat 2)
+	--scenarios baseline,ech-shared,ech-split,grease,ech-pq,esni,padding-sweep --repeat 2)
 
 echo "== notebooks on the fresh run ($work/run)"
 bash "$here/run.sh" "$work/run" "$work/run-out"
