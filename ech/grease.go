@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/cloudflare/circl/hpke"
 	"golang.org/x/crypto/cryptobyte"
@@ -17,7 +18,12 @@ type GreaseOptions struct {
 	Suite             CipherSuite // zero means HKDF-SHA256 with AES-128-GCM
 	MaximumNameLength uint8       // used to estimate the padded inner length
 	PayloadLen        int         // if > 0, the exact payload length to send
-	Rand              io.Reader
+	// Compress lists the extensions the imitated client compresses into
+	// ech_outer_extensions; nil means GoCompressed, empty means none.
+	Compress []uint16
+	// KeepTLS12Extensions keeps GoInnerDropped in the imitated inner.
+	KeepTLS12Extensions bool
+	Rand                io.Reader
 }
 
 func (o *GreaseOptions) fill() GreaseOptions {
@@ -81,17 +87,19 @@ func GreaseECHExtension(opts *GreaseOptions, innerLen int) ([]byte, error) {
 
 // GreaseClientHello returns base (a ClientHello handshake message) with a
 // GREASE encrypted_client_hello extension set in place of any it had. The
-// payload length imitates sealing base itself as the inner ClientHello
-// with the recommended padding.
+// payload is as long as the one crypto/tls would seal from base as its
+// ClientHelloInner (RFC 9849 §6.2: a GREASE payload should be as long as
+// a real one): the TLS 1.2-only extensions left out (GoInnerDropped), the
+// longest run of GoCompressed extensions replaced by ech_outer_extensions,
+// §6.1.3 padding with opts.MaximumNameLength, plus the AEAD tag.
+// opts.Compress and opts.KeepTLS12Extensions imitate another client.
 func GreaseClientHello(base []byte, opts *GreaseOptions) (*ClientHello, error) {
 	ch, err := ParseClientHello(base)
 	if err != nil {
 		return nil, err
 	}
 	o := opts.fill()
-	inner := *ch
-	inner.Extensions = setExtension(append([]HelloExtension(nil), ch.Extensions...), ExtEncryptedHello, []byte{byte(ECHInner)})
-	encoded, err := EncodeClientHelloInner(&inner, nil, 0)
+	encoded, err := greaseInner(ch, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +114,55 @@ func GreaseClientHello(base []byte, opts *GreaseOptions) (*ClientHello, error) {
 		return nil, err
 	}
 	return ParseClientHello(raw)
+}
+
+// GoCompressed are the extensions crypto/tls (Go 1.24 to 1.26,
+// clientHelloMsg.marshalMsg) moves into ech_outer_extensions when it
+// encodes its ClientHelloInner.
+var GoCompressed = []uint16{ExtStatusRequest, ExtSupportedGroups, ExtSignatureAlgorithms, ExtSigAlgsCert,
+	ExtALPN, ExtSupportedVersions, ExtCookie, ExtKeyShare, ExtPSKModes}
+
+// GoInnerDropped are the TLS 1.2-only extensions crypto/tls leaves out of
+// its ClientHelloInner.
+var GoInnerDropped = []uint16{ExtECPointFormats, ExtSessionTicket, ExtRenegotiationInfo, ExtExtendedMasterSec}
+
+// greaseInner returns the EncodedClientHelloInner (unpadded) a client
+// would make from ch.
+func greaseInner(ch *ClientHello, o *GreaseOptions) ([]byte, error) {
+	inner := *ch
+	inner.Extensions = nil
+	for _, e := range ch.Extensions {
+		if e.Type == ExtEncryptedHello || (!o.KeepTLS12Extensions && slices.Contains(GoInnerDropped, e.Type)) {
+			continue
+		}
+		inner.Extensions = append(inner.Extensions, e)
+	}
+	inner.Extensions = append(inner.Extensions, HelloExtension{Type: ExtEncryptedHello, Data: []byte{byte(ECHInner)}})
+	compress := o.Compress
+	if compress == nil {
+		compress = GoCompressed
+	}
+	return EncodeClientHelloInner(&inner, longestRun(inner.Extensions, compress), 0)
+}
+
+// longestRun returns the types of the longest run of consecutive
+// extensions that are all in set (ech_outer_extensions must name a
+// contiguous run of the outer ClientHello's extensions).
+func longestRun(exts []HelloExtension, set []uint16) []uint16 {
+	var best, cur []uint16
+	for _, e := range exts {
+		if !slices.Contains(set, e.Type) || slices.Contains(cur, e.Type) {
+			cur = nil
+			if !slices.Contains(set, e.Type) {
+				continue
+			}
+		}
+		cur = append(cur, e.Type)
+		if len(cur) > len(best) {
+			best = slices.Clone(cur)
+		}
+	}
+	return best
 }
 
 // greasePSK makes a GREASE pre_shared_key for ClientHelloOuter (RFC 9849

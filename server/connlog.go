@@ -14,13 +14,19 @@ const (
 	ECHAccepted = "accepted"
 	// ECHRejected: the ECH extension named one of the server's config ids
 	// (or a stale one it still knows) but could not be used; retry configs
-	// were sent when the key set has any.
+	// were sent when the key set has any. A failed QUIC handshake is
+	// "rejected" only when the server did send retry configs.
 	ECHRejected = "rejected"
 	// ECHGrease: the ECH extension named a config id the server does not
 	// hold, as GREASE ECH does.
 	ECHGrease = "grease"
 	// ECHNone: the ClientHello carried no ECH extension.
 	ECHNone = "none"
+	// ECHUnknown: the ClientHello carried an ECH extension but the server
+	// cannot tell what became of it: a QUIC handshake that failed before
+	// the server either swapped in the ClientHelloInner or sent retry
+	// configs (quic-go hands over no ConnectionState for it).
+	ECHUnknown = "unknown"
 )
 
 // Transports of ConnRecord.Transport.
@@ -41,7 +47,7 @@ type ConnRecord struct {
 	ClientAddr string    `json:"client_addr"` // remote ip:port
 	OuterSNI   string    `json:"outer_sni"`   // server_name of the ClientHelloOuter (or the only ClientHello)
 	InnerSNI   string    `json:"inner_sni"`   // server_name of the ClientHelloInner; "" unless ECH was accepted
-	ECH        string    `json:"ech"`         // ECHAccepted, ECHRejected, ECHGrease or ECHNone
+	ECH        string    `json:"ech"`         // ECHAccepted, ECHRejected, ECHGrease, ECHNone or ECHUnknown
 	// ConfigID is the ECH config id the client named; null without ECH
 	// (and over QUIC, where the server cannot see the extension's bytes).
 	ConfigID *uint8 `json:"config_id"`

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/quic-go/quic-go"
@@ -17,9 +19,13 @@ import (
 // CRYPTO frames), so its ConnRecords come from the tls.Config callbacks and
 // the ConnectionState: the outer SNI (GetEncryptedClientHelloKeys sees the
 // outer ClientHelloInfo), the inner SNI and ECH acceptance are known, but
-// the config id and HPKE suite are not, and an ECH that was not accepted is
-// reported as "rejected" even when it was GREASE. Failed handshakes are
-// logged when quic-go gives up on the connection, with its reason.
+// the config id and HPKE suite are not. An ECH that was not accepted on a
+// completed handshake is reported as "rejected" even when it was GREASE
+// (crypto/tls answers both with retry configs). Failed handshakes are
+// logged when quic-go gives up on the connection, with its reason, and
+// with the ECH status that the callbacks prove (see quicECH): "accepted"
+// when the server had swapped in the ClientHelloInner, "rejected" when it
+// had sent retry configs, "unknown" otherwise.
 type h3Server struct {
 	addr *net.UDPAddr
 	udp  *net.UDPConn
@@ -41,11 +47,13 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 	h := &h3Server{addr: udp.LocalAddr().(*net.UDPAddr), udp: udp, done: make(chan struct{})}
 	h.tr = &quic.Transport{Conn: udp, ConnContext: func(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
 		p := &peekConn{start: s.cfg.Now()}
-		go s.logFailedQUIC(ctx, p, ci.RemoteAddr)
-		return withObservation(ctx, p), nil
+		o := &quicECH{}
+		go s.logFailedQUIC(ctx, p, o, ci.RemoteAddr)
+		return context.WithValue(withObservation(ctx, p), quicECHKey{}, o), nil
 	}}
 	tlsCfg := http3.ConfigureTLSConfig(tlsConfig(&s.cfg, s.certs, &s.known, nil))
 	tlsCfg.MinVersion = 0 // quic-go sets TLS 1.3 itself
+	watchECH(tlsCfg)
 	ln, err := h.tr.Listen(tlsCfg, &quic.Config{})
 	if err != nil {
 		udp.Close()
@@ -113,14 +121,20 @@ func (s *Server) quicRecord(c *quic.Conn) *ConnRecord {
 	rec.HandshakeMS = float64(s.cfg.Now().Sub(p.start).Microseconds()) / 1000
 	cs := c.ConnectionState().TLS
 	rec.fill(cs)
+	o, _ := c.Context().Value(quicECHKey{}).(*quicECH)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rec.OuterSNI = p.helloSNI
 	if p.sawECH {
 		rec.OuterSNI = p.outerSNI
 		if !cs.ECHAccepted {
+			// The handshake completed without ECH: crypto/tls sent retry
+			// configs if the key set had any.
 			rec.ECH = ECHRejected
 			rec.RetryConfigs = retries(s.cfg.Keys)
+			if o != nil {
+				_, rec.RetryConfigs = o.status()
+			}
 		}
 	}
 	return rec
@@ -129,7 +143,7 @@ func (s *Server) quicRecord(c *quic.Conn) *ConnRecord {
 // logFailedQUIC waits for the end of a QUIC connection attempt (quic-go
 // cancels ctx when the connection closes or its handshake fails) and logs
 // it if it never reached Accept.
-func (s *Server) logFailedQUIC(ctx context.Context, p *peekConn, remote net.Addr) {
+func (s *Server) logFailedQUIC(ctx context.Context, p *peekConn, o *quicECH, remote net.Addr) {
 	<-ctx.Done()
 	select {
 	case <-s.done:
@@ -145,11 +159,118 @@ func (s *Server) logFailedQUIC(ctx context.Context, p *peekConn, remote net.Addr
 		ClientAddr: remote.String(), ECH: ECHNone, OuterSNI: p.helloSNI}
 	rec.HandshakeMS = float64(s.cfg.Now().Sub(p.start).Microseconds()) / 1000
 	if p.sawECH {
-		rec.OuterSNI, rec.ECH, rec.RetryConfigs = p.outerSNI, ECHRejected, retries(s.cfg.Keys)
+		rec.OuterSNI = p.outerSNI
+		rec.ECH, rec.RetryConfigs = o.status()
+		if rec.ECH == ECHAccepted {
+			rec.InnerSNI = p.helloSNI
+		}
 	}
 	rec.Error = "quic handshake failed"
 	if err := context.Cause(ctx); err != nil {
 		rec.Error = err.Error()
 	}
 	s.log.write(rec)
+}
+
+// quicECHKey carries a *quicECH through the QUIC connection context.
+type quicECHKey struct{}
+
+// quicECH is what the tls.Config callbacks prove about ECH on one QUIC
+// handshake, for the record of a handshake that fails before quic-go
+// hands over a ConnectionState. crypto/tls gives no ECH verdict to the
+// server's callbacks, so it is read from the order and arguments of the
+// calls it makes:
+//
+//  1. GetEncryptedClientHelloKeys with the ClientHelloOuter, before
+//     decrypting (only when the ClientHello has an ECH extension);
+//  2. GetConfigForClient with the ClientHello it goes on with: the inner
+//     one when it decrypted, else the very same outer message, whose
+//     Extensions slice is then shared with call 1;
+//  3. GetEncryptedClientHelloKeys again while writing EncryptedExtensions
+//     (TLS 1.3 only), which carry retry configs when ECH was offered, not
+//     accepted, and a returned key has SendAsRetry.
+//
+// Call 2 comparing slice identity is the only signal crypto/tls (Go 1.26)
+// gives; a future crypto/tls that copied the message would read as
+// "accepted" here, which TestHTTP3ECHStatusOfFailedHandshakes catches.
+type quicECH struct {
+	mu        sync.Mutex
+	outerExt  *uint16 // &Extensions[0] of the ClientHelloOuter (call 1)
+	decided   bool    // call 2 happened after call 1
+	opened    bool    // call 2 saw another ClientHello: the inner one
+	retrySent bool    // call 3 returned retry configs for a rejected ECH
+}
+
+// status is the ECH status and retry_configs flag of a failed handshake
+// whose ClientHello had an ECH extension.
+func (o *quicECH) status() (ech string, retry bool) {
+	if o == nil {
+		return ECHUnknown, false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case o.decided && o.opened:
+		return ECHAccepted, false
+	case o.retrySent:
+		return ECHRejected, true
+	}
+	return ECHUnknown, false
+}
+
+func (o *quicECH) noteKeys(info *tls.ClientHelloInfo, ks []tls.EncryptedClientHelloKey) {
+	if !slices.Contains(info.Extensions, extECH) {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case o.outerExt == nil && !o.decided:
+		o.outerExt = &info.Extensions[0]
+	case o.decided && !o.opened && slices.ContainsFunc(ks, func(k tls.EncryptedClientHelloKey) bool { return k.SendAsRetry }):
+		o.retrySent = true
+	}
+}
+
+func (o *quicECH) noteHello(info *tls.ClientHelloInfo) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.outerExt == nil || o.decided {
+		return
+	}
+	o.decided = true
+	o.opened = len(info.Extensions) == 0 || &info.Extensions[0] != o.outerExt
+}
+
+// watchECH wraps cfg's callbacks so that they also feed the quicECH in the
+// connection context.
+func watchECH(cfg *tls.Config) {
+	keys, forClient := cfg.GetEncryptedClientHelloKeys, cfg.GetConfigForClient
+	if keys == nil {
+		return
+	}
+	cfg.GetEncryptedClientHelloKeys = func(info *tls.ClientHelloInfo) ([]tls.EncryptedClientHelloKey, error) {
+		ks, err := keys(info)
+		if o := quicECHOf(info); o != nil && err == nil {
+			o.noteKeys(info, ks)
+		}
+		return ks, err
+	}
+	cfg.GetConfigForClient = func(info *tls.ClientHelloInfo) (*tls.Config, error) {
+		if o := quicECHOf(info); o != nil {
+			o.noteHello(info)
+		}
+		if forClient == nil {
+			return nil, nil
+		}
+		return forClient(info)
+	}
+}
+
+func quicECHOf(info *tls.ClientHelloInfo) *quicECH {
+	if ctx := info.Context(); ctx != nil {
+		o, _ := ctx.Value(quicECHKey{}).(*quicECH)
+		return o
+	}
+	return nil
 }

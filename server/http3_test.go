@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -112,5 +113,85 @@ func TestHTTP3HRRWithECH(t *testing.T) {
 	resp.Body.Close()
 	if !resp.TLS.ECHAccepted || !resp.TLS.HelloRetryRequest {
 		t.Errorf("h3: ECHAccepted=%v HelloRetryRequest=%v", resp.TLS.ECHAccepted, resp.TLS.HelloRetryRequest)
+	}
+}
+
+// TestHTTP3ECHStatusOfFailedHandshakes checks the ECH status of QUIC
+// handshakes that fail: a certificate the client refuses after the server
+// accepted ECH is not an ECH rejection; a stale config answered with retry
+// configs is.
+func TestHTTP3ECHStatusOfFailedHandshakes(t *testing.T) {
+	k, stale := newKey(t, 7), newKey(t, 8)
+	logBuf := &syncBuffer{}
+	s := startServer(t, Config{Keys: NewStaticKeys(k), HTTP3: true, Log: logBuf})
+	dial := func(list []byte) error {
+		cfg := clientTLS(t, "secret.lab.test", list)
+		cfg.NextProtos, cfg.RootCAs = []string{"h3"}, x509.NewCertPool() // trusts nothing
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := quic.DialAddr(ctx, s.UDPAddr(), cfg, &quic.Config{})
+		if err == nil {
+			c.CloseWithError(0, "")
+		}
+		return err
+	}
+	if err := dial(configList(t, k)); err == nil {
+		t.Fatal("a client trusting no CA finished the handshake")
+	}
+	recs := logBuf.waitRecords(t, 1)
+	if r := recs[0]; r.ECH != ECHAccepted || r.RetryConfigs || r.InnerSNI != "secret.lab.test" ||
+		r.OuterSNI != "public.lab.test" || r.Error == "" {
+		t.Errorf("refused certificate with ECH accepted: %+v", r)
+	}
+	if err := dial(configList(t, stale)); err == nil {
+		t.Fatal("a client trusting no CA finished the handshake")
+	}
+	recs = logBuf.waitRecords(t, 2)
+	if r := recs[1]; r.ECH != ECHRejected || !r.RetryConfigs || r.InnerSNI != "" || r.Error == "" {
+		t.Errorf("refused certificate with a stale config: %+v", r)
+	}
+}
+
+func TestQUICECHStatus(t *testing.T) {
+	ext := []uint16{extECH}
+	for _, tc := range []struct {
+		name  string
+		calls func(o *quicECH)
+		ech   string
+		retry bool
+	}{
+		{"nothing seen", func(*quicECH) {}, ECHUnknown, false},
+		{"failed before GetConfigForClient", func(o *quicECH) {
+			o.noteKeys(&tls.ClientHelloInfo{Extensions: ext}, nil)
+		}, ECHUnknown, false},
+		{"outer hello kept, no EncryptedExtensions", func(o *quicECH) {
+			info := &tls.ClientHelloInfo{Extensions: ext}
+			o.noteKeys(info, nil)
+			o.noteHello(info)
+		}, ECHUnknown, false},
+		{"outer hello kept, retry configs sent", func(o *quicECH) {
+			info := &tls.ClientHelloInfo{Extensions: ext}
+			o.noteKeys(info, nil)
+			o.noteHello(info)
+			o.noteKeys(info, []tls.EncryptedClientHelloKey{{SendAsRetry: true}})
+		}, ECHRejected, true},
+		{"outer hello kept, no retry key", func(o *quicECH) {
+			info := &tls.ClientHelloInfo{Extensions: ext}
+			o.noteKeys(info, nil)
+			o.noteHello(info)
+			o.noteKeys(info, []tls.EncryptedClientHelloKey{{SendAsRetry: false}})
+		}, ECHUnknown, false},
+		{"inner hello swapped in", func(o *quicECH) {
+			o.noteKeys(&tls.ClientHelloInfo{Extensions: ext}, nil)
+			inner := &tls.ClientHelloInfo{Extensions: []uint16{extECH}}
+			o.noteHello(inner)
+			o.noteKeys(inner, []tls.EncryptedClientHelloKey{{SendAsRetry: true}})
+		}, ECHAccepted, false},
+	} {
+		o := &quicECH{}
+		tc.calls(o)
+		if ech, retry := o.status(); ech != tc.ech || retry != tc.retry {
+			t.Errorf("%s: status %q, %v; want %q, %v", tc.name, ech, retry, tc.ech, tc.retry)
+		}
 	}
 }

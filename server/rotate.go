@@ -28,22 +28,32 @@ type RotatorConfig struct {
 	// OnRotate, when set, is called after each scheduled rotation with
 	// the new key or the error.
 	OnRotate func(*ech.Key, error)
+	// OnExpire, when set, is called after the expiry timer dropped keys
+	// (n > 0) or failed to save the set.
+	OnExpire func(n int, err error)
 }
 
 // Rotator replaces the published ECH key: the new key is published at
 // once, the old ones stay accepted (not published) for the grace period
-// and are then expired. Clients holding an expired config are rejected
+// and are then expired. Expiry runs on its own timer, set to the earliest
+// RetireAt in the set, so a replaced key is dropped when its grace ends and
+// not at the next rotation. Clients holding an expired config are rejected
 // with retry configs and recover with them.
+//
+// The timer is re-armed after every Rotate and Expire and when the
+// Rotator starts; a RetireAt changed on the KeySet by other code is seen
+// at the next of those.
 type Rotator struct {
 	cfg  RotatorConfig
 	mu   sync.Mutex
+	kick chan struct{} // re-arm the expiry timer
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
 }
 
-// StartRotator validates cfg and, with Every set, starts rotating on that
-// schedule until Close.
+// StartRotator validates cfg, starts the expiry timer and, with Every set,
+// starts rotating on that schedule until Close.
 func StartRotator(cfg RotatorConfig) (*Rotator, error) {
 	if cfg.Keys == nil {
 		return nil, fmt.Errorf("%w: RotatorConfig.Keys is nil", ErrConfig)
@@ -60,28 +70,82 @@ func StartRotator(cfg RotatorConfig) (*Rotator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Rotator{cfg: cfg, stop: make(chan struct{})}
-	if cfg.Every > 0 {
-		r.wg.Add(1)
-		go r.loop()
-	}
+	r := &Rotator{cfg: cfg, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	r.wg.Add(1)
+	go r.loop()
 	return r, nil
 }
 
+// minExpiryWait keeps the expiry timer from spinning when a clock that
+// does not advance with real time (tests inject one) leaves a RetireAt
+// due but not yet reached.
+const minExpiryWait = time.Millisecond
+
+// loop rotates on the schedule (when Every is set) and expires keys when
+// the earliest grace period ends.
 func (r *Rotator) loop() {
 	defer r.wg.Done()
-	t := time.NewTicker(r.cfg.Every)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if r.cfg.Every > 0 {
+		t := time.NewTicker(r.cfg.Every)
+		defer t.Stop()
+		tick = t.C
+	}
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	r.arm(expiry)
 	for {
 		select {
 		case <-r.stop:
 			return
-		case <-t.C:
+		case <-tick:
 			k, err := r.Rotate()
 			if r.cfg.OnRotate != nil {
 				r.cfg.OnRotate(k, err)
 			}
+		case <-r.kick:
+			r.arm(expiry)
+		case <-expiry.C:
+			n, err := r.Expire()
+			if r.cfg.OnExpire != nil && (n > 0 || err != nil) {
+				r.cfg.OnExpire(n, err)
+			}
+			r.arm(expiry)
 		}
+	}
+}
+
+// arm sets the expiry timer to the earliest RetireAt of an accepted-only
+// key, or stops it when no key is waiting to expire.
+func (r *Rotator) arm(t *time.Timer) {
+	next, ok := nextRetire(r.cfg.Keys.Entries())
+	if !ok {
+		t.Stop()
+		return
+	}
+	t.Reset(max(next.Sub(r.cfg.Now()), minExpiryWait))
+}
+
+// nextRetire returns the earliest RetireAt among the keys ech.KeySet.Expire
+// would drop.
+func nextRetire(entries []ech.KeyEntry) (time.Time, bool) {
+	var next time.Time
+	for _, e := range entries {
+		if e.Published || e.RetireAt.IsZero() {
+			continue
+		}
+		if next.IsZero() || e.RetireAt.Before(next) {
+			next = e.RetireAt
+		}
+	}
+	return next, !next.IsZero()
+}
+
+// rearm asks the loop to recompute the expiry timer.
+func (r *Rotator) rearm() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -96,6 +160,7 @@ func (r *Rotator) Rotate() (*ech.Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.rearm()
 	return k, r.save()
 }
 
@@ -118,7 +183,7 @@ func (r *Rotator) save() error {
 	return ech.SaveKeySet(r.cfg.Dir, r.cfg.Keys)
 }
 
-// Close stops the schedule.
+// Close stops the schedule and the expiry timer.
 func (r *Rotator) Close() error {
 	r.once.Do(func() { close(r.stop) })
 	r.wg.Wait()

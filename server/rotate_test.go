@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -139,5 +140,95 @@ func TestRotatorSchedule(t *testing.T) {
 	}
 	if _, err := StartRotator(RotatorConfig{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("nil key set: err = %v", err)
+	}
+}
+
+// TestRotatorExpiresAtGraceEnd checks that a replaced key is dropped when
+// its grace ends, by the expiry timer, with no further rotation.
+func TestRotatorExpiresAtGraceEnd(t *testing.T) {
+	ks := &ech.KeySet{}
+	first := newKey(t, 4)
+	ks.Add(first, true)
+	expired := make(chan int, 4)
+	rot, err := StartRotator(RotatorConfig{Keys: ks, Grace: 20 * time.Millisecond,
+		OnRotate: func(*ech.Key, error) { t.Error("no scheduled rotation was asked for") },
+		OnExpire: func(n int, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			expired <- n
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rot.Close()
+	if _, err := rot.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ks.Lookup(first.Config.ConfigID)) == 0 {
+		t.Fatal("the replaced key was dropped at once, with no grace")
+	}
+	select {
+	case n := <-expired:
+		if n != 1 {
+			t.Errorf("expired %d keys, want 1", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replaced key never expired without another rotation")
+	}
+	if ks.Len() != 1 || len(ks.Lookup(first.Config.ConfigID)) != 0 {
+		t.Errorf("after grace the set holds %d keys, the old one: %v", ks.Len(), ks.Lookup(first.Config.ConfigID))
+	}
+}
+
+// TestRotatorGraceShorterThanPeriod checks the order of events on a
+// schedule whose grace is far shorter than its period: each replaced key
+// expires before the next rotation.
+func TestRotatorGraceShorterThanPeriod(t *testing.T) {
+	ks := &ech.KeySet{}
+	ks.Add(newKey(t, 5), true)
+	events := make(chan string, 16)
+	rot, err := StartRotator(RotatorConfig{Keys: ks, Every: 400 * time.Millisecond, Grace: 5 * time.Millisecond,
+		OnRotate: func(_ *ech.Key, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			events <- "rotate"
+		},
+		OnExpire: func(n int, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			events <- "expire"
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rot.Close()
+	var got []string
+	for rotations := 0; rotations < 2; {
+		select {
+		case e := <-events:
+			got = append(got, e)
+			if e == "rotate" {
+				rotations++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("events so far %v", got)
+		}
+	}
+	if want := []string{"rotate", "expire", "rotate"}; !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}
+
+func TestNextRetire(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, ok := nextRetire([]ech.KeyEntry{{Published: true}, {Published: true, RetireAt: t0}}); ok {
+		t.Error("published keys or keys without RetireAt count as expiring")
+	}
+	got, ok := nextRetire([]ech.KeyEntry{{RetireAt: t0.Add(time.Hour)}, {RetireAt: t0}, {Published: true}})
+	if !ok || !got.Equal(t0) {
+		t.Errorf("nextRetire = %v, %v; want %v", got, ok, t0)
 	}
 }
