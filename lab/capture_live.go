@@ -153,9 +153,24 @@ func (lc *liveCapture) run() {
 	defer lc.wg.Done()
 	buf := make([]byte, vnetHdrLen+maxPacket)
 	oob := make([]byte, 128)
-	for !lc.done.Load() {
+	var drainUntil time.Time
+	for {
+		if lc.done.Load() {
+			// Draining after stop is bounded, even on a busy interface.
+			if drainUntil.IsZero() {
+				drainUntil = time.Now().Add(time.Second)
+			} else if time.Now().After(drainUntil) {
+				return
+			}
+		}
 		n, oobn, _, from, err := unix.Recvmsg(lc.fd, buf, oob, 0)
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			// Stop only once the socket has been idle for a read timeout
+			// after stop was asked for: packets the kernel already queued
+			// (the end of the last connection) are still written.
+			if lc.done.Load() {
+				return
+			}
 			continue
 		}
 		if err != nil {
