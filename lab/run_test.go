@@ -61,6 +61,11 @@ func testRun(t *testing.T, capture string) {
 	}
 	checkStaleRetry(t, out)
 	checkTshark(t, out)
+	// 12 connections to the server (stale-retry makes two), 10 of them
+	// with ECH, and 5 DoH connections to the resolver.
+	if n, ech, _ := checkTsharkFlows(t, filepath.Join(out, FileCapture), filepath.Join(out, FileFlowsJSONL)); n != 17 || ech != 10 {
+		t.Errorf("%d ClientHellos, %d with ECH; want 17 and 10", n, ech)
+	}
 }
 
 // checkRow asserts what the observer must have learned in one row.

@@ -80,6 +80,7 @@ ech_of() { grep -o 'ech="\?[A-Za-z0-9+/=]*' | head -1 | sed 's/^ech="\?//'; }
 pubkeys() { "$BIN" ech inspect "$1" 2>/dev/null | awk '/public_key:/ {print $NF}' | sort -u; }
 timeout 60 bash -c "until dig +time=1 +tries=1 @127.0.0.1 -p $ECHLAB_DNS_PORT secret.lab.test HTTPS | grep -q 'ech='; do sleep 1; done" \
 	|| die "resolver answers HTTPS secret.lab.test with ech= on 127.0.0.1:$ECHLAB_DNS_PORT"
+ech_start=$(timeout 10 dig +time=2 @127.0.0.1 -p "$ECHLAB_DNS_PORT" secret.lab.test HTTPS 2>/dev/null | ech_of)
 # the ech= of each tool must decode to a published key of the stack's key
 # set (read right after; a rotation in between is retried)
 ech_matches() { # ech_matches KEYSETDIR command...
@@ -115,7 +116,9 @@ json_doh() {
 }
 check "curl JSON DoH (application/dns-json, lab CA): Status 0 and an HTTPS answer with ech=" json_doh
 
-metrics() { timeout 10 curl -sf "http://127.0.0.1:$ECHLAB_METRICS_PORT/metrics" | grep -q '^# TYPE'; }
+# (read whole first: with pipefail, `curl | grep -q` fails when grep quits
+# early and curl gets SIGPIPE on the rest of a long page)
+metrics() { local m; m=$(timeout 10 curl -sf "http://127.0.0.1:$ECHLAB_METRICS_PORT/metrics") && grep -q '^# TYPE' <<<"$m"; }
 check "resolver metrics (Prometheus text) on 127.0.0.1:$ECHLAB_METRICS_PORT" metrics
 
 # --- ECH from the host ----------------------------------------------------
@@ -150,6 +153,21 @@ check "rotation: the stale config was rejected, retry configs used, and the retr
 	jqc '[.[] | select(.scenario == "stale-retry" and .outcome == "ok" and .result.retried == true and .result.ech == "accepted")] | length == 1' "$C"
 check "rotation: the observer saw the stale config rejected and the retry accepted" \
 	jqc '[.[] | select((.scenario | startswith("stale-retry")) and .client_hello_len > 0 and (.server | startswith("10.203.1.10:")))] | (map(select(.ech_accepted == false)) | length > 0) and (map(select(.ech_accepted == true)) | length > 0)' "$F"
+# the server rotates every ${ECHLAB_ROTATE:-20s}: the resolver, polling the
+# shared volume, must publish the new key set (bounded wait)
+republished() {
+	local i val
+	for i in $(seq 1 60); do
+		val=$(timeout 5 dig +time=2 @127.0.0.1 -p "$ECHLAB_DNS_PORT" secret.lab.test HTTPS 2>/dev/null | ech_of)
+		if [ -n "$val" ] && [ "$val" != "$ech_start" ] && [ "$(pubkeys "$val")" = "$(pubkeys "$STATE/keys/shared")" ]; then
+			return 0
+		fi
+		sleep 1
+	done
+	echo "    ech= at start: $ech_start; now: $val; key set publishes: $(pubkeys "$STATE/keys/shared" | tr '\n' ' ')" >&2
+	return 1
+}
+check "rotation: the resolver republished the rotated key set (dig: ech= changed since start, decodes to the shared key set)" republished
 
 # --- the fault case: the resolver stops mid-run ---------------------------
 play() { dct "$1" exec -T client /echlab play --resolver 10.203.1.53 --ca /lab/pki/ca.crt \
