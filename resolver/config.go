@@ -68,12 +68,16 @@ type Listen struct {
 
 // TLSFiles says where the encrypted listeners get their certificate:
 // CertFile and KeyFile, or else a lab CA in CADir (created if missing)
-// that issues one for Names.
+// that issues one for Names. ECHKeySet, when set, names a key set of
+// Config.KeySets whose private keys the encrypted listeners themselves use
+// to accept Encrypted Client Hello (following its rotations); its KEMs
+// must be ones crypto/tls implements.
 type TLSFiles struct {
-	CertFile string   `json:"cert,omitempty"`
-	KeyFile  string   `json:"key,omitempty"`
-	CADir    string   `json:"ca_dir,omitempty"`
-	Names    []string `json:"names,omitempty"` // nil means DefaultCertNames
+	CertFile  string   `json:"cert,omitempty"`
+	KeyFile   string   `json:"key,omitempty"`
+	CADir     string   `json:"ca_dir,omitempty"`
+	Names     []string `json:"names,omitempty"` // nil means DefaultCertNames
+	ECHKeySet string   `json:"ech_keyset,omitempty"`
 }
 
 // DefaultCertNames are the names a CA-issued listener certificate covers.
@@ -128,6 +132,11 @@ func (c *Config) Validate() error {
 	for _, r := range c.Publish {
 		if _, ok := c.KeySets[r.KeySet]; !ok {
 			return fmt.Errorf("%w: publish rule for %s names unknown key set %q", ErrConfig, r.Name, r.KeySet)
+		}
+	}
+	if k := c.TLS.ECHKeySet; k != "" {
+		if _, ok := c.KeySets[k]; !ok {
+			return fmt.Errorf("%w: tls ech_keyset names unknown key set %q", ErrConfig, k)
 		}
 	}
 	if err := c.validateESNI(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -176,8 +177,10 @@ func (r *Running) buildHandler(cfg *Config) error {
 	return nil
 }
 
-// tlsOptions gives the encrypted listeners their certificate.
-func (r *Running) tlsOptions(t TLSFiles) (TLSListenerOptions, error) {
+// tlsOptions gives the listeners a certificate from files or from the lab
+// CA; an issued one also covers extra (the public names of the listeners'
+// own ECH keys, needed when ECH is rejected and the client retries).
+func (r *Running) tlsOptions(t TLSFiles, extra []string) (TLSListenerOptions, error) {
 	if t.CertFile != "" {
 		o := TLSListenerOptions{CertFile: t.CertFile, KeyFile: t.KeyFile}
 		if _, err := o.ServerConfig(); err != nil {
@@ -192,6 +195,11 @@ func (r *Running) tlsOptions(t TLSFiles) (TLSListenerOptions, error) {
 	names := t.Names
 	if len(names) == 0 {
 		names = DefaultCertNames
+	}
+	for _, n := range extra {
+		if !slices.Contains(names, n) {
+			names = append(slices.Clip(names), n)
+		}
 	}
 	cert, err := ca.Issue(names[0], names, false)
 	if err != nil {
@@ -242,9 +250,16 @@ func (r *Running) listen(cfg *Config) error {
 		r.add(TransportTCP, "tcp", s)
 	}
 	if cfg.needsTLS() {
-		o, err := r.tlsOptions(cfg.TLS)
+		lech, err := startListenerECH(cfg)
 		if err != nil {
 			return err
+		}
+		o, err := r.tlsOptions(cfg.TLS, lech.publicNames())
+		if err != nil {
+			return err
+		}
+		if lech != nil {
+			o.GetECHKeys = lech.get
 		}
 		if err := r.listenTLS(l, o); err != nil {
 			return err

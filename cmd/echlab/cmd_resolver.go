@@ -33,6 +33,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 type resolverFlags struct {
 	config, cert, key, caDir, queryLog, forward string
+	tlsECH                                      string
 	udp, tcp, dot, doh, doh3, doq, metrics      string
 	zones, keySets, publish, certNames          listFlag
 	esniKeySets, publishESNI                    listFlag
@@ -60,6 +61,7 @@ func newResolverFlags() (*flag.FlagSet, *resolverFlags) {
 	fs.StringVar(&f.cert, "cert", "", "certificate chain (PEM) for the encrypted listeners")
 	fs.StringVar(&f.key, "key", "", "private key (PEM) for -cert")
 	fs.StringVar(&f.caDir, "ca-dir", "", "lab CA directory (created if missing) that issues the listeners' certificate")
+	fs.StringVar(&f.tlsECH, "tls-ech", "", "key set NAME (from -keyset) whose keys the DoT/DoH/DoH3/DoQ listeners use to accept ECH themselves")
 	fs.Var(&f.certNames, "cert-name", "name or IP the issued certificate covers (repeatable; default localhost, resolver.lab.test, 127.0.0.1, ::1)")
 	fs.StringVar(&f.queryLog, "querylog", "", "append the JSON-lines query log to FILE (- for stdout)")
 	fs.StringVar(&f.forward, "forward", "", "upstream URL for names outside the zones (default: REFUSED)")
@@ -168,6 +170,9 @@ func (f *resolverFlags) applySettings(cfg *resolver.Config, set map[string]bool)
 	}
 	if set["ca-dir"] {
 		cfg.TLS.CADir = f.caDir
+	}
+	if set["tls-ech"] {
+		cfg.TLS.ECHKeySet = f.tlsECH
 	}
 	if len(f.certNames) > 0 {
 		cfg.TLS.Names = f.certNames

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,5 +68,36 @@ func TestResolverFlagsToConfig(t *testing.T) {
 	}
 	if _, _, err := f.toConfig(fs); err == nil || !strings.Contains(err.Error(), `-keyset "nodir"`) {
 		t.Errorf("bad -keyset: %v", err)
+	}
+}
+
+// TestResolverConfigFileAndTLSECH: a JSON config file, with flags on top;
+// -tls-ech names the key set the encrypted listeners use for ECH.
+func TestResolverConfigFileAndTLSECH(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "resolver.json")
+	js := `{"zones": [{"file": "z.zone"}], "keysets": {"main": "keys"}, "listen": {"dot": "127.0.0.1:0"},
+		"tls": {"ca_dir": "pki"}, "poll_interval": "250ms"}`
+	if err := os.WriteFile(file, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs, f := newResolverFlags()
+	if err := parse(fs, []string{"--config", file, "--tls-ech", "main", "--udp", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, notes, err := f.toConfig(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := resolver.Listen{UDP: "127.0.0.1:0", DoT: "127.0.0.1:0"}
+	if cfg.Listen != want || cfg.TLS.CADir != "pki" || cfg.TLS.ECHKeySet != "main" || len(notes) != 0 ||
+		cfg.PollInterval != resolver.Duration(250*time.Millisecond) || cfg.Zones[0].File != "z.zone" {
+		t.Errorf("config %+v, notes %q", cfg, notes)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	cfg.TLS.ECHKeySet = "other"
+	if err := cfg.Validate(); !errors.Is(err, resolver.ErrConfig) {
+		t.Errorf("unknown -tls-ech key set: %v", err)
 	}
 }
