@@ -259,11 +259,28 @@ func LoadKeySetConfigList(dir string) ([]byte, error) {
 // rotation caught half-written, a bad file) is logged and retried at the
 // next poll; the last good configs stay published.
 func (p *Publisher) Watch(ctx context.Context, keySet, dir string, load LoadFunc, interval time.Duration) {
+	watchFile(ctx, filepath.Join(dir, KeySetFile), interval, func() error {
+		list, err := load(dir)
+		if err == nil {
+			err = p.Update(keySet, list)
+		}
+		if err != nil {
+			p.log.Warn("resolver: key set not republished", "keyset", keySet, "dir", dir, "err", err)
+		}
+		return err
+	})
+}
+
+// watchFile polls file every interval (DefaultPollInterval if zero) until
+// ctx ends and calls reload when the file's stamp changed since the last
+// successful reload. The first tick always reloads, because a change may
+// have come between the caller's own first load and the watch. A failed
+// reload is tried again at the next tick.
+func watchFile(ctx context.Context, file string, interval time.Duration, reload func() error) {
 	if interval <= 0 {
 		interval = DefaultPollInterval
 	}
-	file := filepath.Join(dir, KeySetFile)
-	last := "" // load once at the first tick: a rotation may have come after Start's load
+	last := ""
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -276,15 +293,9 @@ func (p *Publisher) Watch(ctx context.Context, keySet, dir string, load LoadFunc
 		if stamp == last {
 			continue
 		}
-		list, err := load(dir)
-		if err == nil {
-			err = p.Update(keySet, list)
+		if reload() == nil {
+			last = stamp
 		}
-		if err != nil {
-			p.log.Warn("resolver: key set not republished", "keyset", keySet, "dir", dir, "err", err)
-			continue
-		}
-		last = stamp
 	}
 }
 

@@ -171,33 +171,16 @@ func esniTXT(r ESNIPublishRule, raw []byte) dns.RR {
 // A key set that fails to load is logged and retried at the next poll;
 // the last good keys stay published.
 func (p *Publisher) WatchESNI(ctx context.Context, keySet, dir string, interval time.Duration) {
-	if interval <= 0 {
-		interval = DefaultPollInterval
-	}
-	file := filepath.Join(dir, ESNIKeySetFile)
-	last := "" // load once at the first tick: a rotation may have come after Start's load
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		stamp := fileStamp(file)
-		if stamp == last {
-			continue
-		}
+	watchFile(ctx, filepath.Join(dir, ESNIKeySetFile), interval, func() error {
 		raw, err := LoadESNIKeySet(dir)
 		if err == nil {
 			err = p.UpdateESNI(keySet, raw)
 		}
 		if err != nil {
 			p.log.Warn("resolver: ESNI keys not republished", "keyset", keySet, "dir", dir, "err", err)
-			continue
 		}
-		last = stamp
-	}
+		return err
+	})
 }
 
 // validateESNI checks the ESNI part of a configuration.
