@@ -131,7 +131,14 @@ func TestTsharkAgrees(t *testing.T) {
 		t.Errorf("tshark saw %d ClientHellos, Compare %d flows", lines, len(rep.Flows))
 	}
 	// tshark must not flag malformed packets in our framing.
-	out, err = exec.Command(tshark, "-r", path, "-Y", "_ws.malformed || _ws.expert.severity >= error").CombinedOutput()
+	assertTsharkClean(t, tshark, path)
+}
+
+// assertTsharkClean fails the test if tshark marks any packet of the
+// capture at path as malformed or with an error-level expert note.
+func assertTsharkClean(t *testing.T, tshark, path string) {
+	t.Helper()
+	out, err := exec.Command(tshark, "-r", path, "-Y", "_ws.malformed || _ws.expert.severity >= error").CombinedOutput()
 	if err != nil {
 		t.Fatalf("tshark: %v\n%s", err, out)
 	}
