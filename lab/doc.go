@@ -12,8 +12,8 @@
 // (authoritative for lab.test, publishing the HTTPS records with ech=
 // from the key sets) and the HTTPS servers (shared, split, forced HRR,
 // post-quantum, stale keys, baseline without ECH), runs each case through
-// package client (or, for the padding scenarios, a ClientHelloOuter sealed
-// with ech.Seal), judges its outcome, and writes the output folder: the
+// package client (or, for the padding scenarios and ech-hide-alpn, a
+// ClientHelloOuter sealed with ech.Seal), judges its outcome, and writes the output folder: the
 // capture, the SSLKEYLOGFILE, client/server/query logs as JSON lines, the
 // flow reports, report.md, summary.json and manifest.json (the File*
 // constants name them). Progress reports the phases while it runs.

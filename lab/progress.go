@@ -85,6 +85,11 @@ type Row struct {
 	// ALPN lists the protocols the observer read in the clear in the
 	// ClientHellos to the service (ESNI hides none of them).
 	ALPN []string `json:"observer_alpn"`
+	// InnerALPN lists the protocols of the inner ClientHellos, recovered
+	// with the key sets; HiddenALPN those of them the observer never read
+	// in the clear on the row's connections to the service.
+	InnerALPN  []string `json:"inner_alpn_with_keys"`
+	HiddenALPN []string `json:"alpn_hidden"`
 }
 
 // WriteGlance prints the comparison table and one verdict per row.
@@ -106,7 +111,7 @@ func WriteGlance(w io.Writer, rows []Row, capture string) error {
 			echCol += " +HRR"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Transport, list(r.SNI), inDNS,
-			echCol, list(r.InnerSNI), dash(r.Accepted), list(r.ALPN), msCell(r.HandshakeMS), dash(intOrEmpty(r.ClientHelloBytes)), runs)
+			echCol, list(r.InnerSNI), dash(r.Accepted), alpnSeen(r), msCell(r.HandshakeMS), dash(intOrEmpty(r.ClientHelloBytes)), runs)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -168,6 +173,36 @@ func (r *Row) verdict() string {
 	return fmt.Sprintf("%s: observer learned only %s", who, strings.Join(r.SNI, ", "))
 }
 
+// echALPNNote adds to the verdict of a row with real ECH what became of
+// the ALPN: hidden with the name, or copied into the ClientHelloOuter.
+func (r *Row) echALPNNote() string {
+	if r.Skipped == r.Cases || !slices.Contains(r.ECH, ECHReal) {
+		return ""
+	}
+	switch {
+	case len(r.ALPN) > 0 && strings.HasPrefix(r.Scenario, "padding-"):
+		return "; ALPN in clear (" + strings.Join(r.ALPN, ", ") + "): ech.Seal copies crypto/tls's ALPN into the outer ClientHello"
+	case len(r.ALPN) > 0:
+		return "; ALPN in clear (" + strings.Join(r.ALPN, ", ") + "): Go's crypto/tls copies it into the outer ClientHello"
+	case len(r.HiddenALPN) > 0:
+		return "; ECH hid the ALPN too (" + strings.Join(r.HiddenALPN, ", ") + " only inside the inner ClientHello)"
+	}
+	return ""
+}
+
+// alpnSeen is the ALPN SEEN cell of a row: the protocols read in the
+// clear and, with keys, "(hidden: h2)".
+func alpnSeen(r Row) string {
+	out := list(r.ALPN)
+	if len(r.HiddenALPN) == 0 {
+		return out
+	}
+	if len(r.ALPN) == 0 {
+		out = "none"
+	}
+	return out + " (hidden: " + strings.Join(r.HiddenALPN, ",") + ")"
+}
+
 // leakedOwner reports whether a DNS name (e.g. _443._https.secret.lab.test)
 // is about one of the leaked names.
 func leakedOwner(name string, leaked []string) bool {
@@ -206,7 +241,8 @@ func (s *rowSet) addCase(c CaseResult) {
 	r := s.byLabel[label]
 	if r == nil {
 		r = &Row{Scenario: rowScenario(c.Case), Transport: c.Transport, SNI: []string{}, ECH: []string{},
-			InnerSNI: []string{}, DNSNames: []string{}, Names: []NameExposure{}, Leaked: []string{}, ALPN: []string{}}
+			InnerSNI: []string{}, DNSNames: []string{}, Names: []NameExposure{}, Leaked: []string{}, ALPN: []string{},
+			InnerALPN: []string{}, HiddenALPN: []string{}}
 		s.byLabel[label] = r
 		s.rows = append(s.rows, r)
 	}
@@ -256,7 +292,12 @@ func (s *rowSet) finish() []Row {
 			r.HandshakeMS = s.hsSum[label] / float64(r.OK)
 		}
 		r.findLeaks(s.hidden[label])
-		r.Verdict = r.verdict() + r.alpnNote()
+		for _, a := range r.InnerALPN {
+			if !slices.Contains(r.ALPN, a) {
+				r.HiddenALPN = append(r.HiddenALPN, a)
+			}
+		}
+		r.Verdict = r.verdict() + r.alpnNote() + r.echALPNNote()
 		out[i] = *r
 	}
 	return out
@@ -282,6 +323,9 @@ func (r *Row) addFlow(f *Flow, toService bool) {
 	add(&r.InnerSNI, f.InnerSNI)
 	for _, a := range f.ALPN {
 		add(&r.ALPN, a)
+	}
+	for _, a := range f.InnerALPN {
+		add(&r.InnerALPN, a)
 	}
 	r.ClientHelloBytes = max(r.ClientHelloBytes, f.ClientHelloLen)
 	r.HRR = r.HRR || f.HRR

@@ -11,21 +11,22 @@ import (
 	"time"
 )
 
-// TestRunESNI runs baseline, esni and ech-shared over DoH and checks what
-// the observer learned: baseline leaks the name in SNI; ESNI hides it
-// (only the ESNI keys recover it) but leaves ALPN in the clear; ECH hides
-// the name and the inner ClientHello's ALPN.
+// TestRunESNI runs baseline, esni, ech-shared and ech-hide-alpn over DoH
+// and checks what the observer learned: baseline leaks the name in SNI and
+// the ALPN; ESNI hides the name (only the ESNI keys recover it) but leaves
+// ALPN in the clear; ech-shared hides the name while Go's crypto/tls
+// repeats the ALPN in the outer ClientHello; ech-hide-alpn hides both.
 func TestRunESNI(t *testing.T) {
 	out := t.TempDir()
 	var progress bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	res, err := Run(ctx, RunConfig{OutDir: out, Capture: CaptureSynth, Progress: &progress,
-		Scenarios: []string{"baseline", "esni", "ech-shared"}, Transports: []string{DNSDoH}})
+		Scenarios: []string{"baseline", "esni", "ech-shared", ScenarioHideALPN}, Transports: []string{DNSDoH}})
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, progress.String())
 	}
-	if len(res.Cases) != 3 || res.Failed+res.Skipped != 0 {
+	if len(res.Cases) != 4 || res.Failed+res.Skipped != 0 {
 		t.Fatalf("%d cases, %d failed, %d skipped\n%s", len(res.Cases), res.Failed, res.Skipped, progress.String())
 	}
 	if d := res.Cases[1].Detail; !strings.Contains(d, esniNote) || !strings.Contains(d, "ServerHello (TLS 1.3") {
@@ -33,8 +34,9 @@ func TestRunESNI(t *testing.T) {
 	}
 	rows := readSummary(t, out)
 	base, esni, shared := rows["baseline/doh"], rows["esni/doh"], rows["ech-shared/doh"]
-	if !slices.Equal(base.SNI, []string{SecretName}) || !slices.Equal(base.Leaked, []string{SecretName}) {
-		t.Errorf("baseline: SNI %v leaked %v, want the name in the clear SNI", base.SNI, base.Leaked)
+	if !slices.Equal(base.SNI, []string{SecretName}) || !slices.Equal(base.Leaked, []string{SecretName}) ||
+		!slices.Contains(base.ALPN, "h2") {
+		t.Errorf("baseline: SNI %v leaked %v ALPN %v, want the name in the clear SNI and ALPN in the clear", base.SNI, base.Leaked, base.ALPN)
 	}
 	if len(esni.SNI) != 0 || len(esni.Leaked) != 0 || !slices.Equal(esni.ECH, []string{ECHESNI}) ||
 		!slices.Equal(esni.InnerSNI, []string{SecretName}) || !slices.Equal(esni.ALPN, []string{"h2"}) {
@@ -47,7 +49,12 @@ func TestRunESNI(t *testing.T) {
 		!slices.Equal(shared.InnerSNI, []string{SecretName}) {
 		t.Errorf("ech-shared: SNI %v leaked %v accepted %q inner %v", shared.SNI, shared.Leaked, shared.Accepted, shared.InnerSNI)
 	}
+	if !slices.Contains(shared.ALPN, "h2") || !strings.Contains(shared.Verdict, "Go's crypto/tls copies it into the outer ClientHello") {
+		t.Errorf("ech-shared: ALPN %v verdict %q, want the ALPN in the clear, said so", shared.ALPN, shared.Verdict)
+	}
+	checkHideALPNRow(t, rows[ScenarioHideALPN+"/doh"])
 	checkESNIFlows(t, res.Report)
+	checkHideALPNFlows(t, out, res.Report)
 	b, err := os.ReadFile(filepath.Join(out, FileQueries))
 	if err != nil || !bytes.Contains(b, []byte("_esni.secret.lab.test.")) {
 		t.Errorf("the resolver's query log has no _esni TXT query (%v)", err)

@@ -50,6 +50,7 @@ var Scenarios = []Scenario{
 	{Name: "ech-pq", Summary: "ECH with a post-quantum HPKE KEM (X-Wing, 0x647a)", Default: true},
 	{Name: "padding-on", Summary: "ClientHelloOuter sealed with the default padding policy", Default: true},
 	{Name: "padding-off", Summary: "ClientHelloOuter sealed without padding", Default: true},
+	{Name: ScenarioHideALPN, Summary: "ECH hiding the ALPN too: inner ALPN h2, no ALPN in the ClientHelloOuter, key_share compressed (sealed by ech.Seal)", Default: true},
 	{Name: "esni", Summary: "legacy ESNI (draft-02): _esni TXT keys, the name encrypted, ALPN in the clear; no server completes it", Default: true},
 	{Name: "padding-sweep", Summary: "inner names of 5..60 characters, padding on and off (length side channel)"},
 	{Name: "ech-shared-h3", Summary: "ECH, shared mode, over HTTP/3 (QUIC); added by --h3"},
@@ -219,7 +220,7 @@ func SweepNames() []string {
 var serviceOf = map[string]string{
 	"baseline": "baseline", "ech-shared": "shared", "ech-shared-h3": "shared", "ech-split": "split",
 	"ech-hrr": "hrr", "stale-retry": "stale", "grease": "shared", "ech-pq": "pq",
-	"padding-on": "shared", "padding-off": "shared", "padding-sweep": "shared", "esni": "baseline",
+	"padding-on": "shared", "padding-off": "shared", ScenarioHideALPN: "shared", "padding-sweep": "shared", "esni": "baseline",
 }
 
 // runCase runs one case and judges it. A case whose server or DNS
@@ -248,7 +249,7 @@ func (s *stack) runCase(ctx context.Context, c Case) (cr CaseResult) {
 	switch {
 	case c.Scenario == "esni":
 		cr.Result, err = s.esniProbe(ctx, c, sv, stub, dnsURL)
-	case c.Padding != "":
+	case c.Padding != "" || c.Scenario == ScenarioHideALPN:
 		cr.Result, err = s.sealProbe(ctx, c, sv, stub, dnsURL)
 	default:
 		cr.Result, err = s.fetch(ctx, c, sv, stub, dnsURL)

@@ -15,7 +15,7 @@ import (
 	"github.com/echlab/echlab/resolver"
 )
 
-// sealProbe is the padding scenarios' client: it discovers the shared
+// sealProbe is the client of the padding scenarios and of ech-hide-alpn: it discovers the shared
 // server's config through stub, seals crypto/tls's ClientHello for the
 // inner name with ech.Seal under the case's padding policy, sends the
 // ClientHelloOuter on a TCP connection, reads the ServerHello and checks
@@ -39,7 +39,12 @@ func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolve
 	if err != nil || len(list.Configs) == 0 {
 		return r, fmt.Errorf("lab: the published ECHConfigList is unusable: %v", err)
 	}
-	sealed, err := sealFor(&list.Configs[0], inner, c.Padding)
+	var sealed *ech.Sealed
+	if c.Scenario == ScenarioHideALPN {
+		sealed, err = sealHideALPN(&list.Configs[0], inner)
+	} else {
+		sealed, err = sealFor(&list.Configs[0], inner, c.Padding)
+	}
 	if err != nil {
 		return r, err
 	}
@@ -47,6 +52,9 @@ func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolve
 	r.ConfigID, r.PublicName, r.OuterSNI = &id, sealed.Outer.ServerName, sealed.Outer.ServerName
 	r.Note = fmt.Sprintf("ClientHelloOuter sealed by ech.Seal with padding %s: %d bytes, %d padding bytes in the inner; handshake read up to the ServerHello only",
 		c.Padding, len(sealed.Outer.Raw), sealed.PaddingLen)
+	if c.Scenario == ScenarioHideALPN {
+		r.Note = hideALPNNote(sealed)
+	}
 	sh, err := s.sendOuter(ctx, sv.addr, sealed.Record, r)
 	if err != nil {
 		return r, err
@@ -64,18 +72,28 @@ func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolve
 
 // sealFor seals crypto/tls's own ClientHello for name to cfg.
 func sealFor(cfg *ech.Config, name, padding string) (*ech.Sealed, error) {
-	conf := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS13, NextProtos: []string{"h2", "http/1.1"}}
-	tc := &captureConn{}
-	tls.Client(tc, conf).Handshake() //nolint:errcheck // it fails on purpose after the ClientHello
-	msg, _, err := ech.HandshakeFromRecords(tc.written)
+	msg, err := goClientHello(name, []string{"h2", "http/1.1"})
 	if err != nil {
-		return nil, fmt.Errorf("lab: crypto/tls ClientHello: %w", err)
+		return nil, err
 	}
 	p := ech.Padding{Mode: ech.PaddingRecommended}
 	if padding == PaddingNone {
 		p.Mode = ech.PaddingNone
 	}
 	return ech.Seal(cfg, msg, &ech.SealOptions{Padding: p})
+}
+
+// goClientHello returns the ClientHello handshake message crypto/tls
+// sends for name (TLS 1.3 only) offering alpn.
+func goClientHello(name string, alpn []string) ([]byte, error) {
+	conf := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS13, NextProtos: alpn}
+	tc := &captureConn{}
+	tls.Client(tc, conf).Handshake() //nolint:errcheck // it fails on purpose after the ClientHello
+	msg, _, err := ech.HandshakeFromRecords(tc.written)
+	if err != nil {
+		return nil, fmt.Errorf("lab: crypto/tls ClientHello: %w", err)
+	}
+	return msg, nil
 }
 
 // sendOuter writes a ClientHelloOuter to addr and reads the ServerHello.
