@@ -3,11 +3,14 @@ package client
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/internal/testutil"
 )
 
 func wantClass(t *testing.T, r *Result, err error, class Class) *Error {
@@ -73,21 +76,10 @@ func TestMutualTLS(t *testing.T) {
 
 // silentTCP accepts connections and never writes.
 func silentTCP(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	addr := testutil.ServeEach(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	return p
 }
 
 func TestTimeoutsClassified(t *testing.T) {

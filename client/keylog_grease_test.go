@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/testutil"
 )
 
 func TestKeyLogHasECHConfig(t *testing.T) {
@@ -106,22 +107,9 @@ func TestGREASE(t *testing.T) {
 			key, _ := newKey(t, 1)
 			keys = echKeys(key)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ln := testutil.ListenTCP(t)
 		rl := &recordingListener{Listener: ln}
-		tl := tls.NewListener(rl, l.serverTLS(keys))
-		go func() {
-			for {
-				c, err := tl.Accept()
-				if err != nil {
-					return
-				}
-				go func() { c.(*tls.Conn).Handshake(); c.Close() }()
-			}
-		}()
-		t.Cleanup(func() { ln.Close() })
+		testutil.AcceptEach(t, tls.NewListener(rl, l.serverTLS(keys)), func(c net.Conn) { c.(*tls.Conn).Handshake() })
 		port := ln.Addr().(*net.TCPAddr).Port
 
 		o := echWorld(t, l, port, nil, "h2")

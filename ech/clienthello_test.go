@@ -172,9 +172,16 @@ func p256Share(t testing.TB) KeyShare {
 // testdata/hello.
 func testdataHellos(t testing.TB) map[string][]byte {
 	t.Helper()
-	files, err := filepath.Glob("testdata/hello/*.bin")
+	return readCaptures(t, "testdata/hello", "ClientHellos")
+}
+
+// readCaptures reads the captured handshake messages (TLS records) in the
+// *.bin files of dir, keyed by file name; what names them in the failure.
+func readCaptures(t testing.TB, dir, what string) map[string][]byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.bin"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no captured ClientHellos in testdata/hello: %v", err)
+		t.Fatalf("no captured %s in %s: %v", what, dir, err)
 	}
 	out := map[string][]byte{}
 	for _, f := range files {

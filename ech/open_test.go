@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/echlab/echlab/internal/testutil"
 )
 
 func newKey(t testing.TB, o KeyOptions) *Key {
@@ -42,25 +44,10 @@ func startTLSServer(t testing.TB, cert tls.Certificate, curves []tls.CurveID, ke
 		cfg.EncryptedClientHelloKeys = append(cfg.EncryptedClientHelloKeys,
 			tls.EncryptedClientHelloKey{Config: k.Config.Raw, PrivateKey: k.PrivateKey, SendAsRetry: true})
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				tls.Server(c, cfg).Handshake()
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testutil.ServeEach(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		tls.Server(c, cfg).Handshake()
+	})
 }
 
 // TestOpenGoClientHello: crypto/tls, as an independent ECH client, seals a

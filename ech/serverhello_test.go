@@ -2,27 +2,13 @@ package ech
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 )
 
 func serverHellos(t testing.TB) map[string][]byte {
 	t.Helper()
-	files, _ := filepath.Glob("testdata/hello/server/*.bin")
-	if len(files) == 0 {
-		t.Fatal("no captured ServerHellos in testdata/hello/server")
-	}
-	out := map[string][]byte{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[filepath.Base(f)] = b
-	}
-	return out
+	return readCaptures(t, "testdata/hello/server", "ServerHellos")
 }
 
 func TestParseServerHello(t *testing.T) {

@@ -3,6 +3,7 @@ package lab
 import (
 	"crypto/tls"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,34 +97,13 @@ func TestTsharkAgrees(t *testing.T) {
 	dialTLS(t, addr, l.client("plain.lab.test", false, "http/1.1"))
 	quicExchange(t, rec, l, "doq.lab.test", "doq")
 	path := writeCapture(t, rec)
-	out, err := exec.Command(tshark, "-r", path, "-T", "fields", "-E", "separator=/t", "-E", "aggregator=,",
-		"-e", "tcp.srcport", "-e", "udp.srcport", "-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extension.type",
-		"-Y", "tls.handshake.type==1").CombinedOutput()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, out)
-	}
 	rep := compareFile(t, path, CompareOptions{})
 	lines := 0
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if strings.Contains(line, "Running as user") || line == "" {
-			continue
-		}
-		cols := strings.Split(line, "\t")
-		if len(cols) != 4 {
-			t.Fatalf("tshark line %q", line)
-		}
-		cols = append([]string{cols[0] + cols[1]}, cols[2:]...)
-		port, err := strconv.Atoi(cols[0])
-		if err != nil {
-			t.Fatalf("tshark port %q", cols[0])
-		}
-		f := flowByClientPort(t, rep, uint16(port))
-		hasECH := false
-		for _, typ := range strings.Split(cols[2], ",") {
-			hasECH = hasECH || typ == "65037"
-		}
-		if cols[1] != f.SNI || hasECH != (f.ECH != ECHNone) {
-			t.Errorf("port %d: tshark SNI %q ECH %v; Compare SNI %q ECH %q", port, cols[1], hasECH, f.SNI, f.ECH)
+	for _, h := range tsharkHellos(t, tshark, path) {
+		f := flowByClientPort(t, rep, h.port)
+		hasECH := slices.Contains(h.types, "65037")
+		if h.sni != f.SNI || hasECH != (f.ECH != ECHNone) {
+			t.Errorf("port %d: tshark SNI %q ECH %v; Compare SNI %q ECH %q", h.port, h.sni, hasECH, f.SNI, f.ECH)
 		}
 		lines++
 	}
@@ -132,6 +112,44 @@ func TestTsharkAgrees(t *testing.T) {
 	}
 	// tshark must not flag malformed packets in our framing.
 	assertTsharkClean(t, tshark, path)
+}
+
+// tsharkHello is one ClientHello as tshark reads it in a capture.
+type tsharkHello struct {
+	port  uint16   // the client's TCP or UDP port
+	sni   string   // the server_name, empty if none
+	types []string // the extension types, in decimal
+}
+
+// tsharkHellos returns every ClientHello (TCP and QUIC) tshark finds in
+// the capture at path, in capture order.
+func tsharkHellos(t *testing.T, tshark, path string) []tsharkHello {
+	t.Helper()
+	cmd := exec.Command(tshark, "-r", path, "-Y", "tls.handshake.type == 1", "-T", "fields",
+		"-E", "separator=/t", "-E", "aggregator=,", "-e", "tcp.srcport", "-e", "udp.srcport",
+		"-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extension.type")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, stderr.String())
+	}
+	var hellos []tsharkHello
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		cols := strings.Split(line, "\t")
+		if len(cols) != 4 {
+			t.Fatalf("tshark line %q", line)
+		}
+		port, err := strconv.Atoi(cols[0] + cols[1])
+		if err != nil {
+			t.Fatalf("tshark line %q: port: %v", line, err)
+		}
+		hellos = append(hellos, tsharkHello{port: uint16(port), sni: cols[2], types: strings.Split(cols[3], ",")})
+	}
+	return hellos
 }
 
 // assertTsharkClean fails the test if tshark marks any packet of the

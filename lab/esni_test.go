@@ -6,9 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,33 +157,16 @@ func TestCompareESNI(t *testing.T) {
 func TestTsharkESNI(t *testing.T) {
 	tshark := testutil.NeedTool(t, "tshark")
 	path := recordESNIFlows(t, newESNISet(t, ech.ESNIVersionDraft02), newESNISet(t, ech.ESNIVersionDraft03))
-	out, err := exec.Command(tshark, "-r", path, "-T", "fields", "-E", "separator=/t", "-E", "aggregator=,",
-		"-e", "tcp.srcport", "-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extension.type",
-		"-Y", "tls.handshake.type==1").CombinedOutput()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, out)
-	}
 	rep := compareFile(t, path, CompareOptions{})
 	lines := 0
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if strings.Contains(line, "Running as user") || line == "" {
-			continue
-		}
-		cols := strings.Split(line, "\t")
-		if len(cols) != 3 {
-			t.Fatalf("tshark line %q", line)
-		}
-		port, err := strconv.Atoi(cols[0])
-		if err != nil {
-			t.Fatalf("tshark port %q", cols[0])
-		}
-		f := flowByClientPort(t, rep, uint16(port))
-		types := strings.Split(cols[2], ",")
-		if !slices.Contains(types, "65486") || slices.Contains(types, "65037") || cols[1] != f.SNI || !f.ESNI {
-			t.Errorf("port %d: tshark SNI %q types %v; Compare SNI %q ESNI %v", port, cols[1], types, f.SNI, f.ESNI)
+	for _, h := range tsharkHellos(t, tshark, path) {
+		f := flowByClientPort(t, rep, h.port)
+		types := h.types
+		if !slices.Contains(types, "65486") || slices.Contains(types, "65037") || h.sni != f.SNI || !f.ESNI {
+			t.Errorf("port %d: tshark SNI %q types %v; Compare SNI %q ESNI %v", h.port, h.sni, types, f.SNI, f.ESNI)
 		}
 		if slices.Contains(types, "0") != (f.SNI != "") {
-			t.Errorf("port %d: server_name extension present=%v, Compare SNI %q", port, slices.Contains(types, "0"), f.SNI)
+			t.Errorf("port %d: server_name extension present=%v, Compare SNI %q", h.port, slices.Contains(types, "0"), f.SNI)
 		}
 		lines++
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/internal/testutil"
 	"github.com/quic-go/quic-go"
 )
 
@@ -65,31 +66,17 @@ func (l *labTLS) client(sni string, useECH bool, alpn ...string) *tls.Config {
 // echoes one line back.
 func serveTLS(t testing.TB, rec *Recorder, cfg *tls.Config) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	rl := rec.WrapListener(ln)
-	go func() {
-		for {
-			c, err := rl.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				tc := tls.Server(c, cfg)
-				tc.SetDeadline(time.Now().Add(5 * time.Second))
-				buf := make([]byte, 64)
-				n, err := tc.Read(buf)
-				if err == nil {
-					tc.Write(buf[:n])
-				}
-				tc.Close()
-			}()
+	ln := testutil.ListenTCP(t)
+	testutil.AcceptEach(t, rec.WrapListener(ln), func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		tc.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		n, err := tc.Read(buf)
+		if err == nil {
+			tc.Write(buf[:n])
 		}
-	}()
+		tc.Close()
+	})
 	return ln.Addr().String()
 }
 

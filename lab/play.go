@@ -1,15 +1,12 @@
 package lab
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -250,171 +247,6 @@ func (p *player) options(c Case, stub resolver.Client) client.Options {
 		o.HTTP3 = true
 	}
 	return o
-}
-
-// staleRetry fetches the published config, waits until the resolver
-// publishes another one (the server rotated and the resolver saw it),
-// then connects with the old config until the server no longer accepts
-// it: the server rejects it with retry configs and the client retries
-// with them. Attempts while the old key is still in its grace period are
-// counted in the note.
-func (p *player) staleRetry(ctx context.Context, stub resolver.Client) (*client.Result, error) {
-	d, err := client.Discover(ctx, stub, p.cfg.SecretName, 443, false)
-	if err != nil {
-		return &client.Result{Discovery: d}, err
-	}
-	if len(d.ConfigList) == 0 {
-		return &client.Result{Discovery: d}, fmt.Errorf("lab: no ech in the HTTPS record of %s", d.Owner)
-	}
-	stale, t0 := d.ConfigList, time.Now()
-	for {
-		if err := sleepCtx(ctx, time.Second); err != nil {
-			return &client.Result{Discovery: d}, fmt.Errorf("lab: the resolver published no new ECH config within %v: %w", p.cfg.RotationWait, err)
-		}
-		nd, err := client.Discover(ctx, stub, p.cfg.SecretName, 443, false)
-		if err == nil && len(nd.ConfigList) > 0 && !bytes.Equal(nd.ConfigList, stale) {
-			break
-		}
-	}
-	rotated := time.Since(t0)
-	graceHits := 0
-	for {
-		o := p.options(Case{Scenario: "stale-retry", Transport: DNSDoH}, stub)
-		o.ConfigList = stale
-		r, err := client.Fetch(ctx, p.url(Case{}), o)
-		if err != nil || r.Retried || ctx.Err() != nil {
-			r.Note = fmt.Sprintf("stale config from DNS; rotation published after %.1f s; stale config still accepted (grace) %d times before the rejection",
-				rotated.Seconds(), graceHits)
-			return r, err
-		}
-		graceHits++
-		if err := sleepCtx(ctx, 2*time.Second); err != nil {
-			r.Note = fmt.Sprintf("the server still accepted the stale config after %d attempts", graceHits)
-			return r, nil // judge fails it: accepted without a retry
-		}
-	}
-}
-
-// resolverDown plays the fault run's cases with the resolver stopped:
-// the ECH fetch must fail closed with a DNS error in bounded time; with
-// resolver-down-fallback the client was told to fall back, and once DNS
-// has failed it connects to FallbackAddr without ECH.
-func (p *player) resolverDown(ctx context.Context, c Case, stub resolver.Client) (*client.Result, error) {
-	o := p.options(c, stub)
-	r, err := client.Fetch(ctx, p.url(c), o)
-	if err == nil || c.Scenario == PlayResolverDown {
-		return r, err
-	}
-	var ce *client.Error
-	if !errors.As(err, &ce) || (ce.Class != client.ClassDNS && ce.Class != client.ClassTimeout) {
-		return r, err
-	}
-	why := fmt.Sprintf("DNS failed (%s: %s)", ce.Class, r.Error)
-	o.Resolver, o.ConnectTo, o.Policy = nil, p.cfg.FallbackAddr, client.PolicyFallback
-	fr, ferr := client.Fetch(ctx, p.url(c), o)
-	fr.Note = "fallback after the resolver failed: " + why
-	if fr.FallbackReason == "" {
-		fr.FallbackReason = why
-	}
-	return fr, ferr
-}
-
-// judgeDown says whether a resolver-down case failed closed, or fell
-// back, as told.
-func judgeDown(c Case, r *client.Result, err error) (Outcome, string) {
-	var ce *client.Error
-	if c.Scenario == PlayResolverDown {
-		switch {
-		case err == nil:
-			return OutcomeFailed, "fetched although the resolver is down: ech=" + string(r.ECH)
-		case errors.As(err, &ce) && (ce.Class == client.ClassDNS || ce.Class == client.ClassTimeout):
-			return OutcomeOK, fmt.Sprintf("failed closed after %.1f s: %s", r.Total.Seconds(), err)
-		}
-		return OutcomeFailed, "failed, but not on DNS: " + err.Error()
-	}
-	switch {
-	case err != nil:
-		return OutcomeFailed, "fallback failed: " + err.Error()
-	case r.ECH != client.ECHFallback || !r.Fallback:
-		return OutcomeFailed, fmt.Sprintf("ech=%s, want fallback", r.ECH)
-	}
-	return OutcomeOK, fmt.Sprintf("fell back: outer SNI %s in the clear, status %d (%s)", r.OuterSNI, r.Status, r.Note)
-}
-
-// waitReady waits until every resolver URL answers the HTTPS query of
-// the secret name with an ech value and every server accepts TCP.
-func (p *player) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.ReadyTimeout)
-	defer cancel()
-	var addrs []string
-	for _, t := range AllTransports {
-		if p.cfg.DNS[t] == "" {
-			continue
-		}
-		stub, err := p.stub(t)
-		if err != nil {
-			return err
-		}
-		for _, name := range []string{p.cfg.SecretName, p.cfg.SplitName} {
-			d, err := retryUntil(ctx, func() (*client.Discovery, error) {
-				d, err := client.Discover(ctx, stub, name, 443, true)
-				if err == nil && len(d.ConfigList) == 0 {
-					err = fmt.Errorf("lab: no ech in the HTTPS record of %s", name)
-				}
-				return d, err
-			})
-			if err != nil {
-				stub.Close()
-				return fmt.Errorf("lab: waiting for the resolver (%s): %w", t, err)
-			}
-			for _, a := range d.Addrs {
-				addrs = append(addrs, net.JoinHostPort(a.String(), fmt.Sprint(d.Port)))
-			}
-		}
-		stub.Close()
-	}
-	for _, a := range append(addrs, p.cfg.BaselineAddr) {
-		if a == "" {
-			continue
-		}
-		_, err := retryUntil(ctx, func() (struct{}, error) {
-			conn, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", a)
-			if err == nil {
-				conn.Close()
-			}
-			return struct{}{}, err
-		})
-		if err != nil {
-			return fmt.Errorf("lab: waiting for the server at %s: %w", a, err)
-		}
-	}
-	p.prog.Phase("lab ready: resolver answers on %d transports, %d server addresses accept", len(p.cfg.DNS), len(addrs))
-	return nil
-}
-
-// retryUntil calls fn every 500 ms until it succeeds or ctx ends, and
-// returns the last error then.
-func retryUntil[T any](ctx context.Context, fn func() (T, error)) (T, error) {
-	for {
-		v, err := fn()
-		if err == nil {
-			return v, nil
-		}
-		if sleepCtx(ctx, 500*time.Millisecond) != nil {
-			return v, err
-		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func appendJSONLine(name string, v any) error {

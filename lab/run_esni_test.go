@@ -2,13 +2,11 @@ package lab
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRunESNI runs baseline, esni, ech-shared and ech-hide-alpn over DoH
@@ -18,17 +16,8 @@ import (
 // repeats the ALPN in the outer ClientHello; ech-hide-alpn hides both.
 func TestRunESNI(t *testing.T) {
 	out := t.TempDir()
-	var progress bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	res, err := Run(ctx, RunConfig{OutDir: out, Capture: CaptureSynth, Progress: &progress,
-		Scenarios: []string{"baseline", "esni", "ech-shared", ScenarioHideALPN}, Transports: []string{DNSDoH}})
-	if err != nil {
-		t.Fatalf("Run: %v\n%s", err, progress.String())
-	}
-	if len(res.Cases) != 4 || res.Failed+res.Skipped != 0 {
-		t.Fatalf("%d cases, %d failed, %d skipped\n%s", len(res.Cases), res.Failed, res.Skipped, progress.String())
-	}
+	res, _ := runAll(t, RunConfig{OutDir: out, Capture: CaptureSynth,
+		Scenarios: []string{"baseline", "esni", "ech-shared", ScenarioHideALPN}, Transports: []string{DNSDoH}}, 4)
 	if d := res.Cases[1].Detail; !strings.Contains(d, esniNote) || !strings.Contains(d, "ServerHello (TLS 1.3") {
 		t.Errorf("esni case detail %q", d)
 	}

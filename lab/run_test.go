@@ -32,20 +32,14 @@ func TestRunEndToEnd(t *testing.T) {
 
 func testRun(t *testing.T, capture string) {
 	out := t.TempDir()
-	var progress bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	res, err := Run(ctx, RunConfig{OutDir: out, Capture: capture, Repeat: 1, Progress: &progress,
+	res, progress := runAll(t, RunConfig{OutDir: out, Capture: capture, Repeat: 1,
 		Scenarios:  []string{"baseline", "ech-shared", "ech-split", "stale-retry", "grease"},
-		Transports: []string{DNSDo53, DNSDoH}})
-	if err != nil {
-		t.Fatalf("Run: %v\n%s", err, progress.String())
+		Transports: []string{DNSDo53, DNSDoH}}, 10)
+	if res.Capture != capture {
+		t.Fatalf("capture %s, %d cases, %d failed, %d skipped\n%s", res.Capture, len(res.Cases), res.Failed, res.Skipped, progress)
 	}
-	if res.Capture != capture || len(res.Cases) != 10 || res.Failed+res.Skipped != 0 {
-		t.Fatalf("capture %s, %d cases, %d failed, %d skipped\n%s", res.Capture, len(res.Cases), res.Failed, res.Skipped, progress.String())
-	}
-	if n := strings.Count(progress.String(), "✓"); n != 10 {
-		t.Errorf("progress has %d ✓ lines, want 10:\n%s", n, progress.String())
+	if n := strings.Count(progress, "✓"); n != 10 {
+		t.Errorf("progress has %d ✓ lines, want 10:\n%s", n, progress)
 	}
 	checkFiles(t, out)
 	rows := readSummary(t, out)
@@ -131,6 +125,25 @@ func checkFiles(t *testing.T, out string) {
 	if err := json.Unmarshal(b, &m); err != nil || m.Schema != 1 || m.Capture == "" || len(m.Files) < 12 {
 		t.Errorf("manifest: %+v, %v", m, err)
 	}
+}
+
+// runAll runs cfg with a 45 s deadline and fails the test unless Run
+// returns the given number of cases, none failed or skipped. It returns
+// the result and what Run wrote to its Progress writer.
+func runAll(t *testing.T, cfg RunConfig, cases int) (*RunResult, string) {
+	t.Helper()
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, progress.String())
+	}
+	if len(res.Cases) != cases || res.Failed+res.Skipped != 0 {
+		t.Fatalf("%d cases, %d failed, %d skipped\n%s", len(res.Cases), res.Failed, res.Skipped, progress.String())
+	}
+	return res, progress.String()
 }
 
 func readSummary(t *testing.T, out string) map[string]Row {

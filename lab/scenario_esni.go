@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -151,40 +150,14 @@ var errESNIAlert = errors.New("lab: the server answered the ESNI ClientHello wit
 // sendESNI writes the ClientHello records to addr and describes the
 // server's first answer: its ServerHello, or an alert (errESNIAlert).
 func (s *stack) sendESNI(ctx context.Context, addr string, records []byte, r *client.Result) (string, error) {
-	var d net.Dialer
-	t0 := time.Now()
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	buf, err := firstAnswer(ctx, addr, records, r, "the server's answer", true)
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close()
-	r.ConnectTime, r.RemoteAddr = time.Since(t0), conn.RemoteAddr().String()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl) //nolint:errcheck
+	if isAlert(buf) {
+		return "", fmt.Errorf("%w %d (%s)", errESNIAlert, buf[6], alertName(buf[6]))
 	}
-	t1 := time.Now()
-	if _, err := conn.Write(records); err != nil {
-		return "", err
-	}
-	var buf []byte
-	tmp := make([]byte, 4096)
-	for {
-		if len(buf) >= 7 && buf[0] == 21 { // alert: level, description
-			r.HandshakeTime = time.Since(t1)
-			return "", fmt.Errorf("%w %d (%s)", errESNIAlert, buf[6], alertName(buf[6]))
-		}
-		if _, err := ech.RecordsNeeded(buf); err == nil {
-			r.HandshakeTime = time.Since(t1)
-			return describeESNIServerHello(buf, r)
-		} else if !errors.Is(err, ech.ErrNeedMore) || len(buf) > 1<<17 {
-			return "", fmt.Errorf("lab: reading the server's answer: %w", err)
-		}
-		n, err := conn.Read(tmp)
-		buf = append(buf, tmp[:n]...)
-		if err != nil && n == 0 {
-			return "", fmt.Errorf("lab: reading the server's answer: %w", err)
-		}
-	}
+	return describeESNIServerHello(buf, r)
 }
 
 // describeESNIServerHello fills the result's TLS parameters from the

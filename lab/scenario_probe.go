@@ -98,6 +98,18 @@ func goClientHello(name string, alpn []string) ([]byte, error) {
 
 // sendOuter writes a ClientHelloOuter to addr and reads the ServerHello.
 func (s *stack) sendOuter(ctx context.Context, addr string, record []byte, r *client.Result) (*ech.ServerHello, error) {
+	buf, err := firstAnswer(ctx, addr, record, r, "the ServerHello", false)
+	if err != nil {
+		return nil, err
+	}
+	return ech.ParseServerHelloRecords(buf)
+}
+
+// firstAnswer dials addr, writes records (a ClientHello) and reads the
+// server's answer until it holds complete handshake records or, when
+// alerts is true, an alert record (see isAlert). It sets r's ConnectTime,
+// RemoteAddr and HandshakeTime; what names the answer in errors.
+func firstAnswer(ctx context.Context, addr string, records []byte, r *client.Result, what string, alerts bool) ([]byte, error) {
 	t0 := time.Now()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -110,26 +122,33 @@ func (s *stack) sendOuter(ctx context.Context, addr string, record []byte, r *cl
 		conn.SetDeadline(dl) //nolint:errcheck
 	}
 	t1 := time.Now()
-	if _, err := conn.Write(record); err != nil {
+	if _, err := conn.Write(records); err != nil {
 		return nil, err
 	}
 	var buf []byte
 	tmp := make([]byte, 4096)
 	for {
-		if _, err := ech.RecordsNeeded(buf); err == nil {
-			sh, err := ech.ParseServerHelloRecords(buf)
+		if alerts && isAlert(buf) {
 			r.HandshakeTime = time.Since(t1)
-			return sh, err
+			return buf, nil
+		}
+		if _, err := ech.RecordsNeeded(buf); err == nil {
+			r.HandshakeTime = time.Since(t1)
+			return buf, nil
 		} else if !errors.Is(err, ech.ErrNeedMore) || len(buf) > 1<<17 {
-			return nil, fmt.Errorf("lab: reading the ServerHello: %w", err)
+			return nil, fmt.Errorf("lab: reading %s: %w", what, err)
 		}
 		n, err := conn.Read(tmp)
 		buf = append(buf, tmp[:n]...)
 		if err != nil && n == 0 {
-			return nil, fmt.Errorf("lab: reading the ServerHello: %w", err)
+			return nil, fmt.Errorf("lab: reading %s: %w", what, err)
 		}
 	}
 }
+
+// isAlert reports whether buf starts with a whole alert record header and
+// body: content type 21, then level and description at buf[5:7].
+func isAlert(buf []byte) bool { return len(buf) >= 7 && buf[0] == 21 }
 
 // captureConn keeps what crypto/tls writes and fails its first read, so
 // that a tls.Client hands over its ClientHello.

@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -103,9 +102,8 @@ func (c *streamClient) roundTrip(ctx context.Context, q *dns.Msg, tm *Timing) (*
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	msg := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(b)), uint16(len(b)))
 	start := time.Now()
-	if _, err := conn.Write(append(msg, b...)); err != nil {
+	if _, err := conn.Write(frame(b)); err != nil {
 		c.closeConn()
 		return nil, err
 	}
@@ -124,12 +122,8 @@ func (c *streamClient) roundTrip(ctx context.Context, q *dns.Msg, tm *Timing) (*
 
 // readStreamMsg reads one length-prefixed DNS message.
 func readStreamMsg(r io.Reader) (*dns.Msg, int, error) {
-	var l [2]byte
-	if _, err := io.ReadFull(r, l[:]); err != nil {
-		return nil, 0, err
-	}
-	buf := make([]byte, binary.BigEndian.Uint16(l[:]))
-	if _, err := io.ReadFull(r, buf); err != nil {
+	buf, err := readFrame(r)
+	if err != nil {
 		return nil, 0, err
 	}
 	m := new(dns.Msg)

@@ -99,11 +99,7 @@ func NewPublisher(auth *Authority, zones []*Zone, rules []PublishRule, lists map
 		}
 		p.rules = append(p.rules, r)
 	}
-	zs, err := p.build()
-	if err != nil {
-		return nil, err
-	}
-	return p, auth.SetZones(zs)
+	return p, p.serve()
 }
 
 func (p *Publisher) checkRule(r PublishRule) error {
@@ -117,12 +113,9 @@ func (p *Publisher) checkRule(r PublishRule) error {
 		return fmt.Errorf("%w: rule for %s port %d: TargetName \".\" on a port-prefixed name is ignored by browsers; leave it empty", ErrPublish, r.Name, r.Port)
 	}
 	owner := r.Owner()
-	z := zoneFor(p.base, owner)
-	if z == nil {
-		return fmt.Errorf("%w: %s is in no zone", ErrPublish, owner)
-	}
-	if len(z.rrset(owner, dns.TypeCNAME)) > 0 {
-		return fmt.Errorf("%w: %s has a CNAME", ErrPublish, owner)
+	z, err := p.ownerZone(owner)
+	if err != nil {
+		return err
 	}
 	for _, rr := range z.rrset(owner, dns.TypeHTTPS) {
 		if rr.(*dns.HTTPS).Priority == 0 {
@@ -149,10 +142,36 @@ func (p *Publisher) Update(keySet string, list []byte) error {
 		return nil
 	}
 	p.lists[keySet] = list
-	bumped := map[string]bool{}
+	var owners []string
 	for _, r := range p.rules {
-		z := zoneFor(p.base, r.Owner())
-		if r.KeySet == keySet && z != nil && !bumped[z.Origin] {
+		if r.KeySet == keySet {
+			owners = append(owners, r.Owner())
+		}
+	}
+	return p.republish(owners, "resolver: published new ECH configs", keySet, len(list))
+}
+
+// ownerZone returns the base zone that holds owner, refusing an owner in
+// no zone or one with a CNAME (no other data may stand beside it).
+func (p *Publisher) ownerZone(owner string) (*Zone, error) {
+	z := zoneFor(p.base, owner)
+	if z == nil {
+		return nil, fmt.Errorf("%w: %s is in no zone", ErrPublish, owner)
+	}
+	if len(z.rrset(owner, dns.TypeCNAME)) > 0 {
+		return nil, fmt.Errorf("%w: %s has a CNAME", ErrPublish, owner)
+	}
+	return z, nil
+}
+
+// republish bumps, once each, the serial of every zone holding one of
+// owners (the records of a key set that changed), rebuilds the served
+// zones, logs msg and serves them. The caller holds mu.
+func (p *Publisher) republish(owners []string, msg, keySet string, size int) error {
+	bumped := map[string]bool{}
+	for _, owner := range owners {
+		z := zoneFor(p.base, owner)
+		if z != nil && !bumped[z.Origin] {
 			bumped[z.Origin] = true
 			p.serials[z.Origin]++ // RFC 1982 arithmetic: wraps
 		}
@@ -161,7 +180,17 @@ func (p *Publisher) Update(keySet string, list []byte) error {
 	if err != nil {
 		return err
 	}
-	p.log.Info("resolver: published new ECH configs", "keyset", keySet, "bytes", len(list))
+	p.log.Info(msg, "keyset", keySet, "bytes", size)
+	return p.auth.SetZones(zs)
+}
+
+// serve rebuilds the served zones and hands them to the authority. The
+// caller holds mu (or owns p).
+func (p *Publisher) serve() error {
+	zs, err := p.build()
+	if err != nil {
+		return err
+	}
 	return p.auth.SetZones(zs)
 }
 
@@ -214,12 +243,8 @@ func publishedRRset(existing []dns.RR, r PublishRule, list []byte) []dns.RR {
 	if len(out) > 0 {
 		return out
 	}
-	ttl := r.TTL
-	if ttl == 0 {
-		ttl = DefaultPublishTTL
-	}
 	h := &dns.HTTPS{SVCB: dns.SVCB{
-		Hdr:      dns.RR_Header{Name: r.Owner(), Rrtype: dns.TypeHTTPS, Class: dns.ClassINET, Ttl: ttl},
+		Hdr:      publishedHeader(r.Owner(), dns.TypeHTTPS, r.TTL),
 		Priority: 1,
 		Target:   r.target(),
 	}}
@@ -231,6 +256,15 @@ func publishedRRset(existing []dns.RR, r PublishRule, list []byte) []dns.RR {
 	}
 	h.Value = append(h.Value, echKV)
 	return []dns.RR{h}
+}
+
+// publishedHeader is the header of a record the publisher creates: class
+// IN and ttl, or DefaultPublishTTL when ttl is 0.
+func publishedHeader(owner string, rrtype uint16, ttl uint32) dns.RR_Header {
+	if ttl == 0 {
+		ttl = DefaultPublishTTL
+	}
+	return dns.RR_Header{Name: owner, Rrtype: rrtype, Class: dns.ClassINET, Ttl: ttl}
 }
 
 // KeySetFile is the file of a key set directory whose changes (size,

@@ -79,11 +79,7 @@ func (p *Publisher) PublishESNI(rules []ESNIPublishRule, keys map[string][]byte)
 		st.rules = append(st.rules, r)
 	}
 	p.esni = st
-	zs, err := p.build()
-	if err != nil {
-		return err
-	}
-	return p.auth.SetZones(zs)
+	return p.serve()
 }
 
 func (p *Publisher) checkESNIRule(r ESNIPublishRule, keys map[string][]byte) error {
@@ -93,15 +89,8 @@ func (p *Publisher) checkESNIRule(r ESNIPublishRule, keys map[string][]byte) err
 	if _, ok := dns.IsDomainName(r.Name); !ok || r.Name == "" || r.Name == "." {
 		return fmt.Errorf("%w: ESNI rule: %q is not a domain name", ErrPublish, r.Name)
 	}
-	owner := r.Owner()
-	z := zoneFor(p.base, owner)
-	if z == nil {
-		return fmt.Errorf("%w: %s is in no zone", ErrPublish, owner)
-	}
-	if len(z.rrset(owner, dns.TypeCNAME)) > 0 {
-		return fmt.Errorf("%w: %s has a CNAME", ErrPublish, owner)
-	}
-	return nil
+	_, err := p.ownerZone(r.Owner())
+	return err
 }
 
 // UpdateESNI publishes new ESNIKeys for a key set. When they differ from
@@ -121,20 +110,13 @@ func (p *Publisher) UpdateESNI(keySet string, raw []byte) error {
 		return nil
 	}
 	p.esni.keys[keySet] = append([]byte(nil), raw...)
-	bumped := map[string]bool{}
+	var owners []string
 	for _, r := range p.esni.rules {
-		z := zoneFor(p.base, r.Owner())
-		if r.KeySet == keySet && z != nil && !bumped[z.Origin] {
-			bumped[z.Origin] = true
-			p.serials[z.Origin]++ // RFC 1982 arithmetic: wraps
+		if r.KeySet == keySet {
+			owners = append(owners, r.Owner())
 		}
 	}
-	zs, err := p.build()
-	if err != nil {
-		return err
-	}
-	p.log.Info("resolver: published new ESNI keys", "keyset", keySet, "bytes", len(raw))
-	return p.auth.SetZones(zs)
+	return p.republish(owners, "resolver: published new ESNI keys", keySet, len(raw))
 }
 
 // buildESNI returns cur (a zone derived from base zone z) with the TXT
@@ -153,17 +135,13 @@ func (p *Publisher) buildESNI(z, cur *Zone) *Zone {
 // esniTXT makes the TXT record of a rule: the base64 ESNIKeys, split in
 // character-strings of at most 255 octets.
 func esniTXT(r ESNIPublishRule, raw []byte) dns.RR {
-	ttl := r.TTL
-	if ttl == 0 {
-		ttl = DefaultPublishTTL
-	}
 	text := base64.StdEncoding.EncodeToString(raw)
 	var parts []string
 	for len(text) > 255 {
 		parts, text = append(parts, text[:255]), text[255:]
 	}
 	parts = append(parts, text)
-	return &dns.TXT{Hdr: dns.RR_Header{Name: r.Owner(), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: parts}
+	return &dns.TXT{Hdr: publishedHeader(r.Owner(), dns.TypeTXT, r.TTL), Txt: parts}
 }
 
 // WatchESNI polls the ESNI key directory dir every interval until ctx

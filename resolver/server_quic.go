@@ -215,9 +215,7 @@ func packDoQ(m *dns.Msg) ([]byte, error) {
 	if len(b) > maxMessage {
 		return nil, fmt.Errorf("resolver: doq: message of %d octets", len(b))
 	}
-	out := make([]byte, 2, 2+len(b))
-	binary.BigEndian.PutUint16(out, uint16(len(b)))
-	return append(out, b...), nil
+	return frame(b), nil
 }
 
 // removeKeepalive drops edns-tcp-keepalive, which DoQ forbids, from m.

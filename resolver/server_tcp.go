@@ -2,10 +2,8 @@ package resolver
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -109,14 +107,10 @@ func (s *StreamServer) track(c net.Conn, add bool) bool {
 }
 
 func (s *StreamServer) serveConn(c net.Conn) {
-	var lenBuf [2]byte
 	for {
 		c.SetReadDeadline(time.Now().Add(StreamIdleTimeout))
-		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
-			return
-		}
-		msg := make([]byte, binary.BigEndian.Uint16(lenBuf[:]))
-		if _, err := io.ReadFull(c, msg); err != nil {
+		msg, err := readFrame(c)
+		if err != nil {
 			return
 		}
 		req := decodeQuery(msg)
@@ -133,9 +127,8 @@ func (s *StreamServer) serveConn(c net.Conn) {
 		if err != nil {
 			return
 		}
-		frame := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(out)), uint16(len(out)))
 		c.SetWriteDeadline(time.Now().Add(StreamIdleTimeout))
-		if _, err := c.Write(append(frame, out...)); err != nil {
+		if _, err := c.Write(frame(out)); err != nil {
 			return
 		}
 	}

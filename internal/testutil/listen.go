@@ -34,3 +34,38 @@ func ServeOnce(t testing.TB, serve func(net.Conn)) string {
 	}()
 	return ln.Addr().String()
 }
+
+// ServeEach accepts every connection on a fresh loopback listener (see
+// ListenTCP) and serves each as AcceptEach does. It returns the
+// listener's address.
+func ServeEach(t testing.TB, serve func(net.Conn)) string {
+	t.Helper()
+	ln := ListenTCP(t)
+	AcceptEach(t, ln, serve)
+	return ln.Addr().String()
+}
+
+// AcceptEach accepts every connection of ln until ln is closed (the
+// caller closes it, e.g. through ListenTCP) and hands each to serve on its
+// own goroutine. A connection is closed when serve returns or when the
+// test ends, whichever comes first.
+func AcceptEach(t testing.TB, ln net.Listener, serve func(net.Conn)) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				<-done
+				c.Close()
+			}()
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+}

@@ -28,3 +28,21 @@ func TestServeOnce(t *testing.T) {
 		t.Fatal("serve not called")
 	}
 }
+
+func TestServeEach(t *testing.T) {
+	addr := ServeEach(t, func(c net.Conn) { io.Copy(c, c) })
+	for i := range 3 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		msg := []byte{'a' + byte(i)}
+		c.Write(msg)
+		got := make([]byte, 1)
+		if _, err := io.ReadFull(c, got); err != nil || got[0] != msg[0] {
+			t.Errorf("connection %d echoed %q, %v", i, got, err)
+		}
+		c.Close()
+	}
+}

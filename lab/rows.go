@@ -1,0 +1,183 @@
+package lab
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Row is one line of the at-a-glance comparison and of summary.json: a
+// scenario over one DNS transport, all repeats together.
+type Row struct {
+	Scenario  string `json:"scenario"`
+	Transport string `json:"transport"` // DNS transport of discovery
+	Cases     int    `json:"cases"`
+	OK        int    `json:"ok"`
+	Failed    int    `json:"failed"`
+	Skipped   int    `json:"skipped"`
+	Skip      string `json:"skip_reason,omitempty"`
+
+	// What the observer saw on the connections to the HTTPS server.
+	SNI      []string `json:"observer_sni"`        // outer (or only) server_name
+	ECH      []string `json:"ech"`                 // flow ECH kinds: ech-outer, real, grease-or-unknown-key
+	InnerSNI []string `json:"inner_sni_with_keys"` // recovered with the key sets
+	Accepted string   `json:"ech_accepted"`        // "yes", "no", "no→yes" (a retry), "" (no verified flow)
+	HRR      bool     `json:"hrr"`                 // a HelloRetryRequest was seen
+	// DNSNames are the names the observer read in plain DNS queries.
+	DNSNames []string       `json:"dns_names"`
+	Names    []NameExposure `json:"names"`  // every name learned, and from where
+	Leaked   []string       `json:"leaked"` // hidden names the observer learned anyway
+
+	HandshakeMS      float64 `json:"handshake_ms"`       // client-measured, mean over OK cases
+	ClientHelloBytes int     `json:"client_hello_bytes"` // observed on the wire, largest
+	Verdict          string  `json:"verdict"`
+
+	// ALPN lists the protocols the observer read in the clear in the
+	// ClientHellos to the service (ESNI hides none of them).
+	ALPN []string `json:"observer_alpn"`
+	// InnerALPN lists the protocols of the inner ClientHellos, recovered
+	// with the key sets; HiddenALPN those of them the observer never read
+	// in the clear on the row's connections to the service.
+	InnerALPN  []string `json:"inner_alpn_with_keys"`
+	HiddenALPN []string `json:"alpn_hidden"`
+}
+
+// buildRows folds the cases and the compared flows into one Row per
+// scenario × DNS transport, in run order.
+func buildRows(cases []CaseResult, rep *Report, servicePorts map[uint16]bool) []Row {
+	s := &rowSet{byLabel: map[string]*Row{}, hidden: map[string][]string{}, hsSum: map[string]float64{}}
+	for _, c := range cases {
+		s.addCase(c)
+	}
+	if rep != nil {
+		s.addReport(rep, servicePorts)
+	}
+	return s.finish()
+}
+
+// rowSet is the rows of a run being built, by label, in run order.
+type rowSet struct {
+	rows    []*Row
+	byLabel map[string]*Row
+	hidden  map[string][]string // label → the names ECH should hide
+	hsSum   map[string]float64  // label → sum of the OK cases' handshake times (ms)
+}
+
+// addCase counts one case in its row, making the row on first use.
+func (s *rowSet) addCase(c CaseResult) {
+	label := scenarioLabel(c.Case)
+	r := s.byLabel[label]
+	if r == nil {
+		r = &Row{Scenario: rowScenario(c.Case), Transport: c.Transport, SNI: []string{}, ECH: []string{},
+			InnerSNI: []string{}, DNSNames: []string{}, Names: []NameExposure{}, Leaked: []string{}, ALPN: []string{},
+			InnerALPN: []string{}, HiddenALPN: []string{}}
+		s.byLabel[label] = r
+		s.rows = append(s.rows, r)
+	}
+	r.Cases++
+	switch c.Outcome {
+	case OutcomeOK:
+		r.OK++
+		if c.Result != nil {
+			s.hsSum[label] += float64(c.Result.HandshakeTime) / float64(time.Millisecond)
+		}
+	case OutcomeFailed:
+		r.Failed++
+	case OutcomeSkipped:
+		r.Skipped++
+		r.Skip = c.Detail
+	}
+	// Discovery always asks for secret.lab.test's record; sweep cases
+	// also hide their own inner names.
+	for _, name := range []string{SecretName, c.InnerName} {
+		if name != "" && !slices.Contains(s.hidden[label], name) {
+			s.hidden[label] = append(s.hidden[label], name)
+		}
+	}
+}
+
+// addReport adds the observer's flows and privacy summary to the rows
+// they are labelled with.
+func (s *rowSet) addReport(rep *Report, servicePorts map[uint16]bool) {
+	for _, f := range rep.Flows {
+		if r := s.byLabel[f.Scenario]; r != nil {
+			r.addFlow(f, servicePorts[f.Server.Port()])
+		}
+	}
+	for _, sum := range rep.Summary {
+		if r := s.byLabel[sum.Scenario]; r != nil && sum.Names != nil {
+			r.Names = sum.Names
+		}
+	}
+}
+
+// finish computes each row's mean handshake time, leaks and verdict.
+func (s *rowSet) finish() []Row {
+	out := make([]Row, len(s.rows))
+	for i, r := range s.rows {
+		label := r.Scenario + "/" + r.Transport
+		if r.OK > 0 {
+			r.HandshakeMS = s.hsSum[label] / float64(r.OK)
+		}
+		r.findLeaks(s.hidden[label])
+		for _, a := range r.InnerALPN {
+			if !slices.Contains(r.ALPN, a) {
+				r.HiddenALPN = append(r.HiddenALPN, a)
+			}
+		}
+		r.Verdict = r.verdict() + r.alpnNote() + r.echALPNNote()
+		out[i] = *r
+	}
+	return out
+}
+
+// addFlow adds what the observer saw on one flow of the row's cases.
+func (r *Row) addFlow(f *Flow, toService bool) {
+	add := func(l *[]string, v string) {
+		if v != "" && !slices.Contains(*l, v) {
+			*l = append(*l, v)
+		}
+	}
+	for _, m := range f.DNS {
+		if !m.Response {
+			add(&r.DNSNames, strings.TrimSuffix(m.Name, "."))
+		}
+	}
+	if !toService || f.ClientHelloLen == 0 {
+		return
+	}
+	add(&r.SNI, f.SNI)
+	add(&r.ECH, cmp.Or(f.ECH, "none"))
+	add(&r.InnerSNI, f.InnerSNI)
+	for _, a := range f.ALPN {
+		add(&r.ALPN, a)
+	}
+	for _, a := range f.InnerALPN {
+		add(&r.InnerALPN, a)
+	}
+	r.ClientHelloBytes = max(r.ClientHelloBytes, f.ClientHelloLen)
+	r.HRR = r.HRR || f.HRR
+	if f.ECHAccepted != nil {
+		v := map[bool]string{true: "yes", false: "no"}[*f.ECHAccepted]
+		switch {
+		case r.Accepted == "":
+			r.Accepted = v
+		case !strings.HasSuffix(r.Accepted, v):
+			r.Accepted += "→" + v // stale-retry: rejected, then accepted
+		}
+	}
+}
+
+// findLeaks lists the hidden names the observer learned from SNI or DNS.
+func (r *Row) findLeaks(hidden []string) {
+	for _, h := range hidden {
+		leaked := slices.Contains(r.SNI, h)
+		for _, n := range r.DNSNames {
+			leaked = leaked || n == h || strings.HasSuffix(n, "."+h)
+		}
+		if leaked {
+			r.Leaked = append(r.Leaked, h)
+		}
+	}
+}
