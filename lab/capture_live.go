@@ -282,12 +282,12 @@ func splitGSO(frame []byte, h vnetHdr) [][]byte {
 	var proto byte
 	switch binary.BigEndian.Uint16(frame[12:14]) {
 	case 0x0800:
-		if len(frame) < l3+20 || frame[l3]&0x0f < 5 {
+		if len(frame) < l3+20 || frame[l3]>>4 != 4 || frame[l3]&0x0f < 5 {
 			return [][]byte{frame}
 		}
 		l4, proto = l3+int(frame[l3]&0x0f)*4, frame[l3+9]
 	case 0x86dd:
-		if len(frame) < l3+40 {
+		if len(frame) < l3+40 || frame[l3]>>4 != 6 {
 			return [][]byte{frame}
 		}
 		l4, proto = l3+40, frame[l3+6]
