@@ -147,8 +147,8 @@ func ParseGroups(s string) ([]tls.CurveID, error) {
 func LoadConfigList(arg string) ([]byte, error) {
 	text := arg
 	if b, err := os.ReadFile(arg); err == nil {
-		if _, perr := ech.ParseConfigList(b); perr == nil {
-			return b, nil
+		if l, _ := ech.ParseConfigListLenient(b); l != nil {
+			return b, nil // a well-framed raw list; SelectConfig skips bad configs
 		}
 		text = string(b)
 	}

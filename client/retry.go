@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/hpke"
 	"fmt"
 
 	"github.com/echlab/echlab/ech"
@@ -97,51 +96,4 @@ func (f *fetcher) configFor(d *Discovery) ([]byte, string, error) {
 		return nil, "", &Error{Class: ClassDNS, Op: "ech-config", Err: fmt.Errorf("%w: %w at %s", ErrNoConfig, ErrNoHTTPSRecord, d.Owner)}
 	}
 	return nil, "", &Error{Class: ClassDNS, Op: "ech-config", Err: fmt.Errorf("%w: the HTTPS record for %s has no ech SvcParam", ErrNoConfig, d.Owner)}
-}
-
-// SelectConfig parses an ECHConfigList and picks the first config that
-// crypto/tls can use (its KEMs, KDFs and AEADs, no mandatory extensions).
-// It returns a list holding only that config, so that the config reported
-// is the one offered.
-func SelectConfig(list []byte) ([]byte, *ech.Config, error) {
-	parsed, err := ech.ParseConfigList(list)
-	if err != nil {
-		return nil, nil, err
-	}
-	for i := range parsed.Configs {
-		c := &parsed.Configs[i]
-		if !goSupports(c) {
-			continue
-		}
-		offer, err := ech.MarshalConfigList(c.Raw)
-		if err != nil {
-			return nil, nil, err
-		}
-		return offer, c, nil
-	}
-	return nil, nil, fmt.Errorf("%w: no config in the list uses a KEM and cipher suite crypto/tls implements", ErrUnsupported)
-}
-
-// goSupports mirrors crypto/tls's pickECHConfig, with the same
-// crypto/hpke constructors, so that the config picked here is the one
-// crypto/tls will use.
-func goSupports(c *ech.Config) bool {
-	if len(c.MandatoryExtensions()) > 0 {
-		return false
-	}
-	kem, err := hpke.NewKEM(c.KEM)
-	if err != nil {
-		return false
-	}
-	if _, err := kem.NewPublicKey(c.PublicKey); err != nil {
-		return false
-	}
-	for _, cs := range c.CipherSuites {
-		_, kerr := hpke.NewKDF(cs.KDF)
-		_, aerr := hpke.NewAEAD(cs.AEAD)
-		if kerr == nil && aerr == nil {
-			return true
-		}
-	}
-	return false
 }

@@ -42,20 +42,31 @@ type Config struct {
 	Raw []byte
 }
 
-// SkippedConfig is an ECHConfig of a version this package does not know,
-// kept so that a list can be re-encoded byte for byte.
+// SkippedConfig is an ECHConfig of a list that a parse did not return in
+// ConfigList.Configs, kept so that the list can be re-encoded byte for
+// byte and so that the reason can be shown. ParseConfigList skips only
+// configs of unknown versions; ParseConfigListLenient also skips malformed
+// and invalid configs and configs with mandatory extensions.
 type SkippedConfig struct {
 	Version uint16
 	Raw     []byte // version, length and contents
 	// Index is the position of this config in the whole list (known and
 	// skipped configs counted together), so Marshal puts it back there.
 	Index int
+	// Err says why the config was skipped, always a *FieldError naming the
+	// field: ErrUnsupported for an unknown version or an unknown mandatory
+	// extension, ErrMalformed for contents that do not parse, ErrInvalid
+	// for a rule of RFC 9849 broken (see Config.Validate).
+	Err error
+	// Config is the config as parsed when its contents could be read (an
+	// invalid public_name, a mandatory extension), nil otherwise.
+	Config *Config
 }
 
 // ConfigList is a parsed ECHConfigList.
 type ConfigList struct {
 	Configs []Config        // configs of version 0xfe0d, in list order
-	Skipped []SkippedConfig // configs of other versions, skipped as §4 says
+	Skipped []SkippedConfig // configs skipped as §4 says, each with its reason
 	Raw     []byte          // the list as parsed, including its length prefix
 }
 
@@ -72,11 +83,51 @@ func (c *Config) MandatoryExtensions() []uint16 {
 	return out
 }
 
-// ParseConfigList parses an ECHConfigList (with its 2-byte length prefix).
-// Configs of unknown versions are skipped, as RFC 9849 §4 requires; an error
-// is returned for malformed bytes and for known-version configs that break
-// the spec's rules (see Config.Validate).
+// ParseConfigList parses an ECHConfigList (with its 2-byte length prefix)
+// strictly, as a server or an inspector does. Configs of unknown versions
+// are skipped, as RFC 9849 §4 requires; an error is returned for malformed
+// bytes and for the first known-version config that breaks the spec's rules
+// (see Config.Validate). Clients use ParseConfigListLenient instead.
 func ParseConfigList(b []byte) (*ConfigList, error) {
+	entries, err := splitConfigList(b)
+	if err != nil {
+		return nil, err
+	}
+	list := &ConfigList{Raw: append([]byte(nil), b...)}
+	for i, e := range entries {
+		if e.version != Version {
+			list.Skipped = append(list.Skipped, e.skip(i, unknownVersion(e.version), nil))
+			continue
+		}
+		c, err := parseContents(e.contents)
+		if err != nil {
+			return nil, err
+		}
+		c.Version, c.Raw = e.version, e.raw
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		list.Configs = append(list.Configs, *c)
+	}
+	return list, nil
+}
+
+// configEntry is one ECHConfig of a list as framed: its version, its whole
+// encoding and its contents, not yet parsed.
+type configEntry struct {
+	version  uint16
+	raw      []byte
+	contents cryptobyte.String
+}
+
+func (e configEntry) skip(index int, err error, c *Config) SkippedConfig {
+	return SkippedConfig{Version: e.version, Raw: e.raw, Index: index, Err: err, Config: c}
+}
+
+// splitConfigList checks the framing of an ECHConfigList (the list length,
+// at least one config, each config's version and length inside the list)
+// and returns its entries. It does not look inside the contents.
+func splitConfigList(b []byte) ([]configEntry, error) {
 	s := cryptobyte.String(b)
 	var body cryptobyte.String
 	if !s.ReadUint16LengthPrefixed(&body) || !s.Empty() {
@@ -85,31 +136,21 @@ func ParseConfigList(b []byte) (*ConfigList, error) {
 	if len(body) < 4 {
 		return nil, invalid("ECHConfigList", "length", "list must hold at least one config")
 	}
-	list := &ConfigList{Raw: append([]byte(nil), b...)}
+	var out []configEntry
 	for !body.Empty() {
 		start := body
-		var version uint16
-		var contents cryptobyte.String
-		if !body.ReadUint16(&version) || !body.ReadUint16LengthPrefixed(&contents) {
+		var e configEntry
+		if !body.ReadUint16(&e.version) || !body.ReadUint16LengthPrefixed(&e.contents) {
 			return nil, malformed("ECHConfig", "length")
 		}
-		raw := append([]byte(nil), start[:len(start)-len(body)]...)
-		if version != Version {
-			index := len(list.Configs) + len(list.Skipped)
-			list.Skipped = append(list.Skipped, SkippedConfig{Version: version, Raw: raw, Index: index})
-			continue
-		}
-		c, err := parseContents(contents)
-		if err != nil {
-			return nil, err
-		}
-		c.Version, c.Raw = version, raw
-		if err := c.Validate(); err != nil {
-			return nil, err
-		}
-		list.Configs = append(list.Configs, *c)
+		e.raw = append([]byte(nil), start[:len(start)-len(body)]...)
+		out = append(out, e)
 	}
-	return list, nil
+	return out, nil
+}
+
+func unknownVersion(v uint16) error {
+	return unsupported("ECHConfig", "version", fmt.Sprintf("version %#04x is not %#04x", v, Version))
 }
 
 // ParseConfig parses a single ECHConfig (version, length, contents) that
@@ -122,8 +163,7 @@ func ParseConfig(b []byte) (*Config, error) {
 		return nil, malformed("ECHConfig", "length")
 	}
 	if version != Version {
-		return nil, &FieldError{Struct: "ECHConfig", Field: "version",
-			Reason: fmt.Sprintf("version %#04x is not %#04x", version, Version), Err: ErrUnsupported}
+		return nil, unknownVersion(version)
 	}
 	c, err := parseContents(contents)
 	if err != nil {

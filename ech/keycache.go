@@ -1,43 +1,49 @@
 package ech
 
 import (
-	"sync"
+	"bytes"
+	"sync/atomic"
 
 	"github.com/cloudflare/circl/hpke"
 	"github.com/cloudflare/circl/kem"
 )
 
-// privateKeys caches decoded HPKE private keys. Decoding one costs a
-// scalar multiplication in circl (it derives the public key), which was
-// about half of Open's time; a server opens many ClientHellos with the same
-// few keys. The cache is bounded: it is cleared when it grows past
-// maxCachedKeys, which no real key set reaches.
-var privateKeys struct {
-	sync.Mutex
-	m map[string]kem.PrivateKey
+// decodedKey is a Key's private key as circl decoded it, with the KEM and
+// the bytes it was decoded from.
+type decodedKey struct {
+	kem  hpke.KEM
+	priv []byte
+	sk   kem.PrivateKey
 }
 
-const maxCachedKeys = 256
+// keyCache holds a Key's decoded private key. Decoding costs a scalar
+// multiplication in circl, about half of Open's time, and a server opens
+// many ClientHellos with the same few keys, so each Key keeps its own
+// decoded form: it lives exactly as long as the Key, and a key that leaves
+// its set leaves no secret behind in a process-wide table. The zero value
+// is empty; a keyCache must not be copied.
+type keyCache struct {
+	p atomic.Pointer[decodedKey]
+}
 
-// decodePrivateKey returns the circl private key for (kemID, priv), decoding
-// it once.
-func decodePrivateKey(kemID hpke.KEM, priv []byte) (kem.PrivateKey, error) {
-	id := string([]byte{byte(kemID >> 8), byte(kemID)}) + string(priv)
-	privateKeys.Lock()
-	sk, ok := privateKeys.m[id]
-	privateKeys.Unlock()
-	if ok {
-		return sk, nil
+// decodedPrivateKey returns circl's private key for k under kemID,
+// decoding it on first use. circl fills an X25519/X448 private key's public
+// half lazily on the first Public call, which HPKE's decapsulation makes;
+// two goroutines doing that at once on a shared key race, and one may read
+// a half-written public key and fail to open a valid ClientHello. So the
+// public half is computed here, before the decoded key is published to
+// other goroutines, and after that circl only reads it. Goroutines that
+// miss the cache at the same time each decode their own copy; one of them
+// is kept. If k.PrivateKey was changed since, the cached form is not used.
+func (k *Key) decodedPrivateKey(kemID hpke.KEM) (kem.PrivateKey, error) {
+	if d := k.cache.p.Load(); d != nil && d.kem == kemID && bytes.Equal(d.priv, k.PrivateKey) {
+		return d.sk, nil
 	}
-	sk, err := kemID.Scheme().UnmarshalBinaryPrivateKey(priv)
+	sk, err := kemID.Scheme().UnmarshalBinaryPrivateKey(k.PrivateKey)
 	if err != nil {
 		return nil, err
 	}
-	privateKeys.Lock()
-	if privateKeys.m == nil || len(privateKeys.m) >= maxCachedKeys {
-		privateKeys.m = make(map[string]kem.PrivateKey)
-	}
-	privateKeys.m[id] = sk
-	privateKeys.Unlock()
+	sk.Public() // fill circl's lazy public key while sk is still ours alone
+	k.cache.p.Store(&decodedKey{kem: kemID, priv: bytes.Clone(k.PrivateKey), sk: sk})
 	return sk, nil
 }

@@ -13,9 +13,14 @@ import (
 
 // Key is one ECH key: the config that publishes it and the HPKE private key,
 // serialized as circl's (and RFC 9180's SerializePrivateKey) encoding.
+//
+// A Key caches its decoded private key for Open, so it must not be copied
+// after first use; pass *Key around.
 type Key struct {
 	Config     Config
 	PrivateKey []byte
+
+	cache keyCache
 }
 
 // KeyOptions say what GenerateKey makes. The zero value gives DHKEM(X25519)

@@ -32,7 +32,10 @@ type manifestEntry struct {
 // per key (0600) and the keyset.json manifest. Every file is written to a
 // temporary name and renamed, and the manifest goes last, so a process
 // watching dir sees either the old set or the new one. PEM files that the
-// previous manifest listed and the new one does not are removed.
+// previous manifest listed and the new one does not (keys that left the
+// set) are removed, and so are leftovers at least StaleFileAge old:
+// temporaries of an interrupted write and ech-*.pem files no manifest
+// lists.
 func SaveKeySet(dir string, ks *KeySet) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("ech: key set: %w", err)
@@ -45,7 +48,9 @@ func SaveKeySet(dir string, ks *KeySet) error {
 		if e.File == "" {
 			e.File = keyFileName(e.Key)
 		}
-		pemBytes, err := MarshalPEM(e.Key)
+		// MarshalPEM re-encodes the config into Config.Raw; servers read
+		// the live key's Raw on every handshake, so encode a copy.
+		pemBytes, err := MarshalPEM(&Key{Config: e.Key.Config, PrivateKey: e.Key.PrivateKey})
 		if err != nil {
 			return err
 		}
@@ -68,13 +73,17 @@ func SaveKeySet(dir string, ks *KeySet) error {
 		return err
 	}
 	ks.setFiles(entries)
-	removeStale(dir, old, &m)
+	removeUnlisted(dir, old, &m)
+	removeLeftovers(dir, &m, time.Now())
 	return nil
 }
 
 // LoadKeySet reads a directory written by SaveKeySet. It reads only the
 // manifest and the files it lists, in manifest order, so the result is
-// deterministic; every key must match its config and the manifest.
+// deterministic; every key must match its config and the manifest. After
+// a successful load it removes, best effort, the leftovers SaveKeySet
+// would (see StaleFileAge), so a writer killed mid-write leaves no private
+// key behind once anyone loads the set.
 func LoadKeySet(dir string) (*KeySet, error) {
 	m, err := readManifest(dir)
 	if err != nil {
@@ -105,6 +114,7 @@ func LoadKeySet(dir string) (*KeySet, error) {
 		}
 		ks.entries = append(ks.entries, e)
 	}
+	removeLeftovers(dir, m, time.Now())
 	return ks, nil
 }
 
@@ -147,21 +157,6 @@ func (ks *KeySet) setFiles(saved []KeyEntry) {
 func keyFileName(k *Key) string {
 	sum := sha256.Sum256(k.Config.PublicKey)
 	return fmt.Sprintf("ech-%03d-%x.pem", k.Config.ConfigID, sum[:6])
-}
-
-func removeStale(dir string, old, cur *manifest) {
-	if old == nil {
-		return
-	}
-	keep := map[string]bool{}
-	for _, e := range cur.Keys {
-		keep[e.File] = true
-	}
-	for _, e := range old.Keys {
-		if !keep[e.File] && e.File != "" && filepath.Base(e.File) == e.File {
-			os.Remove(filepath.Join(dir, e.File)) // best effort: the manifest no longer names it
-		}
-	}
 }
 
 // writeFileAtomic writes data to a temporary file in the same directory

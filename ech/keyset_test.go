@@ -2,19 +2,36 @@ package ech
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// fixedClock is a settable clock for a KeySet.
+type fixedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fixedClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fixedClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
 func TestKeySetRotate(t *testing.T) {
 	var ks KeySet
+	ks.SetClock((&fixedClock{t: t0}).now)
 	first, err := ks.Rotate(KeyOptions{}, time.Hour, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -251,5 +268,138 @@ func TestKeySetConcurrentUse(t *testing.T) {
 	}
 	if ks.Len() != 1 {
 		t.Fatalf("%d keys, want 1", ks.Len())
+	}
+}
+
+// TestKeySetGraceByClock checks that a retired key past its grace is
+// neither accepted nor offered, by the set's clock alone, before anyone
+// calls Expire.
+func TestKeySetGraceByClock(t *testing.T) {
+	clock := &fixedClock{t: t0}
+	var ks KeySet
+	ks.SetClock(clock.now)
+	old, err := ks.Rotate(KeyOptions{}, time.Hour, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := ks.Rotate(KeyOptions{KEM: KEMX448HKDFSHA512}, time.Hour, t0) // x448: skipped by TLSKeysSupported
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := old.Config.ConfigID
+	tlsHas := func(keys []tls.EncryptedClientHelloKey, k *Key) bool {
+		return slices.ContainsFunc(keys, func(tk tls.EncryptedClientHelloKey) bool { return bytes.Equal(tk.Config, k.Config.Raw) })
+	}
+	check := func(at time.Time, wantOld bool) {
+		t.Helper()
+		clock.set(at)
+		if got := len(ks.Lookup(oldID)) == 1; got != wantOld {
+			t.Errorf("at %v: Lookup(old) found %v, want %v", at, got, wantOld)
+		}
+		if got := slices.Contains(ks.Keys(), old); got != wantOld {
+			t.Errorf("at %v: Keys has old %v, want %v", at, got, wantOld)
+		}
+		if got := len(ks.Keys()); got != map[bool]int{true: 2, false: 1}[wantOld] {
+			t.Errorf("at %v: Keys has %d keys", at, got)
+		}
+		sup, skipped := ks.TLSKeysSupported()
+		if got := tlsHas(sup, old); got != wantOld || len(skipped) != 1 || skipped[0] != cur {
+			t.Errorf("at %v: TLSKeysSupported has old %v (want %v), skipped %v", at, got, wantOld, skipped)
+		}
+		list, _ := ks.ConfigList()
+		retry, _ := ks.RetryConfigList()
+		want, _ := MarshalConfigList(cur.Config.Raw)
+		if !bytes.Equal(list, want) || !bytes.Equal(retry, want) {
+			t.Errorf("at %v: published or retry list is not just the current key", at)
+		}
+	}
+	check(t0.Add(time.Hour-time.Nanosecond), true)
+	check(t0.Add(time.Hour), false) // RetireAt is not after now: past grace
+	check(t0.Add(48*time.Hour), false)
+	if ks.Len() != 2 {
+		t.Fatalf("the clock alone dropped an entry: %d left", ks.Len())
+	}
+
+	// TLSKeys of a crypto/tls-only set leaves the expired key out too.
+	var ts KeySet
+	ts.SetClock(clock.now)
+	clock.set(t0)
+	a, _ := ts.Rotate(KeyOptions{}, time.Minute, t0)
+	b, _ := ts.Rotate(KeyOptions{}, time.Minute, t0)
+	if keys, err := ts.TLSKeys(); err != nil || len(keys) != 2 {
+		t.Fatalf("within grace: %d keys, %v", len(keys), err)
+	}
+	clock.set(t0.Add(time.Minute))
+	keys, err := ts.TLSKeys()
+	if err != nil || len(keys) != 1 || !tlsHas(keys, b) || tlsHas(keys, a) {
+		t.Fatalf("past grace TLSKeys = %d keys, %v", len(keys), err)
+	}
+	if !ts.Now().Equal(t0.Add(time.Minute)) {
+		t.Errorf("Now() = %v, not the injected clock", ts.Now())
+	}
+	ts.SetClock(nil)
+	if d := time.Since(ts.Now()); d < 0 || d > time.Minute {
+		t.Errorf("SetClock(nil) does not restore time.Now: %v", ts.Now())
+	}
+}
+
+// TestSaveKeySetWhileServing saves a set while handshakes read its keys'
+// configs (go test -race): SaveKeySet used to re-encode each live key's
+// Config.Raw in place, a data race with every TLSKeys of a server.
+func TestSaveKeySetWhileServing(t *testing.T) {
+	var ks KeySet
+	if _, err := ks.Rotate(KeyOptions{}, time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := ks.TLSKeys(); err != nil {
+					t.Error(err)
+					return
+				}
+				ks.ConfigList()
+			}
+		})
+	}
+	for range 20 {
+		if err := SaveKeySet(dir, &ks); err != nil {
+			t.Error(err)
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// TestKeySetAllKeepsPastGrace: All still returns a retired key past its
+// grace (until Expire), for opening old captures, while Keys does not.
+func TestKeySetAllKeepsPastGrace(t *testing.T) {
+	clock := &fixedClock{t: t0}
+	var ks KeySet
+	ks.SetClock(clock.now)
+	old, _ := ks.Rotate(KeyOptions{}, time.Hour, t0)
+	cur, _ := ks.Rotate(KeyOptions{}, time.Hour, t0)
+	clock.set(t0.Add(2 * time.Hour))
+	if all := ks.All(); len(all) != 2 || all[0] != cur || all[1] != old {
+		t.Fatalf("All = %v, want the current and the past-grace key", all)
+	}
+	if got := ks.All().Lookup(old.Config.ConfigID); len(got) != 1 {
+		t.Fatal("All().Lookup misses the past-grace key")
+	}
+	if len(ks.Keys()) != 1 {
+		t.Fatal("Keys returns the past-grace key")
+	}
+	ks.Expire(clock.now())
+	if len(ks.All()) != 1 {
+		t.Fatal("All returns an expired key")
 	}
 }

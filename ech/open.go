@@ -135,7 +135,7 @@ func tryOpen(k *Key, e *ECHClientHello, aad []byte) (hpke.Opener, []byte, bool) 
 	if !kemID.IsValid() || !kdf.IsValid() || !aead.IsValid() {
 		return nil, nil, false
 	}
-	sk, err := decodePrivateKey(kemID, k.PrivateKey)
+	sk, err := k.decodedPrivateKey(kemID)
 	if err != nil {
 		return nil, nil, false
 	}

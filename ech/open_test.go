@@ -85,12 +85,12 @@ func TestOpenGoClientHello(t *testing.T) {
 	}
 
 	// A key set without config_id 42 only opens it by trial decryption.
-	renumbered := *key
+	renumbered := &Key{Config: key.Config, PrivateKey: key.PrivateKey}
 	renumbered.Config.ConfigID = 43 // same key pair, but Raw (the HPKE info) still says 42
-	if _, err := Open(KeyList{other, &renumbered}, outer, nil); !errors.Is(err, ErrDecrypt) {
+	if _, err := Open(KeyList{other, renumbered}, outer, nil); !errors.Is(err, ErrDecrypt) {
 		t.Errorf("without trial decryption: %v, want ErrDecrypt", err)
 	}
-	o2, err := Open(KeyList{other, &renumbered}, outer, &OpenOptions{TrialDecrypt: true})
+	o2, err := Open(KeyList{other, renumbered}, outer, &OpenOptions{TrialDecrypt: true})
 	if err != nil || !o2.Trial || o2.Inner.ServerName != "secret.lab.test" {
 		t.Errorf("trial decryption: %v", err)
 	}

@@ -245,7 +245,9 @@ func ecdhCurve(kemID uint16) ecdh.Curve {
 // ECHConfigList: base64 (standard or URL alphabet, padding optional,
 // whitespace ignored), an ech SvcParam ("ech=AEX…", `ech="AEX…"`, or a
 // whole HTTPS record presentation line containing one), or an ECH PEM
-// file. It returns the ECHConfigList bytes after checking they parse.
+// file. It returns the ECHConfigList bytes after checking their framing
+// (ParseConfigListLenient): a list with bad configs inside is returned, so
+// that a client can skip them and an inspector can name them.
 func DecodeConfigListText(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "-----BEGIN ") {
@@ -271,7 +273,7 @@ func DecodeConfigListText(s string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := ParseConfigList(b); err != nil {
+	if l, err := ParseConfigListLenient(b); l == nil {
 		return nil, err
 	}
 	return b, nil

@@ -138,8 +138,11 @@ func (c *SealContext) seal(innerMsg []byte, enc []byte) (*Sealed, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctLen, err := c.payloadLen(len(encoded), pad)
+	if err != nil {
+		return nil, err
+	}
 	encoded = append(encoded, make([]byte, pad)...)
-	ctLen := int(hpke.AEAD(c.suite.AEAD).CipherLen(uint(len(encoded))))
 	outer, err := c.outerHello(inner, enc, ctLen)
 	if err != nil {
 		return nil, err
@@ -160,6 +163,33 @@ func (c *SealContext) seal(innerMsg []byte, enc []byte) (*Sealed, error) {
 	}
 	return &Sealed{Outer: outer, Record: MarshalRecordsVersion(outer.Raw, vers), Inner: inner, EncodedInner: encoded,
 		Enc: enc, ConfigID: c.configID, Suite: c.suite, PaddingLen: pad, Context: c}, nil
+}
+
+// maxU16 is the most a 2-byte length prefix can count: the bound on the ECH
+// payload and on the outer ClientHello's extensions.
+const maxU16 = 0xffff
+
+// payloadLen returns the length of the ECH payload for an encoded inner
+// ClientHello of n bytes plus pad bytes of padding, or an error naming
+// the payload when padding (PaddingFixed or PaddingBlock with a large
+// Size) or the inner ClientHello make it longer than a 2-byte length. It
+// checks before anything that large is allocated.
+func (c *SealContext) payloadLen(n, pad int) (int, error) {
+	if pad > maxU16 || n+pad > maxU16 {
+		return 0, oversize("encrypted_client_hello.payload", max(pad, n+pad))
+	}
+	ctLen := int(hpke.AEAD(c.suite.AEAD).CipherLen(uint(n + pad)))
+	if ctLen > maxU16 {
+		return 0, oversize("encrypted_client_hello.payload", ctLen)
+	}
+	return ctLen, nil
+}
+
+// oversize reports a ClientHelloOuter field that would be n bytes, more
+// than its 2-byte length allows.
+func oversize(field string, n int) error {
+	return &FieldError{Struct: "ClientHelloOuter", Field: field, Err: ErrInvalid,
+		Reason: fmt.Sprintf("would be %d bytes, more than the %d a 2-byte length allows (padding or inner ClientHello too large)", n, maxU16)}
 }
 
 // markInner parses the inner ClientHello and adds an encrypted_client_hello
@@ -217,6 +247,13 @@ func (c *SealContext) outerHello(inner *ClientHello, enc []byte, ctLen int) (*Cl
 	}
 	if inner.ServerName == "" {
 		o.Extensions = append([]HelloExtension{{Type: ExtServerName, Data: serverNameExt(c.cfg.PublicName)}}, o.Extensions...)
+	}
+	n := 0
+	for _, e := range o.Extensions {
+		n += 4 + len(e.Data)
+	}
+	if n > maxU16 {
+		return nil, oversize("extensions", n)
 	}
 	raw, err := o.Marshal()
 	if err != nil {

@@ -216,6 +216,7 @@ func TestTLSOracleRotation(t *testing.T) {
 	o := newOracle(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var ks KeySet
+	ks.SetClock(func() time.Time { return now }) // grace is judged by the set's clock
 	if _, err := ks.Rotate(KeyOptions{KEM: KEMP256HKDFSHA256}, time.Hour, now); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,10 @@ const (
 	ECHOuter       = "ech-outer"             // an outer ECH extension (real or GREASE: without keys, one cannot tell)
 	ECHReal        = "real"                  // with keys: the payload opened
 	ECHGreaseOrKey = "grease-or-unknown-key" // with keys: no key opened it
+	// ECHInnerClear is an encrypted_client_hello extension of type inner:
+	// a ClientHelloInner sent in the clear, as a split-mode front forwards
+	// it to its backend. Its server_name is the true name.
+	ECHInnerClear = "inner"
 )
 
 // Flow is the observer's view of one connection (or, for Do53 over UDP, of
@@ -54,14 +58,21 @@ type Flow struct {
 	InnerSNI      string   `json:"inner_sni,omitempty"`
 	InnerALPN     []string `json:"inner_alpn,omitempty"`
 	ECHAccepted   *bool    `json:"ech_accepted,omitempty"` // with keys and a ServerHello: verified confirmation
+	// ECHInnerInClear marks a ClientHelloInner sent in the clear (ECH is
+	// ECHInnerClear): SNI and ALPN are the inner ones, readable on this hop.
+	ECHInnerInClear bool `json:"ech_inner_in_clear,omitempty"`
 
 	HRR           bool   `json:"hrr,omitempty"`
 	ServerVersion uint16 `json:"server_version,omitempty"`
 	ServerCipher  uint16 `json:"server_cipher,omitempty"`
 	ServerGroup   uint16 `json:"server_group,omitempty"`
 
-	Keylog bool         `json:"keylog,omitempty"` // the keylog file has this client_random
-	DNS    []DNSMessage `json:"dns,omitempty"`
+	Keylog bool `json:"keylog,omitempty"` // the keylog file has this client_random
+	// ProxyHeader: the client's stream began with a PROXY protocol v2
+	// header (a split front telling its backend the client's address and
+	// its ECH verdict), which was skipped to read the ClientHello.
+	ProxyHeader bool         `json:"proxy_header,omitempty"`
+	DNS         []DNSMessage `json:"dns,omitempty"`
 
 	Warnings []string `json:"warnings,omitempty"`
 
@@ -96,12 +107,7 @@ func (f *Flow) dissect(h hellos, quic bool, open opener) {
 	f.JA4 = JA4(ch, quic)
 	f.ClientRandom = hex.EncodeToString(ch.Random)
 	f.Service = flowService(f.Transport, f.Server.Port(), ch.ALPN)
-	if e := ch.ECH; e != nil && e.Type == ech.ECHOuter {
-		id := e.ConfigID
-		f.ECH, f.ECHConfigID = ECHOuter, &id
-		f.ECHKDF, f.ECHAEAD = e.CipherSuite.KDF, e.CipherSuite.AEAD
-		f.ECHEncLen, f.ECHPayloadLen = len(e.Enc), len(e.Payload)
-	}
+	f.observeECH(ch.ECH)
 	f.observeESNI(ch)
 	if sh := h.sh1; sh != nil {
 		f.HRR = sh.IsHRR
@@ -120,6 +126,21 @@ func (f *Flow) dissect(h hellos, quic bool, open opener) {
 	}
 	if open != nil && f.ECH == ECHOuter {
 		f.openECH(h, open)
+	}
+}
+
+// observeECH reads the encrypted_client_hello extension as the observer
+// sees it: the outer fields, or an inner hello that travels in the clear.
+func (f *Flow) observeECH(e *ech.ECHClientHello) {
+	switch {
+	case e == nil:
+	case e.Type == ech.ECHOuter:
+		id := e.ConfigID
+		f.ECH, f.ECHConfigID = ECHOuter, &id
+		f.ECHKDF, f.ECHAEAD = e.CipherSuite.KDF, e.CipherSuite.AEAD
+		f.ECHEncLen, f.ECHPayloadLen = len(e.Enc), len(e.Payload)
+	case e.Type == ech.ECHInner:
+		f.ECH, f.ECHInnerInClear = ECHInnerClear, true
 	}
 }
 
@@ -234,6 +255,9 @@ func (c *conn) fromTCP(f *Flow, open opener) {
 			f.warn("%s", s.warning)
 		}
 	}
+	if n := proxyV2Len(up.data); n > 0 {
+		f.ProxyHeader, up.data = true, up.data[n:]
+	}
 	if f.Client.Port() == 53 || f.Server.Port() == 53 || looksLikeDNS(up.data) {
 		f.Transport, f.Service = TransportTCPDNS, "dns"
 		m1, g1 := parseDNSStream(up.data, up.start)
@@ -263,7 +287,9 @@ func (c *conn) stream(from netip.AddrPort) reassembled {
 // captured: the side that sent a TLS ClientHello, else the higher port.
 func (c *conn) guessTCPClient() netip.AddrPort {
 	for _, x := range []netip.AddrPort{c.a, c.b} {
-		if s := c.stream(x).data; len(s) > 5 && s[0] == 22 && s[5] == 1 {
+		s := c.stream(x).data
+		s = s[proxyV2Len(s):]
+		if len(s) > 5 && s[0] == 22 && s[5] == 1 {
 			return x
 		}
 	}
@@ -351,6 +377,24 @@ func firstMessage(b []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return b[:n], true
+}
+
+// proxyV2Sig is the signature of a PROXY protocol v2 header (haproxy's
+// proxy-protocol.txt §2.2).
+const proxyV2Sig = "\r\n\r\n\x00\r\nQUIT\n"
+
+// proxyV2Len returns the length of the PROXY protocol v2 header that b
+// starts with (signature, version/command, family, 16-bit length, then
+// that many bytes), or 0 when b does not start with a whole one.
+func proxyV2Len(b []byte) int {
+	if len(b) < 16 || string(b[:12]) != proxyV2Sig || b[12]>>4 != 2 {
+		return 0
+	}
+	n := 16 + (int(b[14])<<8 | int(b[15]))
+	if len(b) < n {
+		return 0
+	}
+	return n
 }
 
 // looksLikeDNS reports whether a TCP stream that is not TLS starts with a

@@ -18,6 +18,9 @@ const (
 	SourceDNSQuery = "dns-query" // a plain DNS question (Do53)
 	SourceSNI      = "sni"       // the (outer) server_name of a ClientHello
 	SourceNothing  = "nothing"   // only inside ECH or ESNI: hidden from the observer
+	// SourceInnerInClear is the server_name of a ClientHelloInner sent in
+	// the clear (a split-mode front's hop to its backend): the true name.
+	SourceInnerInClear = "inner-in-clear"
 )
 
 // ScenarioSummary is the privacy summary of one scenario's flows.
@@ -30,6 +33,10 @@ type ScenarioSummary struct {
 	DNSQueries  int            `json:"dns_queries"`  // plain DNS questions seen
 	Names       []NameExposure `json:"names"`
 
+	// InnerInClear counts the ClientHelloInners sent in the clear (flows
+	// with ECHInnerInClear): each hop shows the true name to an observer.
+	InnerInClear int `json:"ech_inner_in_clear"`
+
 	ESNIFlows int `json:"esni_flows"` // ClientHellos with a legacy encrypted_server_name
 	// ALPN lists the protocols offered in the clear (ESNI hid none);
 	// HiddenALPN, with keys, those only in inner ClientHellos (ECH).
@@ -40,7 +47,7 @@ type ScenarioSummary struct {
 // NameExposure is one name and where the observer saw it.
 type NameExposure struct {
 	Name   string `json:"name"`
-	Source string `json:"source"` // SourceDNSQuery, SourceSNI or SourceNothing
+	Source string `json:"source"` // SourceDNSQuery, SourceSNI, SourceInnerInClear or SourceNothing
 	Flows  int    `json:"flows"`
 }
 
@@ -87,7 +94,11 @@ func (s *ScenarioSummary) add(f *Flow, seen map[[2]string]int) {
 	if f.ClientHelloLen > 0 {
 		s.TLSFlows++
 	}
-	if f.ECH != ECHNone && f.ECH != ECHESNI {
+	switch f.ECH {
+	case ECHNone, ECHESNI:
+	case ECHInnerClear:
+		s.InnerInClear++
+	default:
 		s.ECHFlows++
 	}
 	if f.ECHAccepted != nil && *f.ECHAccepted {
@@ -95,7 +106,11 @@ func (s *ScenarioSummary) add(f *Flow, seen map[[2]string]int) {
 	}
 	s.addALPN(f)
 	if f.SNI != "" {
-		seen[[2]string{f.SNI, SourceSNI}]++
+		src := SourceSNI
+		if f.ECHInnerInClear {
+			src = SourceInnerInClear
+		}
+		seen[[2]string{f.SNI, src}]++
 	}
 	if f.InnerSNI != "" && f.InnerSNI != f.SNI {
 		seen[[2]string{f.InnerSNI, SourceNothing}]++
@@ -122,7 +137,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 // csvHeader are the columns of WriteCSV.
 var csvHeader = append([]string{"id", "scenario", "start", "client", "server", "transport", "service", "sni", "alpn",
 	"ech", "ech_config_id", "ech_kdf", "ech_aead", "ech_enc_len", "ech_payload_len", "inner_sni", "inner_alpn",
-	"ech_accepted", "hrr", "server_version", "server_cipher", "server_group", "client_hello_len", "record_len",
+	"ech_accepted", "ech_inner_in_clear", "hrr", "server_version", "server_cipher", "server_group", "client_hello_len", "record_len",
 	"ja4", "keylog", "dns", "warnings"}, csvESNIHeader...)
 
 // WriteCSV writes a header and one row per flow.
@@ -135,7 +150,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 		row := []string{strconv.Itoa(f.ID), f.Scenario, f.Start.UTC().Format(time.RFC3339Nano), f.Client.String(), f.Server.String(),
 			f.Transport, f.Service, f.SNI, strings.Join(f.ALPN, ";"),
 			f.ECH, configID(f), hexOrEmpty(f.ECHKDF), hexOrEmpty(f.ECHAEAD), intOrEmpty(f.ECHEncLen), intOrEmpty(f.ECHPayloadLen),
-			f.InnerSNI, strings.Join(f.InnerALPN, ";"), accepted(f), strconv.FormatBool(f.HRR),
+			f.InnerSNI, strings.Join(f.InnerALPN, ";"), accepted(f), strconv.FormatBool(f.ECHInnerInClear), strconv.FormatBool(f.HRR),
 			versionName(f.ServerVersion), cipherName(f.ServerCipher), groupName(f.ServerGroup),
 			intOrEmpty(f.ClientHelloLen), intOrEmpty(f.RecordLen), f.JA4, strconv.FormatBool(f.Keylog),
 			dnsSummary(f.DNS), strings.Join(f.Warnings, "; ")}
@@ -185,7 +200,33 @@ func WriteTable(w io.Writer, r *Report) error {
 			fmt.Fprintf(tw, "\t%s\t%s\t%d\n", n.Name, n.Source, n.Flows)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, note := range innerInClearNotes(r) {
+		fmt.Fprintf(w, "! %s\n", note)
+	}
+	return nil
+}
+
+// innerInClearNotes are the lines under the privacy summary for the
+// scenarios with ClientHelloInners sent in the clear.
+func innerInClearNotes(r *Report) []string {
+	var out []string
+	for _, s := range r.Summary {
+		if s.InnerInClear == 0 {
+			continue
+		}
+		var names []string
+		for _, n := range s.Names {
+			if n.Source == SourceInnerInClear {
+				names = append(names, n.Name)
+			}
+		}
+		out = append(out, fmt.Sprintf("%s: %d ClientHelloInner(s) sent in the clear (ECH type inner, a split front's hop to its backend): "+
+			"the true name %s is readable on that hop", s.Scenario, s.InnerInClear, dash(strings.Join(names, ", "))))
+	}
+	return out
 }
 
 func writeWarningsText(w io.Writer, r *Report) {
@@ -221,7 +262,8 @@ func writeMarkdown(w io.Writer, r *Report, level int) error {
 			f.Client, f.Server, f.Transport, f.Service, md(what), md(strings.Join(f.ALPN, ", ")), md(echCell(f)),
 			md(f.InnerSNI), accepted(f), yesNo(f.HRR), md(serverCell(f)), intOrEmpty(f.ClientHelloLen), md(f.JA4))
 	}
-	b.WriteString("\n" + h2 + " Privacy summary\n\nWhat an on-path observer learned, per scenario, and from where (`nothing` means the name travelled only inside ECH or ESNI). " +
+	b.WriteString("\n" + h2 + " Privacy summary\n\nWhat an on-path observer learned, per scenario, and from where (`nothing` means the name travelled only inside ECH or ESNI; " +
+		"`inner-in-clear` means it was read from a ClientHelloInner sent in the clear, as a split-mode front forwards it to its backend). " +
 		"ALPN in clear: the protocols the observer read (ESNI never hid ALPN; ECH hides the inner ClientHello's, `hidden` lists those seen only with keys).\n\n")
 	b.WriteString("| scenario | flows | TLS | ECH | ESNI | accepted | DNS queries | ALPN in clear | name | learned from | flows |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Summary {
@@ -237,6 +279,12 @@ func writeMarkdown(w io.Writer, r *Report, level int) error {
 				b.WriteString("| | | | | | | | ")
 			}
 			fmt.Fprintf(&b, "| %s | %s | %d |\n", md(n.Name), n.Source, n.Flows)
+		}
+	}
+	if notes := innerInClearNotes(r); len(notes) > 0 {
+		b.WriteString("\n")
+		for _, note := range notes {
+			fmt.Fprintf(&b, "- **%s**\n", md(note))
 		}
 	}
 	if len(r.Warnings) > 0 || anyFlowWarnings(r) {
@@ -283,6 +331,9 @@ func echCell(f *Flow) string {
 	}
 	if f.ECH == ECHESNI {
 		return esniCell(f)
+	}
+	if f.ECHInnerInClear {
+		return "inner (in clear)"
 	}
 	s := f.ECH
 	if f.ECHConfigID != nil {

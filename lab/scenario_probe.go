@@ -35,7 +35,7 @@ func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolve
 	if len(d.ConfigList) == 0 {
 		return r, fmt.Errorf("lab: no ech config in the HTTPS record of %s", d.Owner)
 	}
-	list, err := ech.ParseConfigList(d.ConfigList)
+	list, err := ech.ParseConfigListLenient(d.ConfigList)
 	if err != nil || len(list.Configs) == 0 {
 		return r, fmt.Errorf("lab: the published ECHConfigList is unusable: %v", err)
 	}

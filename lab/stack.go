@@ -133,7 +133,7 @@ func loadOrMakeKeySet(dir string, o ech.KeyOptions) (*ech.KeySet, error) {
 func (s *stack) allKeys() ech.KeyList {
 	var l ech.KeyList
 	for _, ks := range s.keySets {
-		l = append(l, ks.Keys()...)
+		l = append(l, ks.All()...)
 	}
 	return l
 }
@@ -237,17 +237,24 @@ func (s *stack) startServer(name, keySet string, cfg server.Config) error {
 
 // startSplit starts split mode: a backend for secret.lab.test (crypto/tls
 // without ECH keys: it answers the ClientHelloInner the relay forwards)
-// and the client-facing relay holding the split key set.
+// and the client-facing relay holding the split key set. The two share a
+// front secret made for this run, so the backend logs ECH the relay
+// opened as accepted (and a ClientHelloInner sent in the clear as not).
 func (s *stack) startSplit() error {
+	secret, err := server.NewFrontSecret()
+	if err != nil {
+		return err
+	}
 	backend, err := server.Start(server.Config{Names: []string{SecretName}, PublicName: PublicName,
-		CA: s.ca, Log: s.serverLog, Mode: "split-backend"})
+		CA: s.ca, Log: s.serverLog, Mode: "split-backend", FrontSecret: secret})
 	if err != nil {
 		s.skip("ech-split", err.Error())
 		return nil
 	}
 	s.closers = append(s.closers, backend)
 	split, err := server.StartSplit(server.SplitConfig{Keys: s.keySets[keysSplit],
-		Routes: server.Routes{SecretName: backend.Addr()}, PublicName: PublicName, CA: s.ca, Log: s.serverLog})
+		Routes: server.Routes{SecretName: backend.Addr()}, PublicName: PublicName, CA: s.ca, Log: s.serverLog,
+		FrontSecret: secret})
 	if err != nil {
 		s.skip("ech-split", err.Error())
 		return nil

@@ -38,6 +38,14 @@ type Config struct {
 	// (ech.SaveESNIKeys); PublishESNI publishes them as _esni TXT records.
 	ESNIKeySets map[string]string `json:"esni_keysets,omitempty"`
 	PublishESNI []ESNIPublishRule `json:"publish_esni,omitempty"`
+	// IdleTimeout closes a connection that sends no query for this long,
+	// on every stream and QUIC listener; 0 means each listener's default
+	// (Do53 TCP and DoT 10 s, DoH and DoH3 60 s, DoQ 30 s; see Timeouts).
+	IdleTimeout Duration `json:"idle_timeout,omitempty"`
+	// ReadTimeout bounds a started query on every listener (a DNS message
+	// once its first byte came, a DoH request's headers and body, a DoQ
+	// stream); 0 means DefaultReadTimeout (10 s).
+	ReadTimeout Duration `json:"read_timeout,omitempty"`
 
 	// QueryLog, when set, receives the query log instead of QueryLogFile.
 	QueryLog io.Writer `json:"-"`
@@ -162,7 +170,15 @@ func (c *Config) Validate() error {
 	if c.PollInterval < 0 {
 		return fmt.Errorf("%w: negative poll_interval", ErrConfig)
 	}
+	if c.IdleTimeout < 0 || c.ReadTimeout < 0 {
+		return fmt.Errorf("%w: negative idle_timeout or read_timeout", ErrConfig)
+	}
 	return nil
+}
+
+// timeouts are the listeners' Timeouts; zero fields mean their defaults.
+func (c *Config) timeouts() Timeouts {
+	return Timeouts{Idle: time.Duration(c.IdleTimeout), Read: time.Duration(c.ReadTimeout)}
 }
 
 func (c *Config) needsTLS() bool {

@@ -3,17 +3,16 @@ package resolver
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/watch"
 	"github.com/miekg/dns"
 )
 
@@ -273,7 +272,7 @@ func publishedHeader(owner string, rrtype uint16, ttl uint32) dns.RR_Header {
 const KeySetFile = ech.KeySetManifest
 
 // DefaultPollInterval is how often a key set directory is checked.
-const DefaultPollInterval = 500 * time.Millisecond
+const DefaultPollInterval = watch.DefaultInterval
 
 // LoadFunc reads a key set directory and returns its ECHConfigList.
 type LoadFunc func(dir string) ([]byte, error)
@@ -305,44 +304,10 @@ func (p *Publisher) Watch(ctx context.Context, keySet, dir string, load LoadFunc
 	})
 }
 
-// watchFile polls file every interval (DefaultPollInterval if zero) until
-// ctx ends and calls reload when the file's stamp changed since the last
-// successful reload. The first tick always reloads, because a change may
-// have come between the caller's own first load and the watch. A failed
-// reload is tried again at the next tick.
+// watchFile is watch.File and fileStamp is watch.Stamp, under the names
+// the resolver's watchers use.
 func watchFile(ctx context.Context, file string, interval time.Duration, reload func() error) {
-	if interval <= 0 {
-		interval = DefaultPollInterval
-	}
-	last := ""
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		stamp := fileStamp(file)
-		if stamp == last {
-			continue
-		}
-		if reload() == nil {
-			last = stamp
-		}
-	}
+	watch.File(ctx, file, interval, reload)
 }
 
-// fileStamp summarises a file's size, modification time and contents.
-func fileStamp(file string) string {
-	fi, err := os.Stat(file)
-	if err != nil {
-		return "missing"
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "unreadable"
-	}
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("%d/%d/%x", fi.Size(), fi.ModTime().UnixNano(), sum)
-}
+func fileStamp(file string) string { return watch.Stamp(file) }

@@ -243,7 +243,7 @@ func (r *Running) listen(cfg *Config) error {
 		r.add(TransportUDP, "udp", s)
 	}
 	if l.TCP != "" {
-		s, err := StartTCP(h, l.TCP)
+		s, err := StartTCPTimeouts(h, l.TCP, cfg.timeouts())
 		if err != nil {
 			return err
 		}
@@ -261,7 +261,7 @@ func (r *Running) listen(cfg *Config) error {
 		if lech != nil {
 			o.GetECHKeys = lech.get
 		}
-		if err := r.listenTLS(l, o); err != nil {
+		if err := r.listenTLS(l, o, cfg.timeouts()); err != nil {
 			return err
 		}
 	}
@@ -277,18 +277,18 @@ func (r *Running) listen(cfg *Config) error {
 
 // listenTLS starts DoT, DoH (with HTTP/3 on the same port when DoH3 has
 // the same address), DoH3 and DoQ.
-func (r *Running) listenTLS(l Listen, o TLSListenerOptions) error {
+func (r *Running) listenTLS(l Listen, o TLSListenerOptions, t Timeouts) error {
 	h := r.Handler
 	if l.DoT != "" {
 		o.Addr = l.DoT
-		s, err := StartDoT(h, o)
+		s, err := StartDoTTimeouts(h, o, t)
 		if err != nil {
 			return err
 		}
 		r.add(TransportDoT, "tls", s)
 	}
 	if l.DoH != "" && l.DoH == l.DoH3 {
-		s, s3, err := StartDoHWithH3(h, DoHOptions{TLSListenerOptions: withAddr(o, l.DoH)})
+		s, s3, err := StartDoHWithH3(h, DoHOptions{TLSListenerOptions: withAddr(o, l.DoH), Timeouts: t})
 		if err != nil {
 			return err
 		}
@@ -297,21 +297,21 @@ func (r *Running) listenTLS(l Listen, o TLSListenerOptions) error {
 		l.DoH, l.DoH3 = "", ""
 	}
 	if l.DoH != "" {
-		s, err := StartDoH(h, DoHOptions{TLSListenerOptions: withAddr(o, l.DoH)})
+		s, err := StartDoH(h, DoHOptions{TLSListenerOptions: withAddr(o, l.DoH), Timeouts: t})
 		if err != nil {
 			return err
 		}
 		r.add(TransportDoH, "https", s)
 	}
 	if l.DoH3 != "" {
-		s, err := StartDoH3(h, DoHOptions{TLSListenerOptions: withAddr(o, l.DoH3)})
+		s, err := StartDoH3(h, DoHOptions{TLSListenerOptions: withAddr(o, l.DoH3), Timeouts: t})
 		if err != nil {
 			return err
 		}
 		r.add(TransportDoH3, "h3", s)
 	}
 	if l.DoQ != "" {
-		s, err := StartDoQ(h, DoQOptions{TLSListenerOptions: withAddr(o, l.DoQ)})
+		s, err := StartDoQ(h, DoQOptions{TLSListenerOptions: withAddr(o, l.DoQ), IdleTimeout: t.Idle, StreamTimeout: t.Read})
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,22 @@ type DoHOptions struct {
 	// ErrorLog receives the HTTP server's errors (TLS handshake failures
 	// and the like); nil discards them.
 	ErrorLog *log.Logger
+	// Timeouts: Idle (default DefaultDoHIdleTimeout) closes a connection
+	// with no request in progress (HTTP/2, HTTP/3: no stream); Read
+	// (default DefaultReadTimeout) bounds a request's headers, from the
+	// TLS handshake or, between requests, from their first byte, and
+	// then its body. A request too slow is cut off and its connection
+	// closed (HTTP/2 and HTTP/3 reset the stream).
+	Timeouts Timeouts
+}
+
+// DefaultDoHIdleTimeout is how long a DoH connection may stay idle by
+// default.
+const DefaultDoHIdleTimeout = 60 * time.Second
+
+// timeouts are o.Timeouts with the defaults filled in.
+func (o DoHOptions) timeouts() Timeouts {
+	return o.Timeouts.or(DefaultDoHIdleTimeout, DefaultReadTimeout)
 }
 
 // DoHServer is a running DoH listener over HTTP/1.1 and HTTP/2.
@@ -50,11 +66,12 @@ func serveDoH(ln net.Listener, h Handler, o DoHOptions) (*DoHServer, error) {
 	if o.ErrorLog == nil {
 		o.ErrorLog = log.New(io.Discard, "", 0)
 	}
+	t := o.timeouts()
 	srv := &http.Server{
-		Handler:           NewDoHHandler(h, o.DoHHandlerOptions),
+		Handler:           withBodyTimeout(NewDoHHandler(h, o.DoHHandlerOptions), t.Read),
 		TLSConfig:         conf,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
+		ReadHeaderTimeout: t.Read,
+		IdleTimeout:       t.Idle,
 		ErrorLog:          o.ErrorLog,
 		Protocols:         new(http.Protocols),
 	}

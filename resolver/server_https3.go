@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
 
@@ -33,10 +35,13 @@ func serveDoH3(conn net.PacketConn, h Handler, o DoHOptions) (*DoH3Server, error
 		conn.Close()
 		return nil, err
 	}
+	t := o.timeouts()
 	s := &DoH3Server{
 		srv: &http3.Server{
-			Handler:   NewDoHHandler(h, o.DoHHandlerOptions),
-			TLSConfig: conf,
+			Handler:     withBodyTimeout(NewDoHHandler(h, o.DoHHandlerOptions), t.Read),
+			TLSConfig:   conf,
+			IdleTimeout: t.Idle,
+			QUICConfig:  &quic.Config{MaxIdleTimeout: t.Idle + 5*time.Second}, // the HTTP/3 layer closes at t.Idle, explicitly
 		},
 		conn: conn,
 		done: make(chan struct{}),

@@ -42,9 +42,11 @@ var (
 type DoQOptions struct {
 	TLSListenerOptions
 	// StreamTimeout bounds how long a stream may take to deliver its
-	// query and STREAM FIN; 0 means 10 s.
+	// query and STREAM FIN; 0 means DefaultReadTimeout (10 s).
 	StreamTimeout time.Duration
-	// IdleTimeout closes idle connections; 0 means 30 s.
+	// IdleTimeout is the QUIC idle timeout: a connection with no packet
+	// for this long is dropped; 0 means 30 s. quic-go peers take any
+	// value under 5 s as 5 s on their side.
 	IdleTimeout time.Duration
 }
 

@@ -1,7 +1,9 @@
 package resolver
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,8 +14,39 @@ import (
 )
 
 // StreamIdleTimeout is how long a TCP or DoT connection may stay idle
-// between queries (RFC 7766 §6.2.3 suggests seconds, not minutes).
+// before a query, after the connection (and TLS handshake) or between
+// queries, by default (RFC 7766 §6.2.3 suggests seconds, not minutes).
 const StreamIdleTimeout = 10 * time.Second
+
+// DefaultReadTimeout is how long, by default, a started exchange may take
+// on any listener: the rest of a query once its first byte came (Do53
+// over TCP, DoT, DoQ), a DoH request's headers and body, a DoT handshake.
+const DefaultReadTimeout = 10 * time.Second
+
+// Timeouts bound how long a client may hold a connection. A zero field
+// means the listener's default.
+type Timeouts struct {
+	// Idle closes a connection that sends no query for this long: after
+	// its handshake or between queries (DoH, DoH3: no request; DoQ: no
+	// packet). Defaults: StreamIdleTimeout for Do53 over TCP and DoT,
+	// 60 s for DoH and DoH3, 30 s for DoQ.
+	Idle time.Duration
+	// Read bounds a started exchange: a query once its first byte came,
+	// the DoT handshake, a DoH request's headers and then its body, a DoQ
+	// stream until its FIN. Default DefaultReadTimeout.
+	Read time.Duration
+}
+
+// or fills the zero fields with the defaults given.
+func (t Timeouts) or(idle, read time.Duration) Timeouts {
+	if t.Idle <= 0 {
+		t.Idle = idle
+	}
+	if t.Read <= 0 {
+		t.Read = read
+	}
+	return t
+}
 
 // StreamServer serves DNS over a stream listener: Do53 over TCP (RFC 7766)
 // or, over a TLS listener, DoT (RFC 7858). Each message is prefixed by its
@@ -23,6 +56,7 @@ type StreamServer struct {
 	h         Handler
 	transport string
 	pad       bool // apply RFC 8467 padding (encrypted transports)
+	timeouts  Timeouts
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -31,19 +65,33 @@ type StreamServer struct {
 }
 
 // StartTCP listens on addr ("" means 127.0.0.1:0) and serves Do53 over
-// TCP until Close.
+// TCP until Close, with the default timeouts.
 func StartTCP(h Handler, addr string) (*StreamServer, error) {
+	return StartTCPTimeouts(h, addr, Timeouts{})
+}
+
+// StartTCPTimeouts is StartTCP with timeouts.
+func StartTCPTimeouts(h Handler, addr string, t Timeouts) (*StreamServer, error) {
 	ln, err := net.Listen("tcp", orLoopback(addr))
 	if err != nil {
 		return nil, fmt.Errorf("resolver: tcp: %w", err)
 	}
-	return ServeStream(ln, h, TransportTCP, false), nil
+	return ServeStreamTimeouts(ln, h, TransportTCP, false, t), nil
 }
 
 // ServeStream serves h on ln, naming transport in Meta; pad applies
-// EDNS(0) padding to responses whose query asked for it.
+// EDNS(0) padding to responses whose query asked for it. It uses the
+// default timeouts.
 func ServeStream(ln net.Listener, h Handler, transport string, pad bool) *StreamServer {
-	s := &StreamServer{ln: ln, h: h, transport: transport, pad: pad, conns: map[net.Conn]struct{}{}}
+	return ServeStreamTimeouts(ln, h, transport, pad, Timeouts{})
+}
+
+// ServeStreamTimeouts is ServeStream with timeouts: a connection idle for
+// t.Idle before a query is closed, and so is one whose query (or TLS
+// handshake, or answer) takes longer than t.Read.
+func ServeStreamTimeouts(ln net.Listener, h Handler, transport string, pad bool, t Timeouts) *StreamServer {
+	s := &StreamServer{ln: ln, h: h, transport: transport, pad: pad, conns: map[net.Conn]struct{}{},
+		timeouts: t.or(StreamIdleTimeout, DefaultReadTimeout)}
 	s.wg.Add(1)
 	go s.loop()
 	return s
@@ -107,9 +155,21 @@ func (s *StreamServer) track(c net.Conn, add bool) bool {
 }
 
 func (s *StreamServer) serveConn(c net.Conn) {
+	t := s.timeouts
+	if tc, ok := c.(*tls.Conn); ok {
+		c.SetDeadline(time.Now().Add(t.Read))
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+	}
+	br := bufio.NewReader(c)
 	for {
-		c.SetReadDeadline(time.Now().Add(StreamIdleTimeout))
-		msg, err := readFrame(c)
+		c.SetReadDeadline(time.Now().Add(t.Idle))
+		if _, err := br.Peek(1); err != nil {
+			return // idle too long, or gone
+		}
+		c.SetReadDeadline(time.Now().Add(t.Read))
+		msg, err := readFrame(br)
 		if err != nil {
 			return
 		}
@@ -127,7 +187,7 @@ func (s *StreamServer) serveConn(c net.Conn) {
 		if err != nil {
 			return
 		}
-		c.SetWriteDeadline(time.Now().Add(StreamIdleTimeout))
+		c.SetWriteDeadline(time.Now().Add(t.Read))
 		if _, err := c.Write(frame(out)); err != nil {
 			return
 		}

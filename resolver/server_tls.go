@@ -12,8 +12,14 @@ const ALPNDoT = "dot"
 
 // StartDoT listens on o.Addr ("" means 127.0.0.1:0) and serves DNS over TLS
 // (RFC 7858), offering ALPN "dot". Responses are padded with the RFC 8467
-// block-length policy when the query carries a Padding option.
+// block-length policy when the query carries a Padding option. It uses
+// the default timeouts.
 func StartDoT(h Handler, o TLSListenerOptions) (*StreamServer, error) {
+	return StartDoTTimeouts(h, o, Timeouts{})
+}
+
+// StartDoTTimeouts is StartDoT with timeouts (see ServeStreamTimeouts).
+func StartDoTTimeouts(h Handler, o TLSListenerOptions, t Timeouts) (*StreamServer, error) {
 	conf, err := o.ServerConfig(ALPNDoT)
 	if err != nil {
 		return nil, fmt.Errorf("resolver: dot: %w", err)
@@ -22,5 +28,5 @@ func StartDoT(h Handler, o TLSListenerOptions) (*StreamServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolver: dot: %w", err)
 	}
-	return ServeStream(tls.NewListener(ln, conf), h, TransportDoT, true), nil
+	return ServeStreamTimeouts(tls.NewListener(ln, conf), h, TransportDoT, true, t), nil
 }

@@ -82,6 +82,25 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// Now is the clock. nil means time.Now.
 	Now func() time.Time
+	// IdleTimeout closes a connection that stays idle this long: after the
+	// TLS handshake before its first request, between HTTP/1.1 requests,
+	// an HTTP/2 connection with no stream open, an HTTP/3 connection with
+	// no activity. 0 means DefaultIdleTimeout (60 s).
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading a request: its headers from their first
+	// byte, then its body from when the handler starts; a request that
+	// takes longer is cut off and its connection closed (HTTP/2 and
+	// HTTP/3 reset the stream). A handler that runs longer than this is
+	// not affected. 0 means DefaultReadTimeout (10 s).
+	ReadTimeout time.Duration
+	// FrontSecret is the secret shared with the split fronts in front of
+	// this server (LoadFrontSecret). With it, a connection may start with
+	// a front's PROXY v2 header, which is stripped; when its HMAC verifies,
+	// the record takes the real client address from it and, for a
+	// ClientHelloInner the front opened, ECH "accepted" with the outer SNI,
+	// config id and suite. nil accepts no header: a ClientHelloInner
+	// received in the clear is logged as ECHInnerInClear.
+	FrontSecret []byte
 }
 
 // populate fills in defaults and validates the config once.
@@ -121,6 +140,12 @@ func (c Config) populate() (Config, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = DefaultReadTimeout
 	}
 	return c, nil
 }

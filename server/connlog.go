@@ -20,6 +20,13 @@ const (
 	// ECHGrease: the ECH extension named a config id the server does not
 	// hold, as GREASE ECH does.
 	ECHGrease = "grease"
+	// ECHInnerInClear: the ClientHello carried an encrypted_client_hello
+	// extension of type inner, so its server_name travelled in the clear,
+	// and neither this server nor a split front vouching for it (a PROXY v2
+	// header verified with Config.FrontSecret) opened a ClientHelloOuter.
+	// A split front sends this for a ClientHelloInner a client sent it
+	// directly, with an illegal_parameter alert (RFC 9849 §7).
+	ECHInnerInClear = "inner-in-clear"
 	// ECHNone: the ClientHello carried no ECH extension.
 	ECHNone = "none"
 	// ECHUnknown: the ClientHello carried an ECH extension but the server
@@ -47,7 +54,7 @@ type ConnRecord struct {
 	ClientAddr string    `json:"client_addr"` // remote ip:port
 	OuterSNI   string    `json:"outer_sni"`   // server_name of the ClientHelloOuter (or the only ClientHello)
 	InnerSNI   string    `json:"inner_sni"`   // server_name of the ClientHelloInner; "" unless ECH was accepted
-	ECH        string    `json:"ech"`         // ECHAccepted, ECHRejected, ECHGrease, ECHNone or ECHUnknown
+	ECH        string    `json:"ech"`         // ECHAccepted, ECHRejected, ECHGrease, ECHInnerInClear, ECHNone or ECHUnknown
 	// ConfigID is the ECH config id the client named; null without ECH
 	// (and over QUIC, where the server cannot see the extension's bytes).
 	ConfigID *uint8 `json:"config_id"`
@@ -67,6 +74,13 @@ type ConnRecord struct {
 	Backend      string  `json:"backend,omitempty"`     // split mode: the address the connection was relayed to
 	Route        string  `json:"route,omitempty"`       // split mode: "ech", "passthrough" or "public"
 	Error        string  `json:"error,omitempty"`       // why the handshake or relay failed
+	// Front says whether a split front's PROXY v2 header came with the
+	// connection: FrontVerified or FrontInvalid; "" without one (or
+	// without Config.FrontSecret).
+	Front string `json:"front,omitempty"`
+	// FrontAddr is the TCP peer (the split front) when ClientAddr came
+	// from a verified front header.
+	FrontAddr string `json:"front_addr,omitempty"`
 }
 
 // RecordSchema is the version of the ConnRecord JSON layout.

@@ -13,7 +13,8 @@ type helloFacts struct {
 	hasECH   bool // an outer encrypted_client_hello extension was present
 	configID uint8
 	suite    string // "KDF/AEAD"
-	innerECH bool   // an inner encrypted_client_hello: a split-mode relay decrypted it
+	innerECH bool   // an inner encrypted_client_hello came in the clear (from a split front, or a client)
+	random   []byte // the ClientHello's random, which a front's verdict is bound to
 }
 
 // dissect parses the first ClientHello in the recorded client bytes with
@@ -24,7 +25,7 @@ func dissect(raw []byte) helloFacts {
 	if err != nil {
 		return helloFacts{}
 	}
-	f := helloFacts{sni: ch.ServerName}
+	f := helloFacts{sni: ch.ServerName, random: ch.Random}
 	if ch.ECH != nil && ch.ECH.Type == ech.ECHOuter {
 		f.hasECH = true
 		f.configID = ch.ECH.ConfigID

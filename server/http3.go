@@ -54,13 +54,14 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 	tlsCfg := http3.ConfigureTLSConfig(tlsConfig(&s.cfg, s.certs, &s.known, nil))
 	tlsCfg.MinVersion = 0 // quic-go sets TLS 1.3 itself
 	watchECH(tlsCfg)
-	ln, err := h.tr.Listen(tlsCfg, &quic.Config{})
+	ln, err := h.tr.Listen(tlsCfg, &quic.Config{MaxIdleTimeout: s.cfg.IdleTimeout + quicIdleGrace})
 	if err != nil {
 		udp.Close()
 		return nil, err
 	}
 	h.srv = &http3.Server{
-		Handler: s.handler(),
+		Handler:     bodyTimeout(s.handler(), s.cfg.ReadTimeout),
+		IdleTimeout: s.cfg.IdleTimeout,
 		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
 			if v, ok := h.recs.Load(c); ok {
 				ctx = withRecord(ctx, v.(*ConnRecord))

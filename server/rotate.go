@@ -21,9 +21,16 @@ type RotatorConfig struct {
 	// Grace is how long a replaced key stays accepted. 0 means 2×Every,
 	// or one hour without a schedule.
 	Grace time.Duration
-	// KeyOptions make the new keys (ConfigID is chosen free by the set).
+	// KeyOptions override what the new keys look like. A rotation
+	// replaces each published key with a new one like it (same KEM, cipher
+	// suites, public name, maximum name length; ech.KeySet.RotationOptions),
+	// so the zero value keeps the set as it is: an X25519+X-Wing set
+	// rotates to a new X25519 and a new X-Wing key. A field set here
+	// replaces that part; a KEM set here gives one new key of that KEM.
+	// ConfigID is ignored (the set picks free ones).
 	KeyOptions ech.KeyOptions
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means the key set's (ech.KeySet.Now), so that
+	// the Rotator and the set agree on when a grace period ends.
 	Now func() time.Time
 	// OnRotate, when set, is called after each scheduled rotation with
 	// the new key or the error.
@@ -68,7 +75,7 @@ func StartRotator(cfg RotatorConfig) (*Rotator, error) {
 		}
 	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Keys.Now
 	}
 	r := &Rotator{cfg: cfg, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	r.wg.Add(1)
@@ -149,19 +156,30 @@ func (r *Rotator) rearm() {
 	}
 }
 
-// Rotate publishes a new key now, keeps the replaced ones for the grace
-// period, drops keys whose grace has ended, and saves the set to Dir.
+// Rotate publishes new keys now (one like each published key, see
+// RotatorConfig.KeyOptions), keeps the replaced ones for the grace period,
+// drops keys whose grace has ended, and saves the set to Dir. It returns
+// the most preferred new key; RotateKeys returns them all.
 func (r *Rotator) Rotate() (*ech.Key, error) {
+	keys, err := r.RotateKeys()
+	if err != nil {
+		return nil, err
+	}
+	return keys[0], nil
+}
+
+// RotateKeys is Rotate returning every new key, most preferred first.
+func (r *Rotator) RotateKeys() ([]*ech.Key, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.cfg.Now()
 	r.cfg.Keys.Expire(now)
-	k, err := r.cfg.Keys.Rotate(r.cfg.KeyOptions, r.cfg.Grace, now)
+	keys, err := r.cfg.Keys.RotateKeys(r.cfg.Keys.RotationOptions(r.cfg.KeyOptions), r.cfg.Grace, now)
 	if err != nil {
 		return nil, err
 	}
 	r.rearm()
-	return k, r.save()
+	return keys, r.save()
 }
 
 // Expire drops the keys whose grace period has ended and saves the set

@@ -30,8 +30,9 @@ func TestRotationStaleClientRecoversWithRetryConfigs(t *testing.T) {
 	ks.Add(first, true)
 	oldList := configList(t, first)
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	ks.SetClock(clock.Now) // the Rotator reads the set's clock
 	dir := t.TempDir()
-	rot, err := StartRotator(RotatorConfig{Keys: ks, Dir: dir, Grace: time.Hour, Now: clock.Now})
+	rot, err := StartRotator(RotatorConfig{Keys: ks, Dir: dir, Grace: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,18 +70,24 @@ func TestRotationStaleClientRecoversWithRetryConfigs(t *testing.T) {
 	if in, err := get(oldList); err != nil || in.ECH != ECHAccepted || *in.ConfigID != first.Config.ConfigID {
 		t.Fatalf("old config during grace: %+v, %v", in, err)
 	}
-	// After it, the old config is rejected with the new one as retry config.
+	// After it, the old config is rejected with the new one as retry
+	// config: by the clock alone, before Expire has dropped the key, and
+	// after Expire as well.
 	clock.Add(2 * time.Hour)
-	if n, err := rot.Expire(); n != 1 || err != nil {
-		t.Fatalf("Expire = %d, %v", n, err)
-	}
-	_, err = get(oldList)
 	var rej *tls.ECHRejectionError
-	if !errors.As(err, &rej) {
-		t.Fatalf("stale config: err = %v, want ECHRejectionError", err)
-	}
-	if string(rej.RetryConfigList) != string(configList(t, newKey)) {
-		t.Fatalf("retry configs %x, want %x", rej.RetryConfigList, configList(t, newKey))
+	for _, when := range []string{"past grace", "after Expire"} {
+		if when == "after Expire" {
+			if n, err := rot.Expire(); n != 1 || err != nil {
+				t.Fatalf("Expire = %d, %v", n, err)
+			}
+		}
+		_, err = get(oldList)
+		if !errors.As(err, &rej) {
+			t.Fatalf("stale config %s: err = %v, want ECHRejectionError", when, err)
+		}
+		if string(rej.RetryConfigList) != string(configList(t, newKey)) {
+			t.Fatalf("%s: retry configs %x, want %x", when, rej.RetryConfigList, configList(t, newKey))
+		}
 	}
 	in, err := get(rej.RetryConfigList)
 	if err != nil || in.ECH != ECHAccepted || *in.ConfigID != newKey.Config.ConfigID {
@@ -230,5 +237,72 @@ func TestNextRetire(t *testing.T) {
 	got, ok := nextRetire([]ech.KeyEntry{{RetireAt: t0.Add(time.Hour)}, {RetireAt: t0}, {Published: true}})
 	if !ok || !got.Equal(t0) {
 		t.Errorf("nextRetire = %v, %v; want %v", got, ok, t0)
+	}
+}
+
+// TestRotatorKeepsTheSetsShape checks that a Rotator with zero KeyOptions
+// (what echlab server --rotate-every uses) replaces each published key with
+// one like it: an X25519+X-Wing set with two suites, a public name and a
+// maximum name length stays that, saved to disk, and both new keys work in
+// a real handshake. A KeyOptions field overrides its part.
+func TestRotatorKeepsTheSetsShape(t *testing.T) {
+	suites := []ech.CipherSuite{{KDF: 1, AEAD: 1}, {KDF: 1, AEAD: 3}}
+	ks := &ech.KeySet{}
+	for _, kem := range []uint16{ech.KEMXWing, ech.KEMX25519HKDFSHA256} { // Add puts the last first
+		k, err := ech.GenerateKey(ech.KeyOptions{ConfigID: uint8(kem), KEM: kem, CipherSuites: suites,
+			PublicName: "front.example", MaximumNameLength: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks.Add(k, true)
+	}
+	dir := t.TempDir()
+	rot, err := StartRotator(RotatorConfig{Keys: ks, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rot.Close()
+	keys, err := rot.RotateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := ech.LoadKeySet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := saved.PublishedOptions()
+	if len(keys) != 2 || len(pub) != 2 {
+		t.Fatalf("rotated to %d keys, %d published on disk; want 2 and 2", len(keys), len(pub))
+	}
+	for i, want := range []uint16{ech.KEMX25519HKDFSHA256, ech.KEMXWing} {
+		c := keys[i].Config
+		if c.KEM != want || !slices.Equal(c.CipherSuites, suites) || c.PublicName != "front.example" || c.MaximumNameLength != 40 {
+			t.Errorf("new key %d: KEM %#x suites %v name %q max %d", i, c.KEM, c.CipherSuites, c.PublicName, c.MaximumNameLength)
+		}
+		if pub[i].KEM != want {
+			t.Errorf("saved published key %d has KEM %#x, want %#x", i, pub[i].KEM, want)
+		}
+	}
+	s := startServer(t, Config{Keys: ks, PublicName: "front.example"})
+	for _, k := range keys {
+		c := httpClient(s.Addr(), clientTLS(t, "secret.lab.test", configList(t, k)))
+		if _, in := getJSON(t, c, "secret.lab.test"); in.ECH != ECHAccepted || *in.ConfigID != k.Config.ConfigID {
+			t.Errorf("new %s key: %+v", ech.KEMName(k.Config.KEM), in)
+		}
+	}
+
+	// An explicit KEM gives one key of it; an explicit public name replaces the set's.
+	rot2, err := StartRotator(RotatorConfig{Keys: ks, KeyOptions: ech.KeyOptions{KEM: ech.KEMP256HKDFSHA256, PublicName: "other.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rot2.Close()
+	keys, err = rot2.RotateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := keys[0].Config; len(keys) != 1 || c.KEM != ech.KEMP256HKDFSHA256 || c.PublicName != "other.example" ||
+		!slices.Equal(c.CipherSuites, suites) || c.MaximumNameLength != 40 {
+		t.Errorf("override: %d keys, %+v", len(keys), c)
 	}
 }

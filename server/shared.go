@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/echlab/echlab/internal/pki"
 )
@@ -25,7 +24,8 @@ type Server struct {
 	http  *http.Server
 	h3    *h3Server // nil without HTTP3
 
-	recs sync.Map // *tls.Conn → *ConnRecord
+	recs   sync.Map // *tls.Conn → *ConnRecord
+	starts sync.Map // *tls.Conn → *startConn, until its first request is read
 
 	mu          sync.Mutex
 	handshaking map[net.Conn]struct{} // closed by Close so it need not wait for timeouts
@@ -61,8 +61,9 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	s.http = &http.Server{
-		Handler:           s.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           bodyTimeout(s.handler(), c.ReadTimeout),
+		ReadHeaderTimeout: c.ReadTimeout,
+		IdleTimeout:       c.IdleTimeout,
 		ConnContext:       s.connContext,
 		ConnState:         s.connState,
 		ErrorLog:          discardLogger(),
@@ -145,8 +146,9 @@ func (s *Server) ServeConn(c net.Conn) {
 // the handshaken conn, or nil after closing it when the handshake failed.
 func (s *Server) handshake(c net.Conn) *tls.Conn {
 	start := s.cfg.Now()
-	p := newPeekConn(c, start)
-	tc := tls.Server(p, s.tlsCfg)
+	p := newPeekConn(s.fromFront(c), start)
+	sc := &startConn{Conn: p}
+	tc := tls.Server(sc, s.tlsCfg)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
@@ -157,6 +159,8 @@ func (s *Server) handshake(c net.Conn) *tls.Conn {
 		return nil
 	}
 	s.recs.Store(tc, rec)
+	s.starts.Store(tc, sc)
+	sc.arm(s.cfg.IdleTimeout, s.cfg.ReadTimeout)
 	return tc
 }
 
@@ -190,10 +194,12 @@ func (s *Server) tcpRecord(p *peekConn, tc *tls.Conn, err error) *ConnRecord {
 		rec.RetryConfigs = retries(s.cfg.Keys) && cs.Version == tls.VersionTLS13
 	}
 	if d.innerECH {
-		// A split-mode relay forwarded a ClientHelloInner: crypto/tls
-		// confirmed ECH acceptance for it; the outer SNI is the relay's.
-		rec.ECH, rec.InnerSNI, rec.OuterSNI = ECHAccepted, d.sni, ""
+		// A ClientHelloInner came in the clear: its name was on the wire
+		// unless a split front vouches that it opened the ClientHelloOuter
+		// (applyFront).
+		rec.ECH, rec.InnerSNI = ECHInnerInClear, ""
 	}
+	s.applyFront(rec, p.Conn, d)
 	if err != nil {
 		rec.Error = err.Error()
 	}
@@ -224,7 +230,15 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
+// connState hands the read deadline back to net/http once a connection's
+// first request (or HTTP/2 preface) is read, and forgets closed ones.
 func (s *Server) connState(c net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		return
+	}
+	if sc, ok := s.starts.LoadAndDelete(c); ok {
+		sc.(*startConn).activate()
+	}
 	if st == http.StateClosed || st == http.StateHijacked {
 		s.recs.Delete(c)
 	}

@@ -24,24 +24,41 @@ type SplitConfig struct {
 	TrialDecrypt bool
 	// Routes maps inner SNI (or, without ECH, plain SNI) to backends.
 	Routes Routes
-	// Public serves the connections whose ECH cannot be decrypted: it
-	// should hold the key set to send retry configs. nil starts one in
-	// process (shared mode, the public name only, with Keys, CA and Log).
+	// Public serves the connections whose ECH the relay did not open: it
+	// completes them with the ClientHelloOuter and sends retry configs.
+	// nil starts one in process (the public name only, CA and Log) whose
+	// crypto/tls holds Keys' configs with decoy private keys, so that it
+	// can only reject ECH (with retry configs), never accept what the
+	// relay refused. A server passed here must do the same.
 	Public *Server
 	// PublicName and CA configure the in-process public server.
 	PublicName string
 	CA         *pki.CA
 	// Log receives one ConnRecord JSON line per relayed connection.
 	Log io.Writer
-	// ReadTimeout bounds reading a ClientHello; 0 means 5 s.
+	// ReadTimeout bounds reading a ClientHello (and a backend's
+	// ServerHello); 0 means DefaultHelloTimeout (5 s).
 	ReadTimeout time.Duration
 	// MaxHello bounds the bytes of one ClientHello; 0 means
 	// DefaultMaxHello.
 	MaxHello int
+	// MaxHelloRecords bounds the handshake records that carry one
+	// ClientHello; 0 means DefaultMaxHelloRecords.
+	MaxHelloRecords int
 	// DialTimeout bounds dialing a backend; 0 means 5 s.
 	DialTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// IdleTimeout closes both sides of a relayed connection when no byte
+	// has gone either way for this long; 0 means DefaultIdleTimeout (60 s).
+	IdleTimeout time.Duration
+	// FrontSecret, shared with the backends (their Config.FrontSecret,
+	// LoadFrontSecret), makes the relay start every connection it
+	// forwards with a PROXY v2 header: the client's address and an HMAC'd
+	// verdict (ECH status, outer SNI, config id, suite) bound to the
+	// forwarded ClientHello's random. nil sends none: backends then log a
+	// forwarded ClientHelloInner as ECHInnerInClear.
+	FrontSecret []byte
 }
 
 func (c SplitConfig) populate() (SplitConfig, error) {
@@ -55,10 +72,16 @@ func (c SplitConfig) populate() (SplitConfig, error) {
 		return c, err
 	}
 	if c.ReadTimeout <= 0 {
-		c.ReadTimeout = 5 * time.Second
+		c.ReadTimeout = DefaultHelloTimeout
 	}
 	if c.MaxHello <= 0 {
 		c.MaxHello = DefaultMaxHello
+	}
+	if c.MaxHelloRecords <= 0 {
+		c.MaxHelloRecords = DefaultMaxHelloRecords
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = 5 * time.Second
@@ -68,6 +91,9 @@ func (c SplitConfig) populate() (SplitConfig, error) {
 	}
 	return c, nil
 }
+
+// DefaultHelloTimeout is SplitConfig.ReadTimeout's default.
+const DefaultHelloTimeout = 5 * time.Second
 
 // UsableKeys is a KeySource over a key set that gives crypto/tls only the
 // keys it can use, leaving out those of KEMs it lacks (*ech.KeySet itself
@@ -105,9 +131,10 @@ func StartSplit(cfg SplitConfig) (*Split, error) {
 	}
 	s := &Split{cfg: c, public: c.Public, log: &recordLog{w: c.Log}, conns: map[net.Conn]struct{}{}}
 	if s.public == nil {
-		pc := Config{PublicName: c.PublicName, Names: []string{}, CA: c.CA, Log: c.Log, Now: c.Now, Mode: "split-public"}
+		pc := Config{PublicName: c.PublicName, Names: []string{}, CA: c.CA, Log: c.Log, Now: c.Now, Mode: "split-public",
+			IdleTimeout: c.IdleTimeout}
 		if c.Keys != nil {
-			pc.Keys = supportedKeys{c.Keys}
+			pc.Keys = newDecoyKeys(c.Keys)
 		}
 		if s.public, err = Start(pc); err != nil {
 			return nil, err

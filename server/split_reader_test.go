@@ -5,11 +5,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/echlab/echlab/ech"
 )
 
 // clientHelloRecords captures the first flight of a crypto/tls client.
-func clientHelloRecords(t *testing.T, cfg *tls.Config) []byte {
+func clientHelloRecords(t testing.TB, cfg *tls.Config) []byte {
 	t.Helper()
 	pc, sc := net.Pipe()
 	go tls.Client(pc, cfg).Handshake() //nolint:errcheck
@@ -49,7 +53,9 @@ func TestReadFlight(t *testing.T) {
 	}{
 		{"one record", raw, DefaultMaxHello, false, 0},
 		{"fragmented", refragment(raw, 100), DefaultMaxHello, false, 0},
-		{"one-byte records", refragment(raw, 1), DefaultMaxHello, false, 0},
+		{"64 records", refragment(raw, (len(msg)+63)/64), DefaultMaxHello, false, 0},
+		{"one-byte records", refragment(raw, 1), DefaultMaxHello, true, 0},
+		{"65 records", refragment(raw, len(msg)/65), DefaultMaxHello, true, 0},
 		{"after CCS", append(append([]byte(nil), ccs...), raw...), DefaultMaxHello, false, len(ccs)},
 		{"over the limit", raw, len(raw) - 1, true, 0},
 		{"truncated", raw[:len(raw)-1], DefaultMaxHello, true, 0},
@@ -82,5 +88,103 @@ func TestReadFlight(t *testing.T) {
 					bytes.Equal(f.raw(), tc.in), r.Len())
 			}
 		})
+	}
+}
+
+// hostileHello is the most expensive ClientHello a client can send the
+// relay within DefaultMaxHello: a real crypto/tls ECH ClientHello padded
+// to the largest size whose one-byte records still fit, cut into
+// one-byte records.
+func hostileHello(tb testing.TB) []byte {
+	tb.Helper()
+	rec := clientHelloRecords(tb, clientTLS(tb, "secret.lab.test", configList(tb, newKey(tb, 1))))
+	ch, err := ech.ParseClientHello(rec[recordHeaderLen:])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const size = DefaultMaxHello/(recordHeaderLen+1) - 8 // message bytes
+	ch.SetExtension(ech.ExtPadding, make([]byte, size-len(ch.Raw)-4))
+	msg, err := ch.Marshal()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return refragment(ech.MarshalRecords(msg), 1)
+}
+
+// benchHostile sends the hostile hello to a split relay over loopback and
+// waits for the relay's first answer (an alert, or the backend's
+// ServerHello when the relay accepts it): the cost to the relay of one
+// hostile connection.
+func benchHostile(b *testing.B, addr string, hello []byte) {
+	b.Helper()
+	for i := 0; i < b.N; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go c.Write(hello) //nolint:errcheck // the relay may close before it reads everything
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			b.Fatalf("no answer from the relay: %v", err)
+		}
+		c.Close()
+	}
+}
+
+// BenchmarkSplitOneByteRecords measures one hostile connection (the
+// largest ClientHello in one-byte records) against the split relay: wall
+// time per connection, and the process's CPU time per connection
+// (cpu-ns/op, relay and client together).
+func BenchmarkSplitOneByteRecords(b *testing.B) {
+	l := startSplitLab(b, false)
+	hello := hostileHello(b)
+	b.ResetTimer()
+	cpu := cpuTime()
+	benchHostile(b, l.split.Addr(), hello)
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime is the process's user and system CPU time in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// TestSplitOneByteRecordsCPUBound asserts, through the benchmark, that a
+// hostile connection costs the relay little: the old reader, which
+// re-parsed every record so far on each new one, took about 1.2 s per
+// connection here (and crypto/tls needs about 1 ms for such bytes); the
+// linear reader with its record bound takes well under a millisecond.
+func TestSplitOneByteRecordsCPUBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a benchmark")
+	}
+	l := startSplitLab(t, false)
+	hello := hostileHello(t)
+	r := testing.Benchmark(func(b *testing.B) { benchHostile(b, l.split.Addr(), hello) })
+	const bound = 50 * time.Millisecond
+	if r.N == 0 || time.Duration(r.NsPerOp()) > bound {
+		t.Errorf("hostile connection: %v each over %d runs, want under %v", time.Duration(r.NsPerOp()), r.N, bound)
+	}
+	t.Logf("hostile connection (one-byte records): %v each over %d runs", time.Duration(r.NsPerOp()), r.N)
+}
+
+// TestReadFlightLinear reads the hostile hello with no record bound: the
+// reader's cost must grow with the bytes, not with their square (the old
+// reader re-parsed every record so far on each new one: about 0.4 s of
+// CPU for these 10 900 records).
+func TestReadFlightLinear(t *testing.T) {
+	hello := hostileHello(t)
+	start := time.Now()
+	f, err := readFlightMax(bytes.NewReader(hello), DefaultMaxHello, len(hello))
+	took := time.Since(start)
+	if err != nil || len(f.raw()) != len(hello) {
+		t.Fatalf("read %v: %v", f != nil, err)
+	}
+	if took > 150*time.Millisecond {
+		t.Errorf("%d one-byte records took %v", len(hello)/(recordHeaderLen+1), took)
 	}
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // serve handles one client connection: read the ClientHello, decide, and
-// relay. Every outcome is logged; nothing here panics on client bytes.
+// relay. Every outcome is logged; a refused ClientHello is answered with
+// a TLS alert; nothing here panics on client bytes.
 func (s *Split) serve(c net.Conn) {
 	s.track(c)
 	defer s.untrack(c)
@@ -26,6 +27,7 @@ func (s *Split) serve(c net.Conn) {
 	}
 	s.log.write(rec)
 	if err != nil {
+		sendAlert(c, err)
 		closeClean(c)
 		if backend != nil {
 			backend.Close()
@@ -37,24 +39,31 @@ func (s *Split) serve(c net.Conn) {
 	}
 	s.track(backend)
 	defer s.untrack(backend)
-	relay(c, backend)
+	relayIdle(c, backend, s.cfg.IdleTimeout)
 }
 
 // handshake reads the client's first flight and connects it to a backend.
 // It returns the backend conn to relay with, or nil and no error when the
-// connection went to the public server.
+// connection went to the public server. Errors that the client should
+// hear about carry their alert (alertError).
 func (s *Split) handshake(c net.Conn, rec *ConnRecord) (net.Conn, error) {
 	c.SetReadDeadline(s.cfg.Now().Add(s.cfg.ReadTimeout)) //nolint:errcheck
-	f, err := readFlight(c, s.cfg.MaxHello)
+	f, err := readFlightMax(c, s.cfg.MaxHello, s.cfg.MaxHelloRecords)
+	if err != nil {
+		return nil, flightAlert(err)
+	}
+	ch, err := parseHello(f.msg)
 	if err != nil {
 		return nil, err
 	}
-	ch, err := ech.ParseClientHello(f.msg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrClientHello, err)
-	}
 	rec.OuterSNI = ch.ServerName
-	if ch.ECH == nil || ch.ECH.Type != ech.ECHOuter {
+	if ch.ECH != nil && ch.ECH.Type == ech.ECHInner {
+		// RFC 9849 §7: a client-facing server never takes a
+		// ClientHelloInner from the network.
+		rec.ECH = ECHInnerInClear
+		return nil, withAlert(alertIllegalParameter, fmt.Errorf("%w: encrypted_client_hello of type inner from the client", ErrClientHello))
+	}
+	if ch.ECH == nil {
 		return s.passthrough(c, f, ch, rec)
 	}
 	id := ch.ECH.ConfigID
@@ -63,22 +72,38 @@ func (s *Split) handshake(c net.Conn, rec *ConnRecord) (net.Conn, error) {
 	if s.cfg.Keys != nil {
 		opened, err = ech.Open(s.cfg.Keys, ch, &ech.OpenOptions{TrialDecrypt: s.cfg.TrialDecrypt})
 	}
+	if err != nil && !errors.Is(err, ech.ErrDecrypt) {
+		// It opened, but the ClientHelloInner is malformed (§7.1).
+		rec.ECH = ECHRejected
+		return nil, withAlert(alertIllegalParameter, fmt.Errorf("%w: %w", ErrClientHello, err))
+	}
 	if opened == nil {
 		rec.ECH = ECHGrease
 		if s.cfg.Keys != nil && len(s.cfg.Keys.Lookup(id)) > 0 {
 			rec.ECH = ECHRejected
-		}
-		if err != nil && !errors.Is(err, ech.ErrDecrypt) {
-			rec.Error = err.Error()
 		}
 		return s.toPublic(c, f, rec)
 	}
 	rec.ECH, rec.InnerSNI, rec.Route = ECHAccepted, opened.Inner.ServerName, "ech"
 	addr, ok := s.cfg.Routes.Lookup(opened.Inner.ServerName)
 	if !ok {
-		return nil, fmt.Errorf("%w for inner SNI %q", ErrNoRoute, opened.Inner.ServerName)
+		return nil, withAlert(alertUnrecognizedName, fmt.Errorf("%w for inner SNI %q", ErrNoRoute, opened.Inner.ServerName))
 	}
 	return s.forwardECH(c, addr, opened, rec)
+}
+
+// parseHello parses the first message of a flight as a ClientHello:
+// another handshake message is unexpected_message, a ClientHello that
+// does not parse decode_error.
+func parseHello(msg []byte) (*ech.ClientHello, error) {
+	if msg[0] != 1 {
+		return nil, withAlert(alertUnexpectedMessage, fmt.Errorf("%w: handshake message type %d", ErrClientHello, msg[0]))
+	}
+	ch, err := ech.ParseClientHello(msg)
+	if err != nil {
+		return nil, withAlert(alertDecodeError, fmt.Errorf("%w: %w", ErrClientHello, err))
+	}
+	return ch, nil
 }
 
 // passthrough sends a ClientHello without ECH, unchanged, to the backend
@@ -87,17 +112,34 @@ func (s *Split) passthrough(c net.Conn, f *flight, ch *ech.ClientHello, rec *Con
 	rec.Route = "passthrough"
 	addr, ok := s.cfg.Routes.Lookup(ch.ServerName)
 	if !ok {
-		return nil, fmt.Errorf("%w for SNI %q", ErrNoRoute, ch.ServerName)
+		return nil, withAlert(alertUnrecognizedName, fmt.Errorf("%w for SNI %q", ErrNoRoute, ch.ServerName))
 	}
 	b, err := s.dial(addr, rec)
 	if err != nil {
 		return nil, err
 	}
 	c.SetReadDeadline(time.Time{}) //nolint:errcheck
-	if _, err := b.Write(f.raw()); err != nil {
-		return b, fmt.Errorf("server: forwarding to %s: %w", addr, err)
+	hdr, err := s.frontHeader(c, b, frontVerdict{ECH: rec.ECH, OuterSNI: ch.ServerName}, ch.Random)
+	if err != nil {
+		return b, err
+	}
+	if _, err := b.Write(append(hdr, f.raw()...)); err != nil {
+		return b, withAlert(alertInternalError, fmt.Errorf("server: forwarding to %s: %w", addr, err))
 	}
 	return b, nil
+}
+
+// frontHeader is the PROXY v2 header that starts a forwarded connection,
+// or nil without a FrontSecret.
+func (s *Split) frontHeader(c, b net.Conn, v frontVerdict, random []byte) ([]byte, error) {
+	if len(s.cfg.FrontSecret) == 0 {
+		return nil, nil
+	}
+	hdr, err := sealFrontHeader(s.cfg.FrontSecret, addrPort(c.RemoteAddr()), addrPort(c.LocalAddr()), v, random)
+	if err != nil {
+		return nil, withAlert(alertInternalError, err)
+	}
+	return hdr, nil
 }
 
 // toPublic hands the connection, with the bytes already read, to the
@@ -118,13 +160,19 @@ func (s *Split) forwardECH(c net.Conn, addr string, opened *ech.Opened, rec *Con
 	if err != nil {
 		return nil, err
 	}
-	if _, err := b.Write(ech.MarshalRecords(opened.Inner.Raw)); err != nil {
-		return b, fmt.Errorf("server: forwarding to %s: %w", addr, err)
+	id := opened.ConfigID
+	hdr, err := s.frontHeader(c, b, frontVerdict{ECH: ECHAccepted, OuterSNI: opened.Outer.ServerName,
+		ConfigID: &id, Suite: opened.Suite}, opened.Inner.Random)
+	if err != nil {
+		return b, err
+	}
+	if _, err := b.Write(append(hdr, ech.MarshalRecords(opened.Inner.Raw)...)); err != nil {
+		return b, withAlert(alertInternalError, fmt.Errorf("server: forwarding to %s: %w", addr, err))
 	}
 	b.SetReadDeadline(s.cfg.Now().Add(s.cfg.ReadTimeout)) //nolint:errcheck
 	sh, err := readFlight(b, s.cfg.MaxHello)
 	if err != nil {
-		return b, fmt.Errorf("server: backend %s: %w", addr, err)
+		return b, withAlert(alertInternalError, fmt.Errorf("server: backend %s: %w", addr, err))
 	}
 	b.SetReadDeadline(time.Time{}) //nolint:errcheck
 	if _, err := c.Write(sh.raw()); err != nil {
@@ -139,33 +187,43 @@ func (s *Split) forwardECH(c net.Conn, addr string, opened *ech.Opened, rec *Con
 		return b, nil
 	}
 	rec.HRR = true
-	f2, err := readFlight(c, s.cfg.MaxHello)
+	return b, s.forwardSecond(c, b, opened)
+}
+
+// forwardSecond opens the client's second ClientHelloOuter, sent after
+// the backend's HelloRetryRequest, and forwards its inner.
+func (s *Split) forwardSecond(c, b net.Conn, opened *ech.Opened) error {
+	f2, err := readFlightMax(c, s.cfg.MaxHello, s.cfg.MaxHelloRecords)
 	if err != nil {
-		return b, err
+		return flightAlert(err)
 	}
-	ch2, err := ech.ParseClientHello(f2.msg)
+	ch2, err := parseHello(f2.msg)
 	if err != nil {
-		return b, fmt.Errorf("%w: second ClientHello: %w", ErrClientHello, err)
+		return fmt.Errorf("second ClientHello: %w", err)
 	}
 	opened2, err := opened.Context.OpenSecond(ch2)
 	if err != nil {
-		return b, fmt.Errorf("%w: second ClientHello: %w", ErrClientHello, err)
+		// §7.1.1: a second ClientHelloOuter that does not decrypt
+		// is decrypt_error, one whose ECH changed illegal_parameter.
+		desc := uint8(alertIllegalParameter)
+		if errors.Is(err, ech.ErrDecrypt) {
+			desc = alertDecryptError
+		}
+		return withAlert(desc, fmt.Errorf("%w: second ClientHello: %w", ErrClientHello, err))
 	}
 	c.SetReadDeadline(time.Time{}) //nolint:errcheck
 	// After a HelloRetryRequest crypto/tls expects record version 0x0303,
 	// as the client used for its second flight.
 	out := withRecordVersion(ech.MarshalRecords(opened2.Inner.Raw), f2.records[1], f2.records[2])
-	if _, err := b.Write(append(f2.pre, out...)); err != nil {
-		return b, err
-	}
-	return b, nil
+	_, err = b.Write(append(f2.pre, out...))
+	return err
 }
 
 func (s *Split) dial(addr string, rec *ConnRecord) (net.Conn, error) {
 	rec.Backend = addr
 	b, err := net.DialTimeout("tcp", addr, s.cfg.DialTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("server: backend %s: %w", addr, err)
+		return nil, withAlert(alertInternalError, fmt.Errorf("server: backend %s: %w", addr, err))
 	}
 	return b, nil
 }
@@ -199,23 +257,3 @@ type prefixConn struct {
 
 // Read reads the replayed prefix first, then the connection.
 func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
-
-// relay copies bytes both ways until both directions end.
-func relay(a, b net.Conn) {
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src) //nolint:errcheck // the relay ends either way
-		if tc, ok := dst.(interface{ CloseWrite() error }); ok {
-			tc.CloseWrite() //nolint:errcheck
-		} else {
-			dst.Close()
-		}
-		done <- struct{}{}
-	}
-	go pipe(a, b)
-	go pipe(b, a)
-	<-done
-	<-done
-	a.Close()
-	b.Close()
-}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -15,23 +16,25 @@ import (
 type splitLab struct {
 	keys             *ech.KeySet
 	key              *ech.Key
+	secret           []byte // FrontSecret of the relay and every backend
 	split            *Split
 	a, b, plain      *Server
 	aLog, bLog, sLog *syncBuffer
 }
 
 // startSplitLab starts two ECH backends (secret, other), a passthrough
-// backend (plain, also the catch-all) and the relay in front of them.
-func startSplitLab(t *testing.T, forceHRR bool, readTimeout ...time.Duration) *splitLab {
+// backend (plain, also the catch-all) and the relay in front of them, all
+// sharing one FrontSecret.
+func startSplitLab(t testing.TB, forceHRR bool, readTimeout ...time.Duration) *splitLab {
 	t.Helper()
-	l := &splitLab{keys: &ech.KeySet{}, key: newKey(t, 11),
+	l := &splitLab{keys: &ech.KeySet{}, key: newKey(t, 11), secret: []byte("split lab front secret, 32 bytes"),
 		aLog: &syncBuffer{}, bLog: &syncBuffer{}, sLog: &syncBuffer{}}
 	l.keys.Add(l.key, true)
-	l.a = startServer(t, Config{Names: []string{"secret.lab.test"}, Mode: "split-backend", Log: l.aLog, ForceHRR: forceHRR})
-	l.b = startServer(t, Config{Names: []string{"other.lab.test"}, Mode: "split-backend", Log: l.bLog, ForceHRR: forceHRR})
-	l.plain = startServer(t, Config{Names: []string{"plain.lab.test"}})
+	l.a = startServer(t, Config{Names: []string{"secret.lab.test"}, Mode: "split-backend", Log: l.aLog, ForceHRR: forceHRR, FrontSecret: l.secret})
+	l.b = startServer(t, Config{Names: []string{"other.lab.test"}, Mode: "split-backend", Log: l.bLog, ForceHRR: forceHRR, FrontSecret: l.secret})
+	l.plain = startServer(t, Config{Names: []string{"plain.lab.test"}, FrontSecret: l.secret})
 	var err error
-	cfg := SplitConfig{Keys: l.keys, CA: testCA(t), Log: l.sLog, Routes: Routes{
+	cfg := SplitConfig{Keys: l.keys, CA: testCA(t), Log: l.sLog, FrontSecret: l.secret, Routes: Routes{
 		"secret.lab.test": l.a.Addr(), "other.lab.test": l.b.Addr(), "plain.lab.test": l.plain.Addr(), "*": l.plain.Addr(),
 	}}
 	if len(readTimeout) > 0 {
@@ -57,7 +60,8 @@ func TestSplitRoutesByInnerSNI(t *testing.T) {
 		if !resp.TLS.ECHAccepted || resp.Proto != "HTTP/2.0" {
 			t.Errorf("%s: ECHAccepted=%v Proto=%s", tc.name, resp.TLS.ECHAccepted, resp.Proto)
 		}
-		if in.InnerSNI != tc.name || in.ECH != ECHAccepted || in.Mode != "split-backend" {
+		if in.InnerSNI != tc.name || in.ECH != ECHAccepted || in.Mode != "split-backend" || in.OuterSNI != "public.lab.test" ||
+			in.ConfigID == nil || *in.ConfigID != 11 || in.HPKESuite != "HKDF-SHA256/AES-128-GCM" || in.Front != FrontVerified {
 			t.Errorf("%s: backend saw %+v", tc.name, in)
 		}
 		if recs := tc.log.waitRecords(t, 1); len(recs) != 1 || recs[0].InnerSNI != tc.name {
@@ -74,6 +78,11 @@ func TestSplitRoutesByInnerSNI(t *testing.T) {
 			r.InnerSNI != want.inner || r.Backend != want.backend || r.ConfigID == nil || *r.ConfigID != 11 || r.Error != "" {
 			t.Errorf("relay record %d = %+v", i, r)
 		}
+	}
+	// The backend logs the client's own address, from the front header,
+	// and the front's as the TCP peer.
+	if b := l.aLog.records(t); len(b) != 1 || b[0].ClientAddr != recs[0].ClientAddr || b[0].FrontAddr == "" || b[0].FrontAddr == b[0].ClientAddr {
+		t.Errorf("backend record %+v, want client_addr %s from the front header", b, recs[0].ClientAddr)
 	}
 }
 
@@ -140,16 +149,24 @@ func TestSplitMalformedClientHello(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := good.raw()
-	cases := map[string][]byte{
-		"garbage":          []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-		"truncated record": raw[:len(raw)/2],
-		"truncated header": raw[:3],
-		"bad length":       append([]byte{22, 3, 1, 0xff, 0xff}, make([]byte, 100)...),
-		"alert":            {21, 3, 3, 0, 2, 2, 40},
-		"not a hello":      ech.MarshalRecords([]byte{2, 0, 0, 4, 1, 2, 3, 4}),
-		"bad hello body":   ech.MarshalRecords([]byte{1, 0, 0, 6, 3, 3, 0, 0, 0, 0}),
+	// Each bad ClientHello is answered with its fatal alert record (RFC
+	// 8446 §6.2), then a FIN; a client's own alert gets no answer.
+	cases := map[string]struct {
+		in   []byte
+		want []byte
+	}{
+		"garbage":          {[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), alertRecord(alertDecodeError)},
+		"truncated record": {raw[:len(raw)/2], alertRecord(alertDecodeError)},
+		"truncated header": {raw[:3], alertRecord(alertDecodeError)},
+		"bad length":       {append([]byte{22, 3, 1, 0xff, 0xff}, make([]byte, 100)...), alertRecord(alertDecodeError)},
+		"alert":            {[]byte{21, 3, 3, 0, 2, 2, 40}, nil},
+		"application data": {[]byte{23, 3, 3, 0, 1, 0}, alertRecord(alertUnexpectedMessage)},
+		"not a hello":      {ech.MarshalRecords([]byte{2, 0, 0, 4, 1, 2, 3, 4}), alertRecord(alertUnexpectedMessage)},
+		"bad hello body":   {ech.MarshalRecords([]byte{1, 0, 0, 6, 3, 3, 0, 0, 0, 0}), alertRecord(alertDecodeError)},
+		"one-byte records": {refragment(raw, 1), alertRecord(alertDecodeError)},
 	}
-	for name, payload := range cases {
+	for name, tc := range cases {
+		payload := tc.in
 		c, err := net.Dial("tcp", l.split.Addr())
 		if err != nil {
 			t.Fatal(err)
@@ -159,9 +176,9 @@ func TestSplitMalformedClientHello(t *testing.T) {
 			tc.CloseWrite() // the relay sees EOF instead of waiting for its timeout
 		}
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, err := io.Copy(io.Discard, c)
-		if err != nil || n != 0 {
-			t.Errorf("%s: read %d bytes, err %v; want a clean close", name, n, err)
+		got, err := io.ReadAll(c)
+		if err != nil || !bytes.Equal(got, tc.want) {
+			t.Errorf("%s: read %x, err %v; want %x then a clean close", name, got, err, tc.want)
 		}
 		c.Close()
 	}

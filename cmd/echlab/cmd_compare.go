@@ -76,7 +76,7 @@ func (c *compareFlags) options() (lab.CompareOptions, error) {
 		if err != nil {
 			return opts, err
 		}
-		opts.Keys = ks
+		opts.Keys = ks.All() // retired keys too: the capture may predate their grace's end
 	}
 	if c.keylog != "" {
 		f, err := os.Open(c.keylog)

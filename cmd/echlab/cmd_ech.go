@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/echlab/echlab/ech"
 )
@@ -24,6 +26,12 @@ Subcommands:
                             key-set directory; "-" or nothing reads stdin. Legacy ESNIKeys
                             (TXT value, file or ESNI key directory) are recognised
                             and printed as by echlab esni inspect.
+                            Inspect is strict: each malformed or invalid config (e.g. a
+                            public_name that is not a valid host name) is named with its
+                            index, config_id when readable, field and reason, the other
+                            configs are still printed, and the exit status is 1. Configs
+                            of unknown versions or with mandatory extensions are shown
+                            (a client skips them) but are not errors.
 `
 
 func echCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -43,7 +51,9 @@ func echCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 func echInspect(args []string, stdin io.Reader, stdout io.Writer) error {
-	fs := newFlags("ech inspect", "[VALUE|FILE|DIR]", "Decode an ECHConfigList and print every field.")
+	fs := newFlags("ech inspect", "[VALUE|FILE|DIR]", "Decode an ECHConfigList and print every field. Each malformed or invalid\n"+
+		"config is named (index, config_id, field, reason) and the others are still printed;\n"+
+		"the exit status is 1 when any config is bad.")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -91,8 +101,8 @@ func readConfigList(arg string, stdin io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, perr := ech.ParseConfigList(data); perr == nil {
-		return data, nil // raw binary ECHConfigList
+	if l, _ := ech.ParseConfigListLenient(data); l != nil {
+		return data, nil // a well-framed raw binary ECHConfigList; describe names bad configs
 	}
 	return ech.DecodeConfigListText(string(data))
 }
@@ -102,33 +112,82 @@ func fileExists(name string) bool {
 	return err == nil && info.Mode().IsRegular()
 }
 
-// describe prints every field of an ECHConfigList, in list order.
+// describe prints every field of an ECHConfigList, in list order. It is
+// strict: the list framing must be valid, and each malformed or invalid
+// config is named (index, config_id when readable, field, reason) while the
+// others are still printed; the error returned then lists the bad ones.
 func describe(w io.Writer, raw []byte) error {
-	l, err := ech.ParseConfigList(raw)
-	if err != nil {
+	l, err := ech.ParseConfigListLenient(raw)
+	if l == nil {
 		return err
 	}
-	fmt.Fprintf(w, "ECHConfigList: %d bytes, %d config(s) of version 0xfe0d, %d skipped\n",
-		len(raw), len(l.Configs), len(l.Skipped))
-	skipped := map[int]ech.SkippedConfig{}
-	for _, s := range l.Skipped {
+	total := len(l.Configs) + len(l.Skipped)
+	skipped := map[int]*ech.SkippedConfig{}
+	known, unknown := len(l.Configs), 0
+	var bad []string
+	for i := range l.Skipped {
+		s := &l.Skipped[i]
 		skipped[s.Index] = s
-	}
-	next := 0
-	for i := 0; i < len(l.Configs)+len(l.Skipped); i++ {
-		if s, ok := skipped[i]; ok {
-			fmt.Fprintf(w, "[%d] skipped: version %#04x (unknown), %d bytes: %s\n", i, s.Version, len(s.Raw), hex.EncodeToString(s.Raw))
-			continue
+		if s.Version == ech.Version {
+			known++
+		} else {
+			unknown++
 		}
-		describeConfig(w, i, &l.Configs[next])
-		next++
+		if s.Bad() {
+			bad = append(bad, s.String())
+		}
+	}
+	fmt.Fprintf(w, "ECHConfigList: %d bytes, %d config(s) of version 0xfe0d, %d skipped, %d bad\n",
+		len(raw), known, unknown, len(bad))
+	next := 0
+	for i := 0; i < total; i++ {
+		s, ok := skipped[i]
+		switch {
+		case !ok:
+			describeConfig(w, i, &l.Configs[next])
+			next++
+		case s.Bad():
+			describeBad(w, s)
+		case s.Config != nil: // well formed, with a mandatory extension
+			describeConfig(w, i, s.Config)
+		default:
+			fmt.Fprintf(w, "[%d] skipped: version %#04x (unknown), %d bytes: %s\n", i, s.Version, len(s.Raw), hex.EncodeToString(s.Raw))
+		}
 	}
 	fmt.Fprintf(w, "ech=%s\n", base64.StdEncoding.EncodeToString(raw))
+	if len(bad) > 0 {
+		return fmt.Errorf("ech inspect: %d of %d configs malformed or invalid: %s", len(bad), total, strings.Join(bad, "; "))
+	}
 	return nil
+}
+
+// describeBad names a malformed or invalid config: its index, config_id
+// when readable, the field at fault and why; then its fields when they
+// could be read, else its bytes.
+func describeBad(w io.Writer, s *ech.SkippedConfig) {
+	id := "config_id unreadable"
+	if cid, ok := s.ConfigID(); ok {
+		id = fmt.Sprintf("config_id %d (%#02x)", cid, cid)
+	}
+	field, reason := "?", s.Err.Error()
+	var fe *ech.FieldError
+	if errors.As(s.Err, &fe) {
+		field, reason = fe.Field, fe.Reason
+	}
+	fmt.Fprintf(w, "[%d] BAD ECHConfig, %d bytes, %s: field %s: %s\n", s.Index, len(s.Raw), id, field, reason)
+	if s.Config != nil {
+		describeFields(w, s.Config)
+		return
+	}
+	fmt.Fprintf(w, "  raw:                 %s\n", hex.EncodeToString(s.Raw))
 }
 
 func describeConfig(w io.Writer, i int, c *ech.Config) {
 	fmt.Fprintf(w, "[%d] ECHConfig, %d bytes\n", i, len(c.Raw))
+	describeFields(w, c)
+}
+
+func describeFields(w io.Writer, c *ech.Config) {
 	fmt.Fprintf(w, "  version:             %#04x\n", c.Version)
 	fmt.Fprintf(w, "  config_id:           %d (%#02x)\n", c.ConfigID, c.ConfigID)
 	fmt.Fprintf(w, "  kem_id:              %#04x %s\n", c.KEM, ech.KEMName(c.KEM))

@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +26,7 @@ type keygenFlags struct {
 	maxNameLength, configID, keys      int
 	rotate, force                      bool
 	grace                              time.Duration
+	set                                map[string]bool // flags given on the command line
 }
 
 func keygen(args []string, stdout io.Writer) error {
@@ -39,7 +42,8 @@ func keygen(args []string, stdout io.Writer) error {
 	fs.IntVar(&f.maxNameLength, "max-name-length", 0, "maximum_name_length of the configs (0..255)")
 	fs.IntVar(&f.configID, "config-id", -1, "config id (0..255) of the single new key; default a random free one")
 	fs.IntVar(&f.keys, "keys", 1, "number of keys to make per KEM")
-	fs.BoolVar(&f.rotate, "rotate", false, "add the new keys to the existing set; its published keys stay accepted for --grace")
+	fs.BoolVar(&f.rotate, "rotate", false, "add new keys to the existing set, like its published keys (same KEMs, suites, public name and\n"+
+		"maximum name length, unless those flags are given); the published keys stay accepted for --grace")
 	fs.DurationVar(&f.grace, "grace", 24*time.Hour, "with --rotate: how long retired keys are still accepted")
 	fs.BoolVar(&f.force, "force", false, "replace an existing key set instead of refusing")
 	fs.Bool("esni", false, "make legacy ESNI keys instead: the other flags are those of echlab esni keygen")
@@ -53,6 +57,8 @@ func keygen(args []string, stdout io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	ks, err := f.run(time.Now())
 	if err != nil {
 		return err
@@ -62,27 +68,33 @@ func keygen(args []string, stdout io.Writer) error {
 
 // run loads or starts the set, adds the keys and saves it.
 func (f *keygenFlags) run(now time.Time) (*ech.KeySet, error) {
-	opts, kemIDs, err := f.options()
-	if err != nil {
+	if err := f.check(); err != nil {
 		return nil, err
 	}
 	ks := &ech.KeySet{}
 	_, statErr := os.Stat(filepath.Join(f.out, ech.KeySetManifest))
 	switch {
 	case f.rotate:
+		var err error
 		if ks, err = ech.LoadKeySet(f.out); err != nil {
 			return nil, err
 		}
-		ks.Expire(now)
-		ks.Retire(f.grace, now)
 	case statErr == nil && !f.force:
 		return nil, fmt.Errorf("%s already holds a key set; use --rotate to add keys or --force to replace it", f.out)
 	}
+	opts, err := f.newKeys(ks.PublishedOptions())
+	if err != nil {
+		return nil, err
+	}
+	if f.configID >= 0 && len(opts) != 1 {
+		return nil, errors.New("--config-id needs exactly one new key")
+	}
+	ks.Retire(f.grace, now)
+	ks.Expire(now) // keys past their grace (all retired ones with --grace 0) leave, and SaveKeySet removes their files
 	// Add newest-first puts the last key first in the list, so go backwards
-	// to keep the order of --kem as the order of preference.
-	for i := len(kemIDs) - 1; i >= 0; i-- {
-		o := opts
-		o.KEM = kemIDs[i]
+	// to keep the order of the new keys as the order of preference.
+	for i := len(opts) - 1; i >= 0; i-- {
+		o := opts[i]
 		if o.ConfigID, err = f.pickID(ks); err != nil {
 			return nil, err
 		}
@@ -95,32 +107,102 @@ func (f *keygenFlags) run(now time.Time) (*ech.KeySet, error) {
 	return ks, ech.SaveKeySet(f.out, ks)
 }
 
-func (f *keygenFlags) options() (ech.KeyOptions, []uint16, error) {
-	var kemIDs []uint16
-	for _, name := range strings.Split(f.kems, ",") {
-		id, err := ech.ParseKEM(name)
-		if err != nil {
-			return ech.KeyOptions{}, nil, err
-		}
-		for range f.keys {
-			kemIDs = append(kemIDs, id)
-		}
-	}
-	suites, err := ech.ParseCipherSuites(f.kdfs, f.aeads)
-	if err != nil {
-		return ech.KeyOptions{}, nil, err
-	}
+// check validates the numeric flags.
+func (f *keygenFlags) check() error {
 	switch {
 	case f.keys < 1:
-		return ech.KeyOptions{}, nil, errors.New("--keys must be at least 1")
+		return errors.New("--keys must be at least 1")
 	case f.maxNameLength < 0 || f.maxNameLength > 255:
-		return ech.KeyOptions{}, nil, errors.New("--max-name-length must be in 0..255")
+		return errors.New("--max-name-length must be in 0..255")
 	case f.configID > 255 || f.configID < -1:
-		return ech.KeyOptions{}, nil, errors.New("--config-id must be in 0..255")
-	case f.configID >= 0 && len(kemIDs) != 1:
-		return ech.KeyOptions{}, nil, errors.New("--config-id needs exactly one new key")
+		return errors.New("--config-id must be in 0..255")
 	}
-	return ech.KeyOptions{CipherSuites: suites, PublicName: f.publicName, MaximumNameLength: uint8(f.maxNameLength)}, kemIDs, nil
+	return nil
+}
+
+// newKeys returns the options of the new keys, in order of preference
+// (--keys of each). A new set takes everything from the flags. A rotation
+// makes keys like the set's published ones (ech.KeySet.PublishedOptions:
+// the same KEMs in the same order, cipher suites, public name and maximum
+// name length); a flag given on the command line overrides its part, and
+// --kem replaces the KEM list (each new key then like the newest published
+// one otherwise).
+func (f *keygenFlags) newKeys(published []ech.KeyOptions) ([]ech.KeyOptions, error) {
+	like := f.rotate && len(published) > 0
+	if !like {
+		published = []ech.KeyOptions{{}}
+	}
+	base := published
+	if !like || f.set["kem"] {
+		base = nil
+		for _, name := range strings.Split(f.kems, ",") {
+			id, err := ech.ParseKEM(name)
+			if err != nil {
+				return nil, err
+			}
+			o := published[0]
+			o.KEM = id
+			base = append(base, o)
+		}
+	}
+	var out []ech.KeyOptions
+	for _, o := range base {
+		suites, err := f.suites(o.CipherSuites, like)
+		if err != nil {
+			return nil, err
+		}
+		o.CipherSuites = suites
+		if !like || f.set["public-name"] {
+			o.PublicName = f.publicName
+		}
+		if !like || f.set["max-name-length"] {
+			o.MaximumNameLength = uint8(f.maxNameLength)
+		}
+		for range f.keys {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// suites returns the cipher suites of a new key: those of the flags for a
+// new set; on rotation those of the key it replaces (have), with the KDFs
+// or the AEADs taken from --kdf or --aead when given, every KDF×AEAD pair.
+func (f *keygenFlags) suites(have []ech.CipherSuite, like bool) ([]ech.CipherSuite, error) {
+	flagSuites, err := ech.ParseCipherSuites(f.kdfs, f.aeads)
+	switch {
+	case err != nil:
+		return nil, err
+	case !like:
+		return flagSuites, nil
+	case !f.set["kdf"] && !f.set["aead"]:
+		return have, nil
+	}
+	kdfSrc, aeadSrc := have, have
+	if f.set["kdf"] {
+		kdfSrc = flagSuites
+	}
+	if f.set["aead"] {
+		aeadSrc = flagSuites
+	}
+	var kdfs, aeads []uint16
+	for _, cs := range kdfSrc {
+		if !slices.Contains(kdfs, cs.KDF) {
+			kdfs = append(kdfs, cs.KDF)
+		}
+	}
+	for _, cs := range aeadSrc {
+		if !slices.Contains(aeads, cs.AEAD) {
+			aeads = append(aeads, cs.AEAD)
+		}
+	}
+	var out []ech.CipherSuite
+	for _, k := range kdfs {
+		for _, a := range aeads {
+			out = append(out, ech.CipherSuite{KDF: k, AEAD: a})
+		}
+	}
+	return out, nil
 }
 
 func (f *keygenFlags) pickID(ks *ech.KeySet) (uint8, error) {

@@ -124,7 +124,7 @@ func (a *keyArchive) add(dirs []string) error {
 			errs = append(errs, err)
 			continue
 		}
-		for _, k := range ks.Keys() {
+		for _, k := range ks.All() {
 			id := fmt.Sprintf("%d/%x", k.Config.ConfigID, k.Config.PublicKey)
 			if !a.seen[id] {
 				a.seen[id], fresh = true, true

@@ -134,8 +134,8 @@ func printECH(w io.Writer, rr dns.RR) {
 		return
 	}
 	fmt.Fprintf(w, ";; ECH CONFIGS of %s:\n", rr.Header().Name)
-	list, err := ech.ParseConfigList(raw)
-	if err != nil {
+	list, err := ech.ParseConfigListLenient(raw)
+	if list == nil {
 		fmt.Fprintf(w, ";;   undecodable: %v\n", err)
 		return
 	}
@@ -146,6 +146,6 @@ func printECH(w io.Writer, rr dns.RR) {
 		}
 	}
 	for _, s := range list.Skipped {
-		fmt.Fprintf(w, ";;   skipped config of version %#04x\n", s.Version)
+		fmt.Fprintf(w, ";;   skipped %s\n", s.String())
 	}
 }

@@ -37,7 +37,7 @@ type resolverFlags struct {
 	udp, tcp, dot, doh, doh3, doq, metrics      string
 	zones, keySets, publish, certNames          listFlag
 	esniKeySets, publishESNI                    listFlag
-	poll                                        time.Duration
+	poll, idleTimeout, readTimeout              time.Duration
 }
 
 func newResolverFlags() (*flag.FlagSet, *resolverFlags) {
@@ -66,6 +66,10 @@ func newResolverFlags() (*flag.FlagSet, *resolverFlags) {
 	fs.StringVar(&f.queryLog, "querylog", "", "append the JSON-lines query log to FILE (- for stdout)")
 	fs.StringVar(&f.forward, "forward", "", "upstream URL for names outside the zones (default: REFUSED)")
 	fs.DurationVar(&f.poll, "poll", resolver.DefaultPollInterval, "how often key set directories are checked for rotation")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "close a connection that sends no query for this long, on every listener\n"+
+		"(0: each one's default: Do53 TCP and DoT 10s, DoH and DoH3 60s, DoQ 30s)")
+	fs.DurationVar(&f.readTimeout, "read-timeout", 0, "cut off a started query (a DNS message after its first byte, a DoH\n"+
+		"request's headers and then its body, a DoQ stream) that takes longer (0: 10s)")
 	return fs, f
 }
 
@@ -185,6 +189,12 @@ func (f *resolverFlags) applySettings(cfg *resolver.Config, set map[string]bool)
 	}
 	if use("poll") {
 		cfg.PollInterval = resolver.Duration(f.poll)
+	}
+	if set["idle-timeout"] {
+		cfg.IdleTimeout = resolver.Duration(f.idleTimeout)
+	}
+	if set["read-timeout"] {
+		cfg.ReadTimeout = resolver.Duration(f.readTimeout)
 	}
 }
 

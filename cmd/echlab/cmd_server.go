@@ -13,6 +13,7 @@ import (
 
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/internal/watch"
 	"github.com/echlab/echlab/server"
 )
 
@@ -21,9 +22,12 @@ func init() {
 }
 
 func runServer(args []string) error {
-	fs := newFlags("server", "", "Serve the lab site over HTTPS with ECH (shared mode): the key set in --keys is read on\n"+
-		"every handshake, rejected ECH gets retry configs, and /, /cdn-cgi/trace and /api/conn say\n"+
-		"what the server saw. Every connection is logged as a JSON line to --log.\n"+
+	fs := newFlags("server", "", "Serve the lab site over HTTPS with ECH (shared mode): the --keys folder is checked on every\n"+
+		"handshake and every --poll, so a rotation by another process (echlab keygen --rotate) applies\n"+
+		"from the next handshake; a folder caught half-written or broken is reported and read again at the next\n"+
+		"poll while the last good keys stay in use. Keys past their grace are neither accepted nor\n"+
+		"sent as retry configs. Rejected ECH gets retry configs, and /, /cdn-cgi/trace and\n"+
+		"/api/conn say what the server saw. Every connection is logged as a JSON line to --log.\n"+
 		"Without --keys (or with --baseline) the same site is served without ECH.")
 	addr := fs.String("addr", "127.0.0.1:0", "TCP (and, with --h3, UDP) listen address; port 0 picks a free one")
 	public := fs.String("public", "public.lab.test", "client-facing name (ECHConfig public_name)")
@@ -33,10 +37,16 @@ func runServer(args []string) error {
 	baseline := fs.Bool("baseline", false, "serve without ECH even if --keys is set")
 	rotate := fs.Duration("rotate-every", 0, "rotate the ECH key on this schedule (0: never)")
 	grace := fs.Duration("grace", 0, "how long a replaced key stays accepted (default 2×--rotate-every)")
+	poll := fs.Duration("poll", watch.DefaultInterval, "how often the --keys folder is checked for a rotation by another process")
 	mtls := fs.Bool("mtls", false, "require client certificates issued by the lab CA")
 	hrr := fs.Bool("hrr", false, "force a HelloRetryRequest on every handshake (prefer P-256 only)")
 	h3 := fs.Bool("h3", false, "also serve HTTP/3 over QUIC and advertise it with Alt-Svc")
 	logFile := fs.String("log", "-", "connection log file (JSON lines, appended); - is stdout, empty is none")
+	frontSecret := fs.String("front-secret", "", "secret shared with the split front(s) before this server (created 0600 with\n"+
+		"32 random bytes if missing): accept their PROXY v2 header, log ECH they opened as accepted")
+	idle := fs.Duration("idle-timeout", server.DefaultIdleTimeout, "close a connection idle this long: before its first request, between\n"+
+		"requests, HTTP/2 or HTTP/3 with no stream")
+	read := fs.Duration("read-timeout", server.DefaultReadTimeout, "cut off a request whose headers (from their first byte), then body, take longer")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -50,7 +60,12 @@ func runServer(args []string) error {
 	}
 	defer closeLog()
 	cfg := server.Config{Addr: *addr, PublicName: *public, Names: splitList(*names), CA: ca,
-		RequireClientCert: *mtls, ForceHRR: *hrr, HTTP3: *h3, Log: logW}
+		RequireClientCert: *mtls, ForceHRR: *hrr, HTTP3: *h3, Log: logW, IdleTimeout: *idle, ReadTimeout: *read}
+	if *frontSecret != "" {
+		if cfg.FrontSecret, err = server.LoadFrontSecret(*frontSecret); err != nil {
+			return err
+		}
+	}
 	var ks *ech.KeySet
 	if *keys != "" && !*baseline {
 		if ks, err = serverLoadKeys(*keys, *public); err != nil {
@@ -71,11 +86,24 @@ func runServer(args []string) error {
 	fmt.Fprintf(os.Stderr, "), CA %s\n", filepath.Join(*pkiDir, pki.CACertFile))
 	if ks != nil {
 		serverPrintECH(ks)
-		rot, err := serverRotate(ks, *keys, *public, *rotate, *grace)
+		// Without a schedule the folder belongs to whoever rotates it
+		// (echlab keygen --rotate): the server only expires keys in memory
+		// and never writes the folder, so it cannot overwrite a rotation
+		// it has not read yet.
+		rotDir := *keys
+		if *rotate == 0 {
+			rotDir = ""
+		}
+		rot, err := serverRotate(ks, rotDir, *rotate, *grace)
 		if err != nil {
 			return err
 		}
 		defer rot.Close()
+		kw, err := serverWatchKeys("server", ks, *keys, *poll, rot)
+		if err != nil {
+			return err
+		}
+		defer kw.Close()
 	}
 	return wait()
 }
@@ -95,16 +123,31 @@ func serverOpen(pkiDir, logFile string) (*pki.CA, io.Writer, func(), error) {
 }
 
 // serverRotate starts rotating ks (saved in dir) every period, printing
-// each new ech= value.
-func serverRotate(ks *ech.KeySet, dir, public string, every, grace time.Duration) (*server.Rotator, error) {
+// each new ech= value. The new keys are like the set's published ones.
+func serverRotate(ks *ech.KeySet, dir string, every, grace time.Duration) (*server.Rotator, error) {
 	return server.StartRotator(server.RotatorConfig{Keys: ks, Dir: dir, Every: every, Grace: grace,
-		KeyOptions: ech.KeyOptions{PublicName: public},
 		OnRotate: func(k *ech.Key, err error) {
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "echlab server: rotation:", err)
 				return
 			}
 			fmt.Fprintf(os.Stderr, "echlab server: rotated to config id %d\n", k.Config.ConfigID)
+			serverPrintECH(ks)
+		}})
+}
+
+// serverWatchKeys follows rotations of dir by other processes into ks
+// (rot, if any, is this process's own rotator), printing the new ech=
+// value after each change and why a reload failed.
+func serverWatchKeys(cmd string, ks *ech.KeySet, dir string, poll time.Duration, rot *server.Rotator) (*server.KeyWatcher, error) {
+	return server.WatchKeys(server.KeyWatchConfig{Keys: ks, Dir: dir, Interval: poll, Rotator: rot,
+		OnReload: func(d ech.KeySetDiff, err error) {
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "echlab %s: %v (the last good keys stay in use)\n", cmd, err)
+				return
+			}
+			fmt.Fprintf(os.Stderr, "echlab %s: key set %s reloaded: %d keys added, %d removed, %d changed\n",
+				cmd, dir, d.Added, d.Removed, d.Changed)
 			serverPrintECH(ks)
 		}})
 }

@@ -143,6 +143,12 @@ check "observer: no ECH-scenario TLS flow shows secret.lab.test or hidden.lab.te
 	jqc '[.[] | select((.scenario | startswith("ech-")) and ((.sni // "") | test("secret|hidden")))] | length == 0' "$F"
 check "observer with the archived keys: inner SNI secret.lab.test (shared) and hidden.lab.test (split), accepted" \
 	jqc "$ech_flows | (map(select(.inner_sni == \"secret.lab.test\" and .ech_accepted == true)) | length > 0) and (map(select(.inner_sni == \"hidden.lab.test\" and .ech_accepted == true)) | length > 0)" "$F"
+B=$OUT/server-backend.jsonl
+check "split backend (same --front-secret as the front): ECH the front opened logged accepted, outer SNI public.lab.test, header verified" \
+	jqc '[.[] | select(.ech == "accepted" and .inner_sni == "hidden.lab.test" and .outer_sni == "public.lab.test" and .front == "verified")] | length > 0' "$B"
+check "split backend: no connection logged as inner-in-clear or with an invalid front header" \
+	jqc '[.[] | select(.ech == "inner-in-clear" or .front == "invalid")] | length == 0' "$B"
+check "front secret: $STATE/front.secret is 32 bytes, mode 0600" test "$(stat -c '%a %s' "$STATE/front.secret")" = "600 32"
 check "observer: ECH over HTTP/3 (QUIC) seen with the public name only" \
 	jqc '[.[] | select((.scenario | startswith("ech-shared-h3")) and .transport == "quic" and .client_hello_len > 0)] | length > 0 and all(.sni == "public.lab.test")' "$F"
 check "observer: the baseline shows the real name secret.lab.test in the clear SNI" \
