@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/echlab/echlab/internal/timeout"
 )
 
 // DoHOptions configures StartDoH and StartDoH3. The zero value listens on
@@ -68,7 +70,7 @@ func serveDoH(ln net.Listener, h Handler, o DoHOptions) (*DoHServer, error) {
 	}
 	t := o.timeouts()
 	srv := &http.Server{
-		Handler:           withBodyTimeout(NewDoHHandler(h, o.DoHHandlerOptions), t.Read),
+		Handler:           timeout.Body(NewDoHHandler(h, o.DoHHandlerOptions), t.Read),
 		TLSConfig:         conf,
 		ReadHeaderTimeout: t.Read,
 		IdleTimeout:       t.Idle,

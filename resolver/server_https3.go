@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/echlab/echlab/internal/timeout"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
@@ -38,7 +39,7 @@ func serveDoH3(conn net.PacketConn, h Handler, o DoHOptions) (*DoH3Server, error
 	t := o.timeouts()
 	s := &DoH3Server{
 		srv: &http3.Server{
-			Handler:     withBodyTimeout(NewDoHHandler(h, o.DoHHandlerOptions), t.Read),
+			Handler:     timeout.Body(NewDoHHandler(h, o.DoHHandlerOptions), t.Read),
 			TLSConfig:   conf,
 			IdleTimeout: t.Idle,
 			QUICConfig:  &quic.Config{MaxIdleTimeout: t.Idle + 5*time.Second}, // the HTTP/3 layer closes at t.Idle, explicitly

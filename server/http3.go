@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/echlab/echlab/internal/timeout"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
@@ -60,7 +61,7 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 		return nil, err
 	}
 	h.srv = &http3.Server{
-		Handler:     bodyTimeout(s.handler(), s.cfg.ReadTimeout),
+		Handler:     timeout.Body(s.handler(), s.cfg.ReadTimeout),
 		IdleTimeout: s.cfg.IdleTimeout,
 		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
 			if v, ok := h.recs.Load(c); ok {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/internal/timeout"
 )
 
 // Server is a running shared-mode (or baseline) HTTPS server.
@@ -61,7 +62,7 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	s.http = &http.Server{
-		Handler:           bodyTimeout(s.handler(), c.ReadTimeout),
+		Handler:           timeout.Body(s.handler(), c.ReadTimeout),
 		ReadHeaderTimeout: c.ReadTimeout,
 		IdleTimeout:       c.IdleTimeout,
 		ConnContext:       s.connContext,

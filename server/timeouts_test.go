@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/echlab/echlab/internal/timeout"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
@@ -147,7 +148,7 @@ func TestBodyTimeoutSparesLongHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	h := bodyTimeout(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := timeout.Body(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.ReadAll(r.Body)
 		select {
 		case <-r.Context().Done():

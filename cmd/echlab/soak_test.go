@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,13 +34,30 @@ import (
 // that was not valid any more) and then accepted after one retry with the
 // retry configs, which must be current. It asserts zero acceptances past a
 // key's grace and zero rejections of a current config, and prints the
-// counts. ECHLAB_SOAK sets the duration (default 45s).
+// counts (and appends them to the file ECHLAB_SOAK_REPORT names, which
+// .ci/run prints). ECHLAB_SOAK sets the duration (default 60s).
 
 const (
 	soakRotateEvery = 2 * time.Second
 	soakGrace       = 3 * time.Second
 	soakWorkers     = 10
 )
+
+// soakDuration is how long the soak ran, for its report.
+var soakDuration time.Duration
+
+// appendFile appends s to the file name (created 0644).
+func appendFile(name, s string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
 
 // soakSnapshot is the key folder's manifest as written by one keygen run.
 type soakSnapshot struct {
@@ -162,7 +180,7 @@ func TestSoakRotation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test: not with -short")
 	}
-	dur := 45 * time.Second
+	dur := 60 * time.Second
 	if v := os.Getenv("ECHLAB_SOAK"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -170,6 +188,7 @@ func TestSoakRotation(t *testing.T) {
 		}
 		dur = d
 	}
+	soakDuration = dur
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
 	pkiDir := filepath.Join(dir, "pki")
@@ -514,11 +533,18 @@ func soakJudge(t *testing.T, tl *soakTimeline, results <-chan soakAttempt, rotat
 			t.Errorf("%s: handshake at %s failed: %v", a.worker, a.start.Format("15:04:05.000"), a.err)
 		}
 	}
-	t.Logf("soak: %d handshakes, %d rotations; accepted past grace %d, false rejections %d, stale retry configs %d, failures %d",
-		total, rotations, pastGrace, falseReject, staleRetry, failed)
+	var sum strings.Builder
+	fmt.Fprintf(&sum, "soak (%s, race %v): %d handshakes, %d rotations; accepted past grace %d, false rejections %d, stale retry configs %d, failures %d\n",
+		soakDuration, raceEnabled, total, rotations, pastGrace, falseReject, staleRetry, failed)
 	for _, k := range soakKinds {
 		if c := counts[k.name]; c != nil {
-			t.Logf("  %-26s accepted %5d  rejected→retried %4d  failed %d", k.name, c["accepted"], c["rejected-retried"], c["failed"])
+			fmt.Fprintf(&sum, "  %-26s accepted %5d  rejected→retried %4d  failed %d\n", k.name, c["accepted"], c["rejected-retried"], c["failed"])
+		}
+	}
+	t.Log("\n" + sum.String())
+	if f := os.Getenv("ECHLAB_SOAK_REPORT"); f != "" {
+		if err := appendFile(f, sum.String()); err != nil {
+			t.Errorf("ECHLAB_SOAK_REPORT: %v", err)
 		}
 	}
 	if total == 0 || rotations < 3 {
