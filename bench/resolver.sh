@@ -47,12 +47,12 @@ if [[ -n ${ECHLAB_BIN:-} ]]; then   # a prebuilt binary
 else
   go build -o "$work/echlab" ./cmd/echlab
 fi
-"$work/echlab" keygen -out "$work/keys" >/dev/null
+"$work/echlab" keygen --keys "$work/keys" >/dev/null
 "$work/echlab" resolver \
-  -zone resolver/testdata/lab.test.zone \
-  -keyset "main=$work/keys" -publish "secret.lab.test,keyset=main,alpn=h2,alpn=h3" \
-  -udp 127.0.0.1:0 -tcp 127.0.0.1:0 -dot 127.0.0.1:0 -doh 127.0.0.1:0 -doh3 '' -doq '' \
-  -metrics '' -ca-dir "$work/ca" >"$work/addrs" 2>"$work/log" &
+  --zone resolver/testdata/lab.test.zone \
+  --keyset "main=$work/keys" --publish "secret.lab.test,keyset=main,alpn=h2,alpn=h3" \
+  --udp 127.0.0.1:0 --tcp 127.0.0.1:0 --dot 127.0.0.1:0 --doh 127.0.0.1:0 --doh3 '' --doq '' \
+  --metrics '' --pki "$work/ca" >"$work/addrs" 2>"$work/log" &
 pid=$!
 for _ in $(seq 100); do
   grep -q '^doh ' "$work/addrs" 2>/dev/null && break

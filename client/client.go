@@ -123,7 +123,7 @@ func (f *fetcher) discover(ctx context.Context) (*Discovery, error) {
 	needAddrs := f.opts.ConnectTo == "" && hostIsIP != nil
 	if f.opts.Resolver == nil {
 		if needAddrs {
-			return nil, &Error{Class: ClassDNS, Op: "dns", Err: fmt.Errorf("%w to look up %s (set a resolver or ConnectTo)", ErrNoResolver, f.host)}
+			return nil, &Error{Class: ClassDNS, Op: "dns", Err: fmt.Errorf("%w to look up %s, and no address to connect to", ErrNoResolver, f.host)}
 		}
 		return &Discovery{Port: f.port, Target: f.host}, nil
 	}

@@ -4,17 +4,27 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"sync"
+
+	"github.com/echlab/echlab/ech"
 )
 
 // crypto/tls (Go 1.26) writes the TLS 1.3 traffic secrets to KeyLogWriter,
 // with the inner ClientHello random when ECH was accepted (as RFC 9850
 // asks), but not the ECH labels. The client adds the ECH_CONFIG line itself,
 // keyed by the outer ClientHello random that it reads from the first bytes
-// it wrote on the socket. ECH_SECRET (the HPKE shared secret) stays inside
-// crypto/tls and cannot be logged. Over QUIC the ClientHello is inside
-// encrypted Initial packets, so no ECH line is written there.
+// it wrote on the socket.
+//
+// ECH_SECRET (the HPKE KEM shared secret) cannot be logged for crypto/tls
+// connections: crypto/tls seals with crypto/hpke.NewSender, which draws the
+// ephemeral key from crypto/internal/rand (tls.Config.Rand is not
+// consulted) and keeps the context unexported, so the secret never leaves
+// crypto/tls. Over QUIC the ClientHello is inside encrypted Initial packets
+// and quic-go drives crypto/tls the same way, so no ECH line is written
+// there. Where echlab seals itself with ech.Seal (the lab's padding and
+// ech-hide-alpn probes), WriteECHKeyLog writes both labels.
 
 // helloRecorder keeps the first bytes written on a connection: the record
 // that carries the (outer) ClientHello.
@@ -65,4 +75,17 @@ func (f *fetcher) writeECHConfigKeyLog(r *helloRecorder, conf *tls.Config) {
 	}
 	line := fmt.Sprintf("ECH_CONFIG %s %s\n", hex.EncodeToString(random), hex.EncodeToString(list[2:]))
 	f.opts.KeyLog.Write([]byte(line))
+}
+
+// WriteECHKeyLog writes the RFC 9850 ECH lines of a ClientHelloOuter that
+// ech.Seal made for cfg: "ECH_SECRET <outer random> <HPKE shared secret>"
+// and "ECH_CONFIG <outer random> <ECHConfig>". With them, echlab compare
+// --keylog opens the payload without the server's key.
+func WriteECHKeyLog(w io.Writer, s *ech.Sealed, cfg *ech.Config) error {
+	if len(s.SharedSecret) == 0 || s.Outer == nil || len(s.Outer.Random) != 32 {
+		return fmt.Errorf("client: no ECH secret to log")
+	}
+	r := hex.EncodeToString(s.Outer.Random)
+	_, err := fmt.Fprintf(w, "ECH_SECRET %s %s\nECH_CONFIG %s %s\n", r, hex.EncodeToString(s.SharedSecret), r, hex.EncodeToString(cfg.Raw))
+	return err
 }

@@ -50,7 +50,7 @@ type OpenOptions struct {
 type Opened struct {
 	Inner        *ClientHello // the reconstructed ClientHelloInner; Raw is the full message
 	Outer        *ClientHello
-	Key          *Key // the key that opened it
+	Key          *Key // the key that opened it; nil for OpenWithSecret
 	ConfigID     uint8
 	KEM          uint16
 	Suite        CipherSuite
@@ -64,10 +64,17 @@ type Opened struct {
 // OpenContext is the HPKE receiver context of an accepted ECH handshake.
 // It is not safe for concurrent use.
 type OpenContext struct {
-	opener   hpke.Opener
-	key      *Key
+	opener   payloadOpener
+	key      *Key   // nil when opened from a logged secret (OpenWithSecret)
+	kem      uint16 // the config's KEM
 	configID uint8
 	suite    CipherSuite
+}
+
+// payloadOpener is an HPKE receiver context: circl's hpke.Opener, or one
+// computed from a logged shared secret (see OpenWithSecret).
+type payloadOpener interface {
+	Open(ct, aad []byte) ([]byte, error)
 }
 
 // Open decrypts the ECH payload of a ClientHelloOuter (RFC 9849 §7.1): it
@@ -98,7 +105,7 @@ func Open(keys KeySource, outer *ClientHello, opts *OpenOptions) (*Opened, error
 		if !ok {
 			continue
 		}
-		ctx := &OpenContext{opener: opener, key: k, configID: e.ConfigID, suite: e.CipherSuite}
+		ctx := &OpenContext{opener: opener, key: k, kem: k.Config.KEM, configID: e.ConfigID, suite: e.CipherSuite}
 		o, err := ctx.decode(outer, e, pt)
 		if err != nil {
 			return nil, err
@@ -179,7 +186,7 @@ func (c *OpenContext) decode(outer *ClientHello, e *ECHClientHello, pt []byte) (
 		return nil, err
 	}
 	return &Opened{
-		Inner: inner, Outer: outer, Key: c.key, ConfigID: e.ConfigID, KEM: c.key.Config.KEM,
+		Inner: inner, Outer: outer, Key: c.key, ConfigID: e.ConfigID, KEM: c.kem,
 		Suite: e.CipherSuite, Enc: e.Enc, EncodedInner: pt, PaddingLen: pad, Context: c,
 	}, nil
 }

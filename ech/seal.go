@@ -37,6 +37,10 @@ type Sealed struct {
 	Suite        CipherSuite
 	PaddingLen   int
 	Context      *SealContext // for the second ClientHello after an HRR
+	// SharedSecret is the HPKE KEM shared secret of the context (RFC 9180
+	// §5.1.1): the value an SSLKEYLOGFILE logs as ECH_SECRET (RFC 9850),
+	// with which OpenWithSecret opens the payload. Keep it secret.
+	SharedSecret []byte
 }
 
 // SealContext is the HPKE sender context of one ECH handshake. It is not
@@ -49,6 +53,7 @@ type SealContext struct {
 	suite    CipherSuite
 	enc      []byte
 	random   []byte // ClientHelloOuter.random, reused in the second flight
+	secret   []byte // the HPKE KEM shared secret (RFC 9850's ECH_SECRET)
 }
 
 // Seal encrypts a ClientHelloInner (a handshake message with its header)
@@ -76,8 +81,12 @@ func Seal(cfg *Config, inner []byte, opts *SealOptions) (*Sealed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ech: HPKE sender: %w", err)
 	}
-	if c.enc, c.sealer, err = s.Setup(c.opts.Rand); err != nil {
+	tap := &seedTap{r: c.opts.Rand}
+	if c.enc, c.sealer, err = s.Setup(tap); err != nil {
 		return nil, fmt.Errorf("ech: HPKE setup: %w", err)
+	}
+	if c.secret, err = sharedSecretOf(cfg, pk, tap.seed, c.enc); err != nil {
+		return nil, err
 	}
 	c.random = make([]byte, 32)
 	if _, err := io.ReadFull(c.opts.Rand, c.random); err != nil {
@@ -162,7 +171,7 @@ func (c *SealContext) seal(innerMsg []byte, enc []byte) (*Sealed, error) {
 		vers = 0x0303
 	}
 	return &Sealed{Outer: outer, Record: MarshalRecordsVersion(outer.Raw, vers), Inner: inner, EncodedInner: encoded,
-		Enc: enc, ConfigID: c.configID, Suite: c.suite, PaddingLen: pad, Context: c}, nil
+		Enc: enc, ConfigID: c.configID, Suite: c.suite, PaddingLen: pad, Context: c, SharedSecret: c.secret}, nil
 }
 
 // maxU16 is the most a 2-byte length prefix can count: the bound on the ECH

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/netip"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/echlab/echlab/ech"
@@ -26,12 +25,18 @@ type CompareOptions struct {
 	// Keylog holds SSLKEYLOGFILE client randoms (see ReadKeylog); flows
 	// whose outer or inner client_random is in it are marked.
 	Keylog map[string]bool
+	// ECHSecrets open ECH payloads without the server's key: the
+	// ECH_SECRET and ECH_CONFIG lines of a keylog, by outer client_random
+	// (see ParseKeylog and UseKeylog). Keys are tried first.
+	ECHSecrets map[string]*KeylogECH
 	// Scenarios label flows (see ReadScenarioMap). Without rules, a flow's
 	// scenario is its service and server port, e.g. "h2/8443".
 	Scenarios []ScenarioRule
 	// ESNIKeys decrypt the server name of legacy ESNI ClientHellos
 	// (extension 0xffce) whose record_digest they match.
 	ESNIKeys []*ech.ESNIKeySet
+
+	keylogWarnings []string
 }
 
 // Report is the result of Compare.
@@ -97,7 +102,7 @@ func Compare(r io.Reader, opts CompareOptions) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Format: meta.format, Comment: meta.comment, Packets: meta.packets,
-		Synthesized: meta.comment == SynthComment, Warnings: meta.warnings}
+		Synthesized: meta.comment == SynthComment, Warnings: append(meta.warnings, opts.keylogWarnings...)}
 	open := opts.opener()
 	for _, c := range order {
 		f := c.flow(open)
@@ -118,12 +123,24 @@ func Compare(r io.Reader, opts CompareOptions) (*Report, error) {
 	return rep, nil
 }
 
+// opener opens with the keys, then with the keylog's ECH secret for the
+// ClientHello's outer random; nil when there are neither.
 func (o CompareOptions) opener() opener {
-	if o.Keys == nil {
+	if o.Keys == nil && len(o.ECHSecrets) == 0 {
 		return nil
 	}
 	return func(outer *ech.ClientHello) (*ech.Opened, error) {
-		return ech.Open(o.Keys, outer, nil)
+		err := fmt.Errorf("lab: no key and no logged ECH secret: %w", ech.ErrDecrypt)
+		if o.Keys != nil {
+			var opened *ech.Opened
+			if opened, err = ech.Open(o.Keys, outer, nil); err == nil || !errors.Is(err, ech.ErrDecrypt) {
+				return opened, err
+			}
+		}
+		if e := o.ECHSecrets[hex.EncodeToString(outer.Random)]; e != nil {
+			return ech.OpenWithSecret(e.Config, e.Secret, outer)
+		}
+		return nil, err
 	}
 }
 
@@ -246,28 +263,6 @@ func ReadScenarioMap(r io.Reader) ([]ScenarioRule, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("lab: reading scenario map: %w", err)
-	}
-	return out, nil
-}
-
-// ReadKeylog reads an SSLKEYLOGFILE (RFC 9850) and returns the set of
-// client_random values (lowercase hex) it has secrets for, whatever the
-// label. Comments and malformed lines are skipped.
-func ReadKeylog(r io.Reader) (map[string]bool, error) {
-	out := map[string]bool{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 3 || strings.HasPrefix(fields[0], "#") || len(fields[1]) != 64 {
-			continue
-		}
-		if _, err := hex.DecodeString(fields[1]); err == nil {
-			out[strings.ToLower(fields[1])] = true
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("lab: reading keylog: %w", err)
 	}
 	return out, nil
 }

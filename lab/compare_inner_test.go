@@ -132,7 +132,7 @@ func checkInnerInClearOutputs(t *testing.T, rep *Report) {
 		t.Errorf("CSV (column %d): %v %v", col, err, rows)
 	}
 	var tb, md bytes.Buffer
-	if err := WriteTable(&tb, rep); err != nil {
+	if err := (TableOptions{Wide: true}).WriteTable(&tb, rep); err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteMarkdown(&md, rep); err != nil {

@@ -144,7 +144,7 @@ func TestCompareESNI(t *testing.T) {
 		t.Errorf("other keys: inner %q warnings %v", f.InnerSNI, f.Warnings)
 	}
 	var table, csv strings.Builder
-	WriteTable(&table, rep)
+	TableOptions{Wide: true}.WriteTable(&table, rep) // every column: the ESNI parameters
 	WriteCSV(&csv, rep)
 	if !strings.Contains(table.String(), "esni suite=0x1301 group=x25519 enc=292") || !strings.Contains(csv.String(), ",true,0x1301,X25519,") {
 		t.Errorf("table/CSV lack the ESNI view:\n%s\n%s", table.String(), csv.String())

@@ -58,6 +58,9 @@ type Flow struct {
 	InnerSNI      string   `json:"inner_sni,omitempty"`
 	InnerALPN     []string `json:"inner_alpn,omitempty"`
 	ECHAccepted   *bool    `json:"ech_accepted,omitempty"` // with keys and a ServerHello: verified confirmation
+	// ECHOpenedBy says what opened the payload: "key" (a server key set)
+	// or "keylog" (the ECH_SECRET and ECH_CONFIG lines of a keylog).
+	ECHOpenedBy string `json:"ech_opened_by,omitempty"`
 	// ECHInnerInClear marks a ClientHelloInner sent in the clear (ECH is
 	// ECHInnerClear): SNI and ALPN are the inner ones, readable on this hop.
 	ECHInnerInClear bool `json:"ech_inner_in_clear,omitempty"`
@@ -157,6 +160,10 @@ func (f *Flow) openECH(h hellos, open opener) {
 	}
 	inner := opened.Inner
 	f.ECH, f.InnerSNI, f.InnerALPN, f.innerRandom = ECHReal, inner.ServerName, inner.ALPN, inner.Random
+	f.ECHOpenedBy = "key"
+	if opened.Key == nil {
+		f.ECHOpenedBy = "keylog"
+	}
 	if h.sh1 == nil {
 		return
 	}

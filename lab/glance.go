@@ -5,57 +5,114 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 )
 
-// WriteGlance prints the comparison table and one verdict per row.
-func WriteGlance(w io.Writer, rows []Row, capture string) error {
-	fmt.Fprintf(w, "What an on-path observer learned (%s capture):\n\n", capture)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tDNS\tOBSERVER SAW SNI\tNAME IN DNS?\tECH\tINNER (WITH KEYS)\tACCEPTED\tALPN SEEN\tHANDSHAKE MS\tCH BYTES\tRUNS")
-	for _, r := range rows {
-		inDNS := "no"
-		if len(r.DNSNames) > 0 {
-			inDNS = "yes: " + strings.Join(r.DNSNames, " ")
-		}
-		runs := fmt.Sprintf("%d/%d ok", r.OK, r.Cases)
-		if r.Skipped == r.Cases {
-			runs, inDNS = "skipped", "-"
-		}
-		echCol := list(r.ECH)
-		if r.HRR {
-			echCol += " +HRR"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Transport, list(r.SNI), inDNS,
-			echCol, list(r.InnerSNI), dash(r.Accepted), alpnSeen(r), msCell(r.HandshakeMS), dash(intOrEmpty(r.ClientHelloBytes)), runs)
+// Marks of a row of the at-a-glance table and of its verdict line.
+const (
+	MarkPass         = "✓" // ran as expected; the observer learned no hidden name
+	MarkLeakExpected = "○" // a hidden name leaked by design (no ECH, GREASE, plain Do53)
+	MarkLeak         = "!" // a hidden name leaked where the scenario should have hidden it
+	MarkFailed       = "✗" // a case failed (the run exits non-zero)
+	MarkSkipped      = "-" // every case was skipped
+)
+
+// Mark is the row's mark: skipped, failed, leak (not expected), leak
+// (expected) or pass, the first that applies.
+func (r Row) Mark() string {
+	switch {
+	case r.Cases > 0 && r.Skipped == r.Cases:
+		return MarkSkipped
+	case r.Failed > 0:
+		return MarkFailed
+	case len(r.Leaked) > 0 && r.LeakExpected:
+		return MarkLeakExpected
+	case len(r.Leaked) > 0:
+		return MarkLeak
 	}
-	if err := tw.Flush(); err != nil {
+	return MarkPass
+}
+
+// WriteGlance prints the at-a-glance table in the default layout (see
+// TableOptions.WriteGlance).
+func WriteGlance(w io.Writer, rows []Row, capture string) error {
+	return TableOptions{}.WriteGlance(w, rows, capture)
+}
+
+// WriteGlance prints the at-a-glance table (one row per scenario × DNS
+// transport, repeats aggregated), the sizes by inner name length of the
+// rows that have several (padding-sweep), a legend and one marked verdict
+// per row.
+func (o TableOptions) WriteGlance(w io.Writer, rows []Row, capture string) error {
+	fmt.Fprintf(w, "What an on-path observer learned (%s capture):\n\n", capture)
+	t := o.glanceTable(rows)
+	if err := t.write(w, o.width()); err != nil {
 		return err
 	}
+	o.writeSizes(w, rows)
+	o.writeLegend(w)
 	fmt.Fprintln(w)
-	for _, r := range rows {
-		fmt.Fprintf(w, "%s %s\n", map[bool]string{true: "✗", false: "•"}[len(r.Leaked) > 0], r.Verdict)
-	}
+	o.writeVerdicts(w, rows)
 	return nil
 }
 
-// list joins a cell's values, abbreviating long lists (padding-sweep's
-// inner names) to the first two and a count.
-func list(v []string) string {
-	switch {
-	case len(v) == 0:
-		return "-"
-	case len(v) > 3:
-		return fmt.Sprintf("%s %s … (%d names)", v[0], v[1], len(v))
+// writeVerdicts prints one marked verdict per row, its notes as numbered
+// footnotes that rows share ("[1]"), wrapped to the width.
+func (o TableOptions) writeVerdicts(w io.Writer, rows []Row) {
+	var notes []string
+	for _, r := range rows {
+		line := r.Verdict
+		if r.verdictMain != "" {
+			line = r.verdictMain
+			for _, n := range r.notes {
+				i := slices.Index(notes, n)
+				if i < 0 {
+					notes, i = append(notes, n), len(notes)
+				}
+				line += fmt.Sprintf(" [%d]", i+1)
+			}
+		}
+		for _, l := range wrap(r.Mark()+" "+line, o.width(), 2) {
+			fmt.Fprintln(w, l)
+		}
 	}
-	return strings.Join(v, " ")
+	for i, n := range notes {
+		for _, l := range wrap(fmt.Sprintf("[%d] %s", i+1, n), o.width(), 4) {
+			fmt.Fprintln(w, l)
+		}
+	}
 }
 
-func msCell(ms float64) string {
-	if ms == 0 {
-		return "-"
+// glanceTable is the table of rows: every column when wide, else the
+// narrow cells (see glanceLegend).
+func (o TableOptions) glanceTable(rows []Row) *textTable {
+	if o.Wide {
+		t := &textTable{head: []string{"", "SCENARIO", "DNS", "OBSERVER SAW SNI", "NAME IN DNS?", "ECH", "INNER (WITH KEYS)",
+			"ACCEPTED", "ALPN SEEN", "HANDSHAKE MS", "CH BYTES", "RUNS"}}
+		for _, r := range rows {
+			inDNS := "no"
+			if len(r.DNSNames) > 0 {
+				inDNS = "yes: " + strings.Join(r.DNSNames, " ")
+			}
+			acc := accCell(r)
+			if strings.Contains(r.Accepted, "→") {
+				acc += " (" + r.Accepted + ")"
+			}
+			t.add(r.Mark(), r.Scenario, r.Transport, list(r.SNI), skippedDash(r, inDNS), echKinds(r, false),
+				list(r.InnerSNI), acc, alpnSeen(r), msCell(r), chCell(r), runsCell(r))
+		}
+		return t
 	}
-	return fmt.Sprintf("%.1f", ms)
+	t := &textTable{head: []string{"  SCENARIO", "DNS", "SNI SEEN", "DNS Q", "ECH", "INNER", "ACC", "ALPN", "MS", "CH B", "OK"},
+		cut: map[int]bool{2: true, 5: true, 7: true}}
+	for _, r := range rows {
+		ms := msCell(r)
+		if r.HandshakeN == r.OK { // n is the OK column's
+			ms = strings.Fields(ms)[0]
+		}
+		t.add(r.Mark()+" "+r.Scenario, r.Transport, short(r.SNI), skippedDash(r, dash(intOrEmpty(len(r.DNSNames)))),
+			echKinds(r, true), short(r.InnerSNI), accCell(r), alpnShort(r), ms, chCell(r), runsCell(r))
+	}
+	return t
 }
 
 // verdict is the one-sentence reading of a row.
@@ -104,19 +161,6 @@ func (r *Row) echALPNNote() string {
 		return "; ECH hid the ALPN too (" + strings.Join(r.HiddenALPN, ", ") + " only inside the inner ClientHello)"
 	}
 	return ""
-}
-
-// alpnSeen is the ALPN SEEN cell of a row: the protocols read in the
-// clear and, with keys, "(hidden: h2)".
-func alpnSeen(r Row) string {
-	out := list(r.ALPN)
-	if len(r.HiddenALPN) == 0 {
-		return out
-	}
-	if len(r.ALPN) == 0 {
-		out = "none"
-	}
-	return out + " (hidden: " + strings.Join(r.HiddenALPN, ",") + ")"
 }
 
 // leakedOwner reports whether a DNS name (e.g. _443._https.secret.lab.test)

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -163,52 +162,6 @@ func WriteCSV(w io.Writer, r *Report) error {
 	return cw.Error()
 }
 
-// WriteTable writes the flows and the privacy summary as aligned text for
-// a terminal.
-func WriteTable(w io.Writer, r *Report) error {
-	fmt.Fprintf(w, "capture: %s, %s, %d packets, %d flows\n\n", r.Format, captureKind(r), r.Packets, len(r.Flows))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSCENARIO\tT+\tCLIENT\tSERVER\tTRANSPORT\tSERVICE\tSNI / DNS\tALPN\tECH\tINNER SNI\tACCEPTED\tHRR\tSERVER\tCH LEN\tJA4")
-	t0 := firstTime(r)
-	for _, f := range r.Flows {
-		what := f.SNI
-		if len(f.DNS) > 0 {
-			what = dnsSummary(f.DNS)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%.3fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, f.Scenario,
-			f.Start.Sub(t0).Seconds(), f.Client, f.Server, f.Transport, f.Service, dash(what), dash(strings.Join(f.ALPN, ",")),
-			dash(echCell(f)), dash(f.InnerSNI), dash(accepted(f)), yesNo(f.HRR), dash(serverCell(f)),
-			dash(intOrEmpty(f.ClientHelloLen)), dash(f.JA4))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	writeWarningsText(w, r)
-	fmt.Fprintln(w, "\nprivacy summary (what an on-path observer learned):")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tFLOWS\tTLS\tECH\tESNI\tACCEPTED\tDNS Q\tALPN IN CLEAR\tNAME\tLEARNED FROM\tFLOWS")
-	for _, s := range r.Summary {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s", s.Scenario, s.Flows, s.TLSFlows, s.ECHFlows, s.ESNIFlows, s.ECHAccepted,
-			s.DNSQueries, dash(alpnCell(s)))
-		if len(s.Names) == 0 {
-			fmt.Fprintln(tw, "\t-\t-\t-")
-		}
-		for i, n := range s.Names {
-			if i > 0 {
-				fmt.Fprint(tw, "\t\t\t\t\t\t\t")
-			}
-			fmt.Fprintf(tw, "\t%s\t%s\t%d\n", n.Name, n.Source, n.Flows)
-		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, note := range innerInClearNotes(r) {
-		fmt.Fprintf(w, "! %s\n", note)
-	}
-	return nil
-}
-
 // innerInClearNotes are the lines under the privacy summary for the
 // scenarios with ClientHelloInners sent in the clear.
 func innerInClearNotes(r *Report) []string {
@@ -227,17 +180,6 @@ func innerInClearNotes(r *Report) []string {
 			"the true name %s is readable on that hop", s.Scenario, s.InnerInClear, dash(strings.Join(names, ", "))))
 	}
 	return out
-}
-
-func writeWarningsText(w io.Writer, r *Report) {
-	for _, s := range r.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", s)
-	}
-	for _, f := range r.Flows {
-		for _, s := range f.Warnings {
-			fmt.Fprintf(w, "warning: flow %d: %s\n", f.ID, s)
-		}
-	}
 }
 
 // WriteMarkdown writes a Markdown report: the capture, one table row per

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/echlab/echlab/client"
 )
 
 // Row is one line of the at-a-glance comparison and of summary.json: a
@@ -23,15 +25,38 @@ type Row struct {
 	ECH      []string `json:"ech"`                 // flow ECH kinds: ech-outer, real, grease-or-unknown-key
 	InnerSNI []string `json:"inner_sni_with_keys"` // recovered with the key sets
 	Accepted string   `json:"ech_accepted"`        // "yes", "no", "no→yes" (a retry), "" (no verified flow)
-	HRR      bool     `json:"hrr"`                 // a HelloRetryRequest was seen
+	// AcceptedFlows of VerifiedFlows (the flows whose acceptance the keys
+	// could check) showed the server's ECH confirmation.
+	AcceptedFlows int  `json:"ech_accepted_flows"`
+	VerifiedFlows int  `json:"ech_verified_flows"`
+	HRR           bool `json:"hrr"` // a HelloRetryRequest was seen
 	// DNSNames are the names the observer read in plain DNS queries.
 	DNSNames []string       `json:"dns_names"`
 	Names    []NameExposure `json:"names"`  // every name learned, and from where
 	Leaked   []string       `json:"leaked"` // hidden names the observer learned anyway
+	// LeakExpected: every leak is by design: a client that put its true
+	// name in the SNI (no ECH, GREASE, fallback) or asked for it in plain
+	// Do53. A leak that is not is a finding.
+	LeakExpected bool `json:"leak_expected"`
 
 	HandshakeMS      float64 `json:"handshake_ms"`       // client-measured, mean over OK cases
 	ClientHelloBytes int     `json:"client_hello_bytes"` // observed on the wire, largest
-	Verdict          string  `json:"verdict"`
+	// HandshakeMedianMS is the median of the OK cases' handshake times
+	// (HandshakeN of them).
+	HandshakeMedianMS float64 `json:"handshake_median_ms"`
+	HandshakeN        int     `json:"handshake_n"`
+	ClientHelloMin    int     `json:"client_hello_bytes_min"` // observed on the wire, smallest
+	// Sizes are the ClientHello and ECH payload sizes by inner name length
+	// (with keys), when the row's inner names have several lengths
+	// (padding-sweep): the length side channel.
+	Sizes []NameLengthSize `json:"sizes_by_name_length,omitempty"`
+	sizes nameSizes        // being built
+
+	// verdictMain and notes are Verdict's sentence and its notes ("ALPN
+	// in clear …"), which the glance prints once as footnotes.
+	verdictMain string
+	notes       []string
+	Verdict     string `json:"verdict"`
 
 	// ALPN lists the protocols the observer read in the clear in the
 	// ClientHellos to the service (ESNI hides none of them).
@@ -46,7 +71,8 @@ type Row struct {
 // buildRows folds the cases and the compared flows into one Row per
 // scenario × DNS transport, in run order.
 func buildRows(cases []CaseResult, rep *Report, servicePorts map[uint16]bool) []Row {
-	s := &rowSet{byLabel: map[string]*Row{}, hidden: map[string][]string{}, hsSum: map[string]float64{}}
+	s := &rowSet{byLabel: map[string]*Row{}, hidden: map[string][]string{}, hs: map[string][]float64{},
+		clearSNI: map[string]bool{}}
 	for _, c := range cases {
 		s.addCase(c)
 	}
@@ -60,8 +86,11 @@ func buildRows(cases []CaseResult, rep *Report, servicePorts map[uint16]bool) []
 type rowSet struct {
 	rows    []*Row
 	byLabel map[string]*Row
-	hidden  map[string][]string // label → the names ECH should hide
-	hsSum   map[string]float64  // label → sum of the OK cases' handshake times (ms)
+	hidden  map[string][]string  // label → the names ECH should hide
+	hs      map[string][]float64 // label → the OK cases' handshake times (ms)
+	// clearSNI: label → a case's client sent its true name in the SNI
+	// (no ECH, GREASE or fallback), so an SNI leak is by design.
+	clearSNI map[string]bool
 }
 
 // addCase counts one case in its row, making the row on first use.
@@ -80,13 +109,16 @@ func (s *rowSet) addCase(c CaseResult) {
 	case OutcomeOK:
 		r.OK++
 		if c.Result != nil {
-			s.hsSum[label] += float64(c.Result.HandshakeTime) / float64(time.Millisecond)
+			s.hs[label] = append(s.hs[label], float64(c.Result.HandshakeTime)/float64(time.Millisecond))
 		}
 	case OutcomeFailed:
 		r.Failed++
 	case OutcomeSkipped:
 		r.Skipped++
 		r.Skip = c.Detail
+	}
+	if c.Result != nil && slices.Contains([]client.ECHStatus{client.ECHNone, client.ECHGrease, client.ECHFallback}, c.Result.ECH) {
+		s.clearSNI[label] = true
 	}
 	// Discovery always asks for secret.lab.test's record; sweep cases
 	// also hide their own inner names.
@@ -117,13 +149,18 @@ func (s *rowSet) finish() []Row {
 	out := make([]Row, len(s.rows))
 	for i, r := range s.rows {
 		label := r.Scenario + "/" + r.Transport
-		if r.OK > 0 {
-			r.HandshakeMS = s.hsSum[label] / float64(r.OK)
-		}
-		r.findLeaks(s.hidden[label])
+		r.setHandshake(s.hs[label])
+		r.findLeaks(s.hidden[label], s.clearSNI[label])
+		r.Sizes = r.sizes.list()
 		for _, a := range r.InnerALPN {
 			if !slices.Contains(r.ALPN, a) {
 				r.HiddenALPN = append(r.HiddenALPN, a)
+			}
+		}
+		r.verdictMain = r.verdict()
+		for _, n := range []string{r.alpnNote(), r.echALPNNote()} {
+			if n != "" {
+				r.notes = append(r.notes, strings.TrimPrefix(n, "; "))
 			}
 		}
 		r.Verdict = r.verdict() + r.alpnNote() + r.echALPNNote()
@@ -157,27 +194,66 @@ func (r *Row) addFlow(f *Flow, toService bool) {
 		add(&r.InnerALPN, a)
 	}
 	r.ClientHelloBytes = max(r.ClientHelloBytes, f.ClientHelloLen)
+	if r.ClientHelloMin == 0 || f.ClientHelloLen < r.ClientHelloMin {
+		r.ClientHelloMin = f.ClientHelloLen
+	}
 	r.HRR = r.HRR || f.HRR
+	r.addSize(f)
 	if f.ECHAccepted != nil {
-		v := map[bool]string{true: "yes", false: "no"}[*f.ECHAccepted]
-		switch {
-		case r.Accepted == "":
-			r.Accepted = v
-		case !strings.HasSuffix(r.Accepted, v):
-			r.Accepted += "→" + v // stale-retry: rejected, then accepted
+		r.VerifiedFlows++
+		v := "no"
+		if *f.ECHAccepted {
+			r.AcceptedFlows++
+			v = "yes"
+		}
+		if !strings.Contains(r.Accepted, v) { // repeats add no arrows
+			r.Accepted = strings.TrimPrefix(r.Accepted+"→"+v, "→") // stale-retry: rejected, then accepted
 		}
 	}
 }
 
-// findLeaks lists the hidden names the observer learned from SNI or DNS.
-func (r *Row) findLeaks(hidden []string) {
+// findLeaks lists the hidden names the observer learned from SNI or DNS,
+// and whether each leak is by design: in the SNI of a client that sent its
+// true name (clearSNI), in plain Do53 queries.
+func (r *Row) findLeaks(hidden []string, clearSNI bool) {
+	r.LeakExpected = true
 	for _, h := range hidden {
-		leaked := slices.Contains(r.SNI, h)
+		inSNI, inDNS := slices.Contains(r.SNI, h), false
 		for _, n := range r.DNSNames {
-			leaked = leaked || n == h || strings.HasSuffix(n, "."+h)
+			inDNS = inDNS || n == h || strings.HasSuffix(n, "."+h)
 		}
-		if leaked {
+		if inSNI || inDNS {
 			r.Leaked = append(r.Leaked, h)
 		}
+		if inSNI && !clearSNI || inDNS && r.Transport != DNSDo53 {
+			r.LeakExpected = false
+		}
 	}
+	r.LeakExpected = r.LeakExpected && len(r.Leaked) > 0
+}
+
+// setHandshake sets the mean, median and count of the OK cases'
+// handshake times.
+func (r *Row) setHandshake(ms []float64) {
+	r.HandshakeN = len(ms)
+	if len(ms) == 0 {
+		return
+	}
+	sum := 0.0
+	for _, v := range ms {
+		sum += v
+	}
+	r.HandshakeMS = sum / float64(len(ms))
+	r.HandshakeMedianMS = median(ms)
+}
+
+// median is the middle value of v (the mean of the two middle ones for an
+// even count).
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

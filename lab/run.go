@@ -204,6 +204,11 @@ func finish(cfg RunConfig, s *stack, res *RunResult, out *outputs, prog *Progres
 		rep = &Report{Warnings: []string{"compare failed: " + cmpErr.Error()}}
 	}
 	res.Report = rep
+	if cmpErr == nil {
+		if err := writeCaptureWithKeys(cfg.OutDir, rep); err != nil {
+			return err
+		}
+	}
 	res.Rows = buildRows(res.Cases, rep, s.servicePorts())
 	writers := []struct {
 		name string
@@ -237,11 +242,12 @@ func compareRun(dir string, keys ech.KeyList, esni []*ech.ESNIKeySet) (*Report, 
 		}
 	}
 	if f, err := os.Open(filepath.Join(dir, FileKeylog)); err == nil {
-		opts.Keylog, err = ReadKeylog(f)
+		kl, err := ParseKeylog(f)
 		f.Close()
 		if err != nil {
 			return nil, err
 		}
+		opts.UseKeylog(kl)
 	}
 	f, err := os.Open(filepath.Join(dir, FileCapture))
 	if err != nil {

@@ -20,7 +20,9 @@ import (
 // inner name with ech.Seal under the case's padding policy, sends the
 // ClientHelloOuter on a TCP connection, reads the ServerHello and checks
 // the acceptance confirmation (RFC 9849 §7.2) with ech.VerifyAccepted. The
-// handshake goes no further: the record is a Result all the same.
+// handshake goes no further: the record is a Result all the same. The
+// keylog gets the ECH_SECRET and ECH_CONFIG lines of the sealed hello (no
+// traffic secrets: the handshake stops at the ServerHello).
 func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolver.Client, dnsURL string) (*client.Result, error) {
 	inner := cmp.Or(c.InnerName, SecretName)
 	r := &client.Result{URL: fmt.Sprintf("https://%s:%d/", inner, port(sv.addr)), Mode: client.ModeECH,
@@ -47,6 +49,11 @@ func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolve
 	}
 	if err != nil {
 		return r, err
+	}
+	if s.keylog != nil {
+		if err := client.WriteECHKeyLog(s.keylog, sealed, &list.Configs[0]); err != nil {
+			return r, err
+		}
 	}
 	id := sealed.ConfigID
 	r.ConfigID, r.PublicName, r.OuterSNI = &id, sealed.Outer.ServerName, sealed.Outer.ServerName

@@ -18,7 +18,7 @@ import (
 var digECHRE = regexp.MustCompile(`ech="?([A-Za-z0-9+/=]+)"?`)
 
 // TestDigAndKdig queries the running resolver with Debian's dig and kdig
-// over every transport they speak, and checks that the ech= they print is
+// over every transport they speak (kdig also DoQ), and checks that the ech= they print is
 // the key set's ECHConfigList, byte for byte.
 func TestDigAndKdig(t *testing.T) {
 	dir, ks := newKeySetDir(t)
@@ -29,6 +29,7 @@ func TestDigAndKdig(t *testing.T) {
 		c.Publish = []PublishRule{{Name: "secret.lab.test.", KeySet: "main", ALPN: []string{"h2", "h3"}}}
 		c.Listen.DoT = "127.0.0.1:0"
 		c.Listen.DoH = "127.0.0.1:0"
+		c.Listen.DoQ = "127.0.0.1:0"
 		c.TLS = TLSFiles{CADir: caDir}
 	})
 	port := func(transport string) string {
@@ -49,6 +50,8 @@ func TestDigAndKdig(t *testing.T) {
 		{"kdig udp", "kdig", []string{"-p", port("udp"), "+notcp"}},
 		{"kdig tls", "kdig", []string{"-p", port("dot"), "+tls-ca=" + ca, "+tls-hostname=resolver.lab.test"}},
 		{"kdig https", "kdig", []string{"-p", port("doh"), "+https", "+tls-ca=" + ca, "+tls-hostname=resolver.lab.test"}},
+		// +quic last: kdig applies options in order and +tls-* means TLS over TCP.
+		{"kdig quic", "kdig", []string{"-p", port("doq"), "+tls-ca=" + ca, "+tls-hostname=resolver.lab.test", "+quic"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +85,9 @@ func TestDigAndKdig(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("ech= %x\nwant  %x", got, want)
+			}
+			if strings.HasSuffix(tt.name, "quic") && !strings.Contains(text, ";; QUIC session (QUICv1)") {
+				t.Errorf("kdig did not speak DoQ:\n%s", text)
 			}
 			if tt.tool == "kdig" && strings.Contains(tt.name, "tls") && !strings.Contains(text, "Received 468 B") {
 				t.Errorf("kdig pads DoT queries; the answer should be padded to 468 octets:\n%s", text)

@@ -2,19 +2,22 @@ package resolver
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
 	"strings"
-
-	"context"
-	"crypto/tls"
-	"encoding/binary"
-	"errors"
-	"github.com/echlab/echlab/internal/testutil"
-	"io"
 	"testing"
 	"time"
+
+	"github.com/echlab/echlab/internal/testutil"
 
 	"github.com/miekg/dns"
 	"github.com/quic-go/quic-go"
@@ -215,23 +218,56 @@ func FuzzDoQMessage(f *testing.F) {
 	})
 }
 
-// TestKdigDoQ: Knot's kdig, an independent DoQ client, queries our server.
-// Debian 12's kdig 3.2 is built without libngtcp2: its +quic falls back to
-// TCP, and the test skips saying so.
+// TestKdigDoQ: Knot's kdig, an independent DoQ client, queries our server
+// over QUIC. Debian 12's kdig 3.2 does DoQ (ngtcp2 is built in, so ldd
+// does not show it), but kdig applies options in order and every +tls-*
+// option turns TLS over TCP back on: +quic has to come last. The server's
+// certificate is checked two ways, with the lab CA and with an SPKI pin, and
+// a wrong pin or host name must make kdig fail.
 func TestKdigDoQ(t *testing.T) {
 	kdig := testutil.NeedTool(t, "kdig")
-	if lib, _ := exec.Command("ldd", kdig).Output(); !bytes.Contains(lib, []byte("libngtcp2")) {
-		t.Skip("kdig is built without QUIC (no libngtcp2): +quic would fall back to TCP")
-	}
 	l := newLab(t)
 	s := startDoQ(t, l, DoQOptions{TLSListenerOptions: l.tlsOpts()})
 	port := strconv.Itoa(s.Addr().(*net.UDPAddr).Port)
-	out := run(t, kdig, "@127.0.0.1", "-p", port, "+quic", "+tls-ca="+l.writeCA(t), "+tls-hostname=dns.lab.test",
-		"secret.lab.test", "HTTPS")
-	if !strings.Contains(out, "status: NOERROR") || !bytes.Equal(echOf(t, out), l.echList) {
-		t.Fatalf("kdig +quic output:\n%s", out)
+	ca := l.writeCA(t)
+	for _, tt := range []struct {
+		name string
+		tls  []string
+	}{
+		{"ca", []string{"+tls-ca=" + ca, "+tls-hostname=dns.lab.test"}},
+		{"pin", []string{"+tls-pin=" + spkiPin(t, l.cert)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{"@127.0.0.1", "-p", port}, tt.tls...), "+quic", "secret.lab.test", "HTTPS")
+			out := run(t, kdig, args...)
+			if !strings.Contains(out, ";; QUIC session (QUICv1)") || !strings.Contains(out, "status: NOERROR") ||
+				!strings.Contains(out, "(UDP)") || !bytes.Equal(echOf(t, out), l.echList) {
+				t.Fatalf("kdig %s output:\n%s", strings.Join(args, " "), out)
+			}
+			if s := l.h.last(t); s.Meta.Transport != TransportDoQ || s.ID != 0 {
+				t.Fatalf("server saw %+v", s)
+			}
+		})
 	}
-	if s := l.h.last(t); s.Meta.Transport != TransportDoQ || s.ID != 0 {
-		t.Fatalf("server saw %+v", s)
+	for name, bad := range map[string][]string{
+		"wrong pin":      {"+tls-pin=" + base64.StdEncoding.EncodeToString(make([]byte, sha256.Size))},
+		"wrong hostname": {"+tls-ca=" + ca, "+tls-hostname=other.lab.test"},
+	} {
+		args := append(append([]string{"@127.0.0.1", "-p", port}, bad...), "+quic", "secret.lab.test", "HTTPS")
+		if out, err := exec.Command(kdig, args...).CombinedOutput(); err == nil {
+			t.Errorf("%s: kdig %s succeeded:\n%s", name, strings.Join(args, " "), out)
+		}
 	}
+}
+
+// spkiPin is kdig's +tls-pin value for cert: the base64 SHA-256 of its
+// SubjectPublicKeyInfo (RFC 7469 §2.4).
+func spkiPin(t *testing.T, cert tls.Certificate) string {
+	t.Helper()
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }

@@ -64,7 +64,7 @@ func newKeyDir(t *testing.T) (string, []byte) {
 	return dir, list
 }
 
-// rotateOutside does what echlab keygen --out dir --rotate --grace grace
+// rotateOutside does what echlab keygen --keys dir --rotate --grace grace
 // does, as another process would: load, expire, retire, add a new
 // published key, save. It returns the new published list and when the
 // replaced key's grace ends.

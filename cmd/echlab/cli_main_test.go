@@ -131,6 +131,13 @@ func (d *daemon) stop(t *testing.T, timeout time.Duration) int {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	return d.wait(t, timeout)
+}
+
+// wait waits (up to timeout) for the process to exit and returns the
+// exit status.
+func (d *daemon) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
 	select {
 	case err := <-d.done:
 		var ee *exec.ExitError
@@ -141,7 +148,7 @@ func (d *daemon) stop(t *testing.T, timeout time.Duration) int {
 		}
 		return 0
 	case <-time.After(timeout):
-		t.Fatalf("echlab did not exit within %v of SIGTERM", timeout)
+		t.Fatalf("echlab did not exit within %v", timeout)
 	}
 	return -1
 }

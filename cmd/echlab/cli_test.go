@@ -36,7 +36,7 @@ func runKeygenTest(t *testing.T, args ...string) []byte {
 
 func TestKeygenAndRotate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "keys")
-	printed := runKeygenTest(t, "--out", dir, "--kem", "x25519,xwing", "--kdf", "hkdf-sha256,hkdf-sha384",
+	printed := runKeygenTest(t, "--keys", dir, "--kem", "x25519,xwing", "--kdf", "hkdf-sha256,hkdf-sha384",
 		"--aead", "aes128gcm,chacha20poly1305", "--public-name", "public.lab.test", "--max-name-length", "64")
 	ks, err := ech.LoadKeySet(dir)
 	if err != nil {
@@ -57,11 +57,11 @@ func TestKeygenAndRotate(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := keygen([]string{"--out", dir}, &out); err == nil {
+	if err := keygen([]string{"--keys", dir}, &out); err == nil {
 		t.Fatal("keygen over an existing set without --rotate succeeded")
 	}
 
-	rotated := runKeygenTest(t, "--out", dir, "--rotate", "--grace", "1h", "--kem", "p256", "--config-id", "77")
+	rotated := runKeygenTest(t, "--keys", dir, "--rotate", "--grace", "1h", "--kem", "p256", "--config-id", "77")
 	ks, _ = ech.LoadKeySet(dir)
 	e := ks.Entries()
 	if len(e) != 3 || !e[0].Published || e[1].Published || e[2].Published || e[0].Key.Config.ConfigID != 77 {
@@ -71,7 +71,7 @@ func TestKeygenAndRotate(t *testing.T) {
 	if !bytes.Equal(rotated, want) {
 		t.Fatal("after rotation the printed list is not just the new key")
 	}
-	if err := keygen([]string{"--out", dir, "--rotate", "--config-id", "77"}, &out); err == nil {
+	if err := keygen([]string{"--keys", dir, "--rotate", "--config-id", "77"}, &out); err == nil {
 		t.Fatal("a used --config-id was accepted")
 	}
 }
@@ -79,15 +79,16 @@ func TestKeygenAndRotate(t *testing.T) {
 func TestKeygenBadFlags(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{
-		{},
-		{"--out", dir, "--kem", "rsa"},
-		{"--out", dir, "--aead", "des"},
-		{"--out", dir, "--config-id", "256"},
-		{"--out", dir, "--kem", "x25519,p256", "--config-id", "3"},
-		{"--out", dir, "--max-name-length", "300"},
-		{"--out", dir, "--public-name", "192.0.2.1"},
-		{"--out", dir, "--keys", "0"},
-		{"--out", filepath.Join(dir, "missing"), "--rotate"},
+		{"--keys", dir, "--kem", "rsa"},
+		{"--keys", dir, "--aead", "des"},
+		{"--keys", dir, "--config-id", "256"},
+		{"--keys", dir, "--kem", "x25519,p256", "--config-id", "3"},
+		{"--keys", dir, "--max-name-length", "300"},
+		{"--keys", dir, "--public-name", "192.0.2.1"},
+		{"--keys", dir, "--count", "0"},
+		{"--keys", filepath.Join(dir, "missing"), "--rotate"},
+		{"--keys", ""},
+		{"--out", dir, "--keys", "3"},
 	} {
 		if err := keygen(args, new(bytes.Buffer)); err == nil {
 			t.Errorf("keygen %v succeeded", args)
@@ -137,7 +138,7 @@ func TestEchInspectFields(t *testing.T) {
 
 func TestEchInspectInputs(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "keys")
-	printed := runKeygenTest(t, "--out", dir, "--kem", "p384")
+	printed := runKeygenTest(t, "--keys", dir, "--kem", "p384")
 	b64 := base64.StdEncoding.EncodeToString(printed)
 	entries, _ := os.ReadDir(dir)
 	var pemFile string

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/client"
-	"github.com/echlab/echlab/internal/pki"
 	"github.com/echlab/echlab/resolver"
 )
 
@@ -22,14 +22,16 @@ func init() {
 
 // clientFlags are the flags of echlab client.
 type clientFlags struct {
-	dns, echConfig, connectTo, mode, ca, cert, key, alpn, groups, sni, keylog string
-	fallback, noRetry, h3, insecure, jsonOut, body                            bool
-	connectTimeout, handshakeTimeout, timeout                                 time.Duration
-	maxBody                                                                   int64
+	dns, echConfig, connectTo, mode, pki, ca, cert, key, alpn, groups, sni, keylog string
+	fallback, noRetry, h3, insecure, jsonOut, body                                 bool
+	connectTimeout, handshakeTimeout, timeout                                      time.Duration
+	maxBody                                                                        int64
 }
 
 func newClientFlags() (*flag.FlagSet, *clientFlags) {
-	fs := newFlags("client", "URL", "Fetch URL (https://) with Encrypted Client Hello. The ECHConfigList comes from the\nHTTPS record (through --dns, never the system resolver) or from --ech-config.")
+	fs := newFlags("client", "URL", "Fetch URL (https://) with Encrypted Client Hello. The ECHConfigList comes from the\n"+
+		"HTTPS record (through --dns, never the system resolver) or from --ech-config. A name is\n"+
+		"looked up through --dns unless --connect-to gives the address.")
 	c := &clientFlags{}
 	fs.StringVar(&c.dns, "dns", "", "resolver URL: udp://IP:port, tcp://, tls://, https://IP/dns-query, h3://, quic://")
 	fs.StringVar(&c.echConfig, "ech-config", "", "ECHConfigList as base64, ech=…, or a file (raw, base64 or ECH PEM); skips the HTTPS record's ech")
@@ -38,7 +40,8 @@ func newClientFlags() (*flag.FlagSet, *clientFlags) {
 	fs.BoolVar(&c.fallback, "fallback", false, "fall back to a plaintext SNI when ECH cannot be used (default: fail closed)")
 	fs.BoolVar(&c.noRetry, "no-retry", false, "do not retry with the server's retry configs")
 	fs.BoolVar(&c.h3, "h3", false, "use QUIC and HTTP/3")
-	fs.StringVar(&c.ca, "ca", "", "PEM bundle of CAs to trust (server and DNS-over-TLS/HTTPS/QUIC resolver)")
+	fs.StringVar(&c.pki, "pki", "pki", pkiFlagUsage+" (server and DoT/DoH/DoQ resolver)")
+	fs.StringVar(&c.ca, "ca", "", caFlagUsage)
 	fs.StringVar(&c.cert, "cert", "", "client certificate (PEM) for mTLS")
 	fs.StringVar(&c.key, "key", "", "client private key (PEM) for mTLS")
 	fs.StringVar(&c.alpn, "alpn", "", "ALPN list, comma separated (default h2,http/1.1, or h3)")
@@ -75,12 +78,31 @@ func runClient(args []string) error {
 	if c.jsonOut {
 		res.WriteJSON(os.Stdout)
 	} else {
+		res.Error = "" // said once, on stderr, by main
 		res.WriteTable(os.Stdout)
 		if c.body && len(res.Body) > 0 {
 			fmt.Printf("\n%s\n", res.Body)
 		}
 	}
-	return ferr
+	return clientHint(ferr)
+}
+
+// clientHint adds to a failed fetch's error what to do, in flag terms.
+func clientHint(err error) error {
+	var ce *client.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, client.ErrNoResolver) && errors.Is(err, client.ErrNoConfig):
+		return fmt.Errorf("%w; give --dns URL to read the HTTPS record, or --ech-config VALUE", err)
+	case errors.Is(err, client.ErrNoResolver):
+		return fmt.Errorf("%w; give --dns URL, or --connect-to IP[:PORT]", err)
+	case errors.Is(err, client.ErrNoConfig):
+		return fmt.Errorf("%w; give --ech-config VALUE, or --fallback to allow a plaintext SNI", err)
+	case errors.As(err, &ce) && ce.Class == client.ClassCertificate:
+		return fmt.Errorf("%w; trust the server's CA with --pki DIR or --ca FILE", err)
+	}
+	return err
 }
 
 // options turns the flags into client.Options; the returned func closes
@@ -122,10 +144,8 @@ func (c *clientFlags) options() (client.Options, func(), error) {
 // groups and ECHConfigList of o from the flags.
 func (c *clientFlags) tlsOptions(o *client.Options) error {
 	var err error
-	if c.ca != "" {
-		if o.RootCAs, err = pki.LoadPool(c.ca); err != nil {
-			return err
-		}
+	if o.RootCAs, _, err = trustPool(c.pki, c.ca); err != nil {
+		return err
 	}
 	if (c.cert == "") != (c.key == "") {
 		return fmt.Errorf("client: --cert and --key go together")

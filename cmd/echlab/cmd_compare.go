@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/lab"
 )
 
@@ -16,8 +15,9 @@ func init() {
 }
 
 type compareFlags struct {
-	keys, keylog, jsonOut, csvOut, mdOut, scenarioMap string
-	esniKeys                                          listFlag
+	keylog, jsonOut, csvOut, mdOut, scenarioMap string
+	keys, esniKeys                              listFlag
+	wide                                        bool // every column of the tables
 }
 
 func newCompareFlags() (*flag.FlagSet, *compareFlags) {
@@ -26,12 +26,15 @@ func newCompareFlags() (*flag.FlagSet, *compareFlags) {
 		"plain DNS; with --keys what ECH hid and whether the server accepted it. Prints a table and a\n"+
 		"privacy summary; --json, --csv and --markdown write files ('-' for standard output).")
 	c := &compareFlags{}
-	fs.StringVar(&c.keys, "keys", "", "ECH key set directory (echlab keygen): open ECH payloads and verify acceptance")
+	fs.Var(&c.keys, "keys", "ECH key set folder (echlab keygen), or a folder of them such as a run's out/keys:\n"+
+		"open ECH payloads and verify acceptance (repeatable)")
 	fs.Var(&c.esniKeys, "esni-keys", "legacy ESNI key directory (echlab esni keygen): decrypt ESNI server names (repeatable)")
-	fs.StringVar(&c.keylog, "keylog", "", "SSLKEYLOGFILE: mark the flows it has secrets for")
+	fs.StringVar(&c.keylog, "keylog", "", "SSLKEYLOGFILE (RFC 9850): mark the flows it has secrets for, and open ECH\n"+
+		"payloads from its ECH_SECRET and ECH_CONFIG lines (no server key needed)")
 	fs.StringVar(&c.jsonOut, "json", "", "write one JSON object per flow to FILE")
 	fs.StringVar(&c.csvOut, "csv", "", "write a CSV of the flows to FILE")
 	fs.StringVar(&c.mdOut, "markdown", "", "write a Markdown report to FILE")
+	fs.BoolVar(&c.wide, "wide", false, "print every column of the tables (addresses, ECH parameters, JA4; wider than 120 columns)")
 	fs.StringVar(&c.scenarioMap, "scenario-map", "", "JSON lines of {scenario, client_port, server_port, start, end} labelling flows")
 	return fs, c
 }
@@ -71,12 +74,12 @@ func runCompare(args []string) error {
 
 func (c *compareFlags) options() (lab.CompareOptions, error) {
 	var opts lab.CompareOptions
-	if c.keys != "" {
-		ks, err := ech.LoadKeySet(c.keys)
+	if len(c.keys) > 0 {
+		keys, err := lab.LoadKeySets(c.keys...) // retired keys too: the capture may predate their grace's end
 		if err != nil {
 			return opts, err
 		}
-		opts.Keys = ks.All() // retired keys too: the capture may predate their grace's end
+		opts.Keys = keys
 	}
 	if c.keylog != "" {
 		f, err := os.Open(c.keylog)
@@ -84,9 +87,11 @@ func (c *compareFlags) options() (lab.CompareOptions, error) {
 			return opts, err
 		}
 		defer f.Close()
-		if opts.Keylog, err = lab.ReadKeylog(f); err != nil {
+		kl, err := lab.ParseKeylog(f)
+		if err != nil {
 			return opts, err
 		}
+		opts.UseKeylog(kl)
 	}
 	if err := c.addESNIKeys(&opts); err != nil {
 		return opts, err
@@ -116,7 +121,7 @@ func (c *compareFlags) write(rep *lab.Report) error {
 		toStdout = toStdout || o.path == "-"
 	}
 	if !toStdout {
-		if err := lab.WriteTable(os.Stdout, rep); err != nil {
+		if err := (lab.TableOptions{Wide: c.wide}).WriteTable(os.Stdout, rep); err != nil {
 			return err
 		}
 	}

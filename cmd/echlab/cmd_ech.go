@@ -23,7 +23,8 @@ Subcommands:
   inspect [VALUE|FILE|DIR]  decode an ECHConfigList and print every field. The input is
                             base64, an ech= SvcParam (ech=AEX… or ech="AEX…", or a whole
                             HTTPS record line), an ECH PEM file, a raw/base64 file, or a
-                            key-set directory; "-" or nothing reads stdin. Legacy ESNIKeys
+                            key-set directory; "-" reads stdin, and so does nothing when
+                            stdin is not a terminal. Legacy ESNIKeys
                             (TXT value, file or ESNI key directory) are recognised
                             and printed as by echlab esni inspect.
                             Inspect is strict: each malformed or invalid config (e.g. a
@@ -62,6 +63,11 @@ func echInspect(args []string, stdin io.Reader, stdout io.Writer) error {
 		return errUsage
 	}
 	arg := fs.Arg(0)
+	if arg == "" && isTerminal(stdin) {
+		fmt.Fprintln(os.Stderr, "echlab ech inspect: give a VALUE, FILE or DIR, or pipe the input to stdin")
+		fs.Usage()
+		return errUsage
+	}
 	stdin, isESNI := sniffESNI(arg, stdin)
 	if isESNI {
 		return esniInspect(fs.Args(), stdin, stdout)
@@ -96,7 +102,11 @@ func readConfigList(arg string, stdin io.Reader) ([]byte, error) {
 	case fileExists(arg):
 		data, err = os.ReadFile(arg)
 	default:
-		return ech.DecodeConfigListText(arg)
+		list, err := ech.DecodeConfigListText(arg)
+		if err != nil {
+			return nil, missingPath("ech inspect", arg, err)
+		}
+		return list, nil
 	}
 	if err != nil {
 		return nil, err
@@ -105,6 +115,30 @@ func readConfigList(arg string, stdin io.Reader) ([]byte, error) {
 		return data, nil // a well-framed raw binary ECHConfigList; describe names bad configs
 	}
 	return ech.DecodeConfigListText(string(data))
+}
+
+// missingPath explains a failure to decode arg as a value: when arg looks
+// like a path (a single word with a / or a .) that does not exist, the
+// error says so instead of reporting bad base64.
+func missingPath(cmd, arg string, decodeErr error) error {
+	if strings.ContainsAny(arg, " \t\n=") || !strings.ContainsAny(arg, "/.") {
+		return decodeErr
+	}
+	if _, err := os.Stat(arg); !errors.Is(err, os.ErrNotExist) {
+		return decodeErr
+	}
+	return fmt.Errorf("%s: %s: no such file or folder (nor is it a base64 value)", cmd, arg)
+}
+
+// isTerminal says whether r is a terminal (a character device): reading
+// it would wait for typing, not for piped input.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
 func fileExists(name string) bool {

@@ -25,12 +25,13 @@ ESNI is ECH's retired predecessor (draft-ietf-tls-esni-02/-03). echlab handles
 its keys, DNS values and ClientHello bytes; no TLS library completes ESNI.
 
 Subcommands:
-  keygen --out DIR [--public-name NAME] [--padded-length N] [--valid DURATION] ...
+  keygen --keys DIR [--public-name NAME] [--padded-length N] [--valid DURATION] ...
                             make ESNI keys, save them in DIR (esni.pem 0600, esni.txt)
                             and print the _esni.NAME TXT record value
   inspect [VALUE|FILE|DIR]  print every field of ESNIKeys (base64 TXT value, hex,
-                            a TXT record line, a file or a key directory; "-" or
-                            nothing reads stdin) and whether checksum and validity hold
+                            a TXT record line, a file or a key directory; "-" reads
+                            stdin, and so does nothing when stdin is not a terminal)
+                            and whether checksum and validity hold
 `
 
 func esniCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -53,7 +54,8 @@ func esniCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 func esniKeygen(args []string, stdout io.Writer) error {
 	fs := newFlags("esni keygen", "", "Generate ESNI keys, save them and print the TXT record value.")
-	out := fs.String("out", "", "key directory to write (required)")
+	out := fs.String("keys", "", "ESNI key folder to write (required)")
+	alias(fs, "out", "keys")
 	publicName := fs.String("public-name", "public.lab.test", "public_name (draft-03 keys only)")
 	name := fs.String("name", "", "owner of the TXT record is _esni.NAME (default: the public name)")
 	padded := fs.Uint("padded-length", 260, "padded_length: the ServerNameList is padded to this size")
@@ -66,9 +68,15 @@ func esniKeygen(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *out == "" || fs.NArg() != 0 || *padded > 0xffff {
+	if fs.NArg() != 0 {
 		fs.Usage()
 		return errUsage
+	}
+	switch {
+	case *out == "":
+		return usageError("esni keygen", "give --keys DIR, the ESNI key folder to write")
+	case *padded > 0xffff:
+		return usageError("esni keygen", "--padded-length must be at most 65535")
 	}
 	o, err := esniOptions(*draft, *publicName, *groups, *suites, *addrs)
 	if err != nil {
@@ -162,6 +170,11 @@ func esniInspect(args []string, stdin io.Reader, stdout io.Writer) error {
 		}
 		now = t
 	}
+	if fs.Arg(0) == "" && isTerminal(stdin) {
+		fmt.Fprintln(os.Stderr, "echlab esni inspect: give a VALUE, FILE or DIR, or pipe the input to stdin")
+		fs.Usage()
+		return errUsage
+	}
 	raw, err := readESNIInput(fs.Arg(0), stdin)
 	if err != nil {
 		return err
@@ -196,7 +209,11 @@ func readESNIInput(arg string, stdin io.Reader) ([]byte, error) {
 	case fileExists(arg):
 		data, err = os.ReadFile(arg)
 	default:
-		return ech.DecodeESNIKeysText(arg)
+		raw, err := ech.DecodeESNIKeysText(arg)
+		if err != nil {
+			return nil, missingPath("esni inspect", arg, err)
+		}
+		return raw, nil
 	}
 	if err != nil {
 		return nil, err

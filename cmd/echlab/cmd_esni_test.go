@@ -19,7 +19,7 @@ const cloudflareESNI = "/wEU528gACQAHQAguwSAYz57kzOUzDXCAZ7aBJLWPrQwvSuNsRZbi7Jz
 func TestESNIKeygenInspect(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "esni")
 	var out bytes.Buffer
-	err := esniCmd([]string{"keygen", "--out", dir, "--public-name", "public.lab.test", "--padded-length", "128",
+	err := esniCmd([]string{"keygen", "--keys", dir, "--public-name", "public.lab.test", "--padded-length", "128",
 		"--valid", "2h", "--groups", "x25519,p256", "--suites", "aes128gcm,chacha20poly1305", "--address-set", "127.0.0.1"},
 		nil, &out, &out)
 	if err != nil {
@@ -40,7 +40,7 @@ func TestESNIKeygenInspect(t *testing.T) {
 	if k := set.Keys; k.PaddedLength != 128 || len(k.Keys) != 2 || len(k.CipherSuites) != 2 || k.NotAfter-k.NotBefore != 7200 {
 		t.Fatalf("keys %+v", k)
 	}
-	if err := esniCmd([]string{"keygen", "--out", dir}, nil, &out, &out); err == nil {
+	if err := esniCmd([]string{"keygen", "--keys", dir}, nil, &out, &out); err == nil {
 		t.Fatal("keygen overwrote existing keys without --force")
 	}
 	for _, arg := range []string{dir, filepath.Join(dir, ech.ESNIKeyFile), filepath.Join(dir, ech.ESNITXTFile), lines[2]} {

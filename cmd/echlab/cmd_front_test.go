@@ -33,13 +33,13 @@ func TestFrontSecretFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, backend := startDaemon(t, time.Minute, regexp.MustCompile(`^echlab server: https://public\.lab\.test/ \(tcp (127\.0\.0\.1:\d+)`),
-		"server", "--pki", pkiDir, "--front-secret", secret, "--log", logFile)
+		"server", "--addr", "127.0.0.1:0", "--pki", pkiDir, "--front-secret", secret, "--log", logFile)
 	st, err := os.Stat(secret)
 	if err != nil || st.Mode().Perm() != 0o600 || st.Size() != server.FrontSecretSize {
 		t.Fatalf("front secret file: %v, %v", st, err)
 	}
 	_, front := startDaemon(t, time.Minute, regexp.MustCompile(`^echlab split: (127\.0\.0\.1:\d+), routes `),
-		"split", "--pki", pkiDir, "--keys", keys, "--route", "secret.lab.test="+backend, "--front-secret", secret,
+		"split", "--addr", "127.0.0.1:0", "--pki", pkiDir, "--keys", keys, "--route", "secret.lab.test="+backend, "--front-secret", secret,
 		"--log", "", "--idle-timeout", "30s", "--read-timeout", "2s")
 	ks, err := ech.LoadKeySet(keys)
 	if err != nil {

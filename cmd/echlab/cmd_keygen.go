@@ -22,8 +22,8 @@ func init() {
 
 // keygenFlags are the flags of echlab keygen.
 type keygenFlags struct {
-	out, kems, kdfs, aeads, publicName string
-	maxNameLength, configID, keys      int
+	dir, kems, kdfs, aeads, publicName string
+	maxNameLength, configID, count     int
 	rotate, force                      bool
 	grace                              time.Duration
 	set                                map[string]bool // flags given on the command line
@@ -32,38 +32,44 @@ type keygenFlags struct {
 func keygen(args []string, stdout io.Writer) error {
 	fs := newFlags("keygen", "", "Write an ECH key set directory (one RFC 9934 PEM file per key, 0600, and keyset.json),\n"+
 		"or with --rotate add new published keys to an existing one, and print the ECHConfigList\n"+
-		"of the published keys as the ech= value of an HTTPS record.")
+		"of the published keys as the ech= value of an HTTPS record. Legacy ESNI keys: echlab esni keygen.")
 	f := &keygenFlags{}
-	fs.StringVar(&f.out, "out", "", "key set directory (required)")
+	fs.StringVar(&f.dir, "keys", "keys", "key set folder to write (created 0700 if missing)")
 	fs.StringVar(&f.kems, "kem", "x25519", "KEM, or a comma list for one key per KEM: "+ech.KEMFlagNames())
 	fs.StringVar(&f.kdfs, "kdf", "hkdf-sha256", "KDFs of the cipher suites, comma list: "+ech.KDFFlagNames())
 	fs.StringVar(&f.aeads, "aead", "aes128gcm", "AEADs of the cipher suites, comma list: "+ech.AEADFlagNames())
 	fs.StringVar(&f.publicName, "public-name", "public.lab.test", "public_name of the configs")
 	fs.IntVar(&f.maxNameLength, "max-name-length", 0, "maximum_name_length of the configs (0..255)")
 	fs.IntVar(&f.configID, "config-id", -1, "config id (0..255) of the single new key; default a random free one")
-	fs.IntVar(&f.keys, "keys", 1, "number of keys to make per KEM")
+	fs.IntVar(&f.count, "count", 1, "number of keys to make per KEM")
 	fs.BoolVar(&f.rotate, "rotate", false, "add new keys to the existing set, like its published keys (same KEMs, suites, public name and\n"+
 		"maximum name length, unless those flags are given); the published keys stay accepted for --grace")
 	fs.DurationVar(&f.grace, "grace", 24*time.Hour, "with --rotate: how long retired keys are still accepted")
 	fs.BoolVar(&f.force, "force", false, "replace an existing key set instead of refusing")
-	fs.Bool("esni", false, "make legacy ESNI keys instead: the other flags are those of echlab esni keygen")
-	if rest, ok := esniKeygenArgs(args); ok {
-		return esniKeygen(rest, stdout)
-	}
+	oldOut := fs.String("out", "", hiddenUsage+"old spelling of --keys, from when --keys was the count")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if f.out == "" || fs.NArg() != 0 {
+	if fs.NArg() != 0 {
 		fs.Usage()
 		return errUsage
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	switch {
+	case f.set["out"] && f.set["keys"]:
+		return usageError("keygen", "--out is now --keys (the key set folder); the number of keys is --count")
+	case f.set["out"]:
+		f.dir = *oldOut
+	}
+	if f.dir == "" {
+		return usageError("keygen", "--keys DIR: the key set folder cannot be empty")
+	}
 	ks, err := f.run(time.Now())
 	if err != nil {
 		return err
 	}
-	return printKeySet(stdout, f.out, ks)
+	return printKeySet(stdout, f.dir, ks)
 }
 
 // run loads or starts the set, adds the keys and saves it.
@@ -72,15 +78,15 @@ func (f *keygenFlags) run(now time.Time) (*ech.KeySet, error) {
 		return nil, err
 	}
 	ks := &ech.KeySet{}
-	_, statErr := os.Stat(filepath.Join(f.out, ech.KeySetManifest))
+	_, statErr := os.Stat(filepath.Join(f.dir, ech.KeySetManifest))
 	switch {
 	case f.rotate:
 		var err error
-		if ks, err = ech.LoadKeySet(f.out); err != nil {
+		if ks, err = ech.LoadKeySet(f.dir); err != nil {
 			return nil, err
 		}
 	case statErr == nil && !f.force:
-		return nil, fmt.Errorf("%s already holds a key set; use --rotate to add keys or --force to replace it", f.out)
+		return nil, fmt.Errorf("%s already holds a key set; use --rotate to add keys or --force to replace it", f.dir)
 	}
 	opts, err := f.newKeys(ks.PublishedOptions())
 	if err != nil {
@@ -104,14 +110,14 @@ func (f *keygenFlags) run(now time.Time) (*ech.KeySet, error) {
 		}
 		ks.Add(k, true)
 	}
-	return ks, ech.SaveKeySet(f.out, ks)
+	return ks, ech.SaveKeySet(f.dir, ks)
 }
 
 // check validates the numeric flags.
 func (f *keygenFlags) check() error {
 	switch {
-	case f.keys < 1:
-		return errors.New("--keys must be at least 1")
+	case f.count < 1:
+		return errors.New("--count must be at least 1")
 	case f.maxNameLength < 0 || f.maxNameLength > 255:
 		return errors.New("--max-name-length must be in 0..255")
 	case f.configID > 255 || f.configID < -1:
@@ -121,7 +127,7 @@ func (f *keygenFlags) check() error {
 }
 
 // newKeys returns the options of the new keys, in order of preference
-// (--keys of each). A new set takes everything from the flags. A rotation
+// (--count of each). A new set takes everything from the flags. A rotation
 // makes keys like the set's published ones (ech.KeySet.PublishedOptions:
 // the same KEMs in the same order, cipher suites, public name and maximum
 // name length); a flag given on the command line overrides its part, and
@@ -158,7 +164,7 @@ func (f *keygenFlags) newKeys(published []ech.KeyOptions) ([]ech.KeyOptions, err
 		if !like || f.set["max-name-length"] {
 			o.MaximumNameLength = uint8(f.maxNameLength)
 		}
-		for range f.keys {
+		for range f.count {
 			out = append(out, o)
 		}
 	}
@@ -210,7 +216,7 @@ func (f *keygenFlags) pickID(ks *ech.KeySet) (uint8, error) {
 		return ks.FreeConfigID(nil)
 	}
 	if len(ks.Lookup(uint8(f.configID))) > 0 {
-		return 0, fmt.Errorf("config id %d is already used in %s", f.configID, f.out)
+		return 0, fmt.Errorf("config id %d is already used in %s", f.configID, f.dir)
 	}
 	return uint8(f.configID), nil
 }

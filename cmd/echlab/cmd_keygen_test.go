@@ -32,7 +32,7 @@ func published(t *testing.T, dir string) []*ech.Key {
 // (even when it equals the flag's default).
 func TestKeygenRotateKeepsSettings(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "K")
-	runKeygenTest(t, "--out", dir, "--kem", "x25519,xwing", "--aead", "aes128gcm,chacha20poly1305",
+	runKeygenTest(t, "--keys", dir, "--kem", "x25519,xwing", "--aead", "aes128gcm,chacha20poly1305",
 		"--public-name", "front.example", "--max-name-length", "40")
 	before := published(t, dir)
 	suites := []ech.CipherSuite{{KDF: 1, AEAD: 1}, {KDF: 1, AEAD: 3}}
@@ -44,7 +44,7 @@ func TestKeygenRotateKeepsSettings(t *testing.T) {
 	}
 	check := func(args []string, w want) []*ech.Key {
 		t.Helper()
-		runKeygenTest(t, append([]string{"--out", dir, "--rotate", "--grace", "1h"}, args...)...)
+		runKeygenTest(t, append([]string{"--keys", dir, "--rotate", "--grace", "1h"}, args...)...)
 		keys := published(t, dir)
 		var kems []uint16
 		for _, k := range keys {
@@ -79,18 +79,18 @@ func TestKeygenRotateKeepsSettings(t *testing.T) {
 // --grace 0 the old keys and their files go at once.
 func TestKeygenRotateRemovesKeyFiles(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "K")
-	runKeygenTest(t, "--out", dir)
+	runKeygenTest(t, "--keys", dir)
 	pems := func() []string {
 		m, _ := filepath.Glob(filepath.Join(dir, "*.pem"))
 		return m
 	}
 	first := pems()
-	runKeygenTest(t, "--out", dir, "--rotate", "--grace", "10ms")
+	runKeygenTest(t, "--keys", dir, "--rotate", "--grace", "10ms")
 	if len(pems()) != 2 {
 		t.Fatalf("during grace: %v, want the old and the new key file", pems())
 	}
 	time.Sleep(20 * time.Millisecond) // let the 10ms grace end
-	runKeygenTest(t, "--out", dir, "--rotate", "--grace", "0")
+	runKeygenTest(t, "--keys", dir, "--rotate", "--grace", "0")
 	if got := pems(); len(got) != 1 || slices.Contains(got, first[0]) {
 		t.Fatalf("after grace and a --grace 0 rotation: %v, want only the newest key's file", got)
 	}

@@ -81,7 +81,7 @@ func echHandshake(t *testing.T, addr string, pool *x509.CertPool, list []byte) (
 }
 
 // checkFollowsKeygen rotates the keys folder of a running server or split
-// at addr with 'echlab keygen --out keys --rotate --grace 0', as the
+// at addr with 'echlab keygen --keys keys --rotate --grace 0', as the
 // README says, run in cwd: the front must accept the new config and
 // reject the old one with the new one (only) as retry config.
 func checkFollowsKeygen(t *testing.T, cwd, keys, addr string, pool *x509.CertPool) []byte {
@@ -94,7 +94,7 @@ func checkFollowsKeygen(t *testing.T, cwd, keys, addr string, pool *x509.CertPoo
 	if ok, retry := echHandshake(t, addr, pool, old); !ok {
 		t.Fatalf("first config rejected (retry %x)", retry)
 	}
-	r := runCLI(t, cwd, time.Minute, "keygen", "--out", keys, "--rotate", "--grace", "0")
+	r := runCLI(t, cwd, time.Minute, "keygen", "--keys", keys, "--rotate", "--grace", "0")
 	m := regexp.MustCompile(`(?m)^ech=(\S+)$`).FindStringSubmatch(r.stdout)
 	if r.code != 0 || m == nil {
 		t.Fatalf("keygen --rotate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -127,7 +127,7 @@ func checkFollowsKeygen(t *testing.T, cwd, keys, addr string, pool *x509.CertPoo
 
 func TestServerFollowsKeygenRotate(t *testing.T) {
 	ready := regexp.MustCompile(`^echlab server: https://public\.lab\.test/ \(tcp (127\.0\.0\.1:\d+)`)
-	d, addr, stderr := startDaemonStderr(t, ready, "server", "--pki", "pki", "--keys", "keys", "--log", "", "--poll", "20ms")
+	d, addr, stderr := startDaemonStderr(t, ready, "server", "--addr", "127.0.0.1:0", "--pki", "pki", "--keys", "keys", "--log", "", "--poll", "20ms")
 	pool, err := pki.LoadPool(filepath.Join(d.dir, "pki", pki.CACertFile))
 	if err != nil {
 		t.Fatal(err)
@@ -158,8 +158,8 @@ func TestServerFollowsKeygenRotate(t *testing.T) {
 // grace ends (a write could undo a rotation it has not read yet).
 func TestServerLeavesRotatedFolderAlone(t *testing.T) {
 	ready := regexp.MustCompile(`^echlab server: https://public\.lab\.test/ \(tcp (127\.0\.0\.1:\d+)`)
-	d, _, stderr := startDaemonStderr(t, ready, "server", "--pki", "pki", "--keys", "keys", "--log", "", "--poll", "20ms")
-	if r := runCLI(t, d.dir, time.Minute, "keygen", "--out", "keys", "--rotate", "--grace", "300ms"); r.code != 0 {
+	d, _, stderr := startDaemonStderr(t, ready, "server", "--addr", "127.0.0.1:0", "--pki", "pki", "--keys", "keys", "--log", "", "--poll", "20ms")
+	if r := runCLI(t, d.dir, time.Minute, "keygen", "--keys", "keys", "--rotate", "--grace", "300ms"); r.code != 0 {
 		t.Fatalf("keygen --rotate: exit %d\n%s", r.code, r.stderr)
 	}
 	manifest := filepath.Join(d.dir, "keys", ech.KeySetManifest)
@@ -190,7 +190,7 @@ func TestSplitFollowsKeygenRotate(t *testing.T) {
 	defer backend.Close()
 	ready := regexp.MustCompile(`^echlab split: (127\.0\.0\.1:\d+), routes `)
 	keys := filepath.Join(cwd, "keys")
-	d, addr := startDaemon(t, time.Minute, ready, "split", "--pki", filepath.Join(cwd, "pki"), "--keys", keys,
+	d, addr := startDaemon(t, time.Minute, ready, "split", "--addr", "127.0.0.1:0", "--pki", filepath.Join(cwd, "pki"), "--keys", keys,
 		"--route", "secret.lab.test="+backend.Addr(), "--log", "", "--poll", "20ms")
 	checkFollowsKeygen(t, cwd, "keys", addr, ca.Pool())
 	if code := d.stop(t, 10*time.Second); code != 0 {

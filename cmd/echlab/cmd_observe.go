@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/echlab/echlab/ech"
@@ -26,7 +23,7 @@ type observeFlags struct {
 
 func runObserve(args []string) error {
 	fs := newFlags("observe", "", "Capture the packets of --iface (a packet socket: root or CAP_NET_RAW) into a pcapng\n"+
-		"file until SIGINT/SIGTERM or until the --until file appears. With --keys and --archive it\n"+
+		"file until SIGINT or SIGTERM, or until the --until file appears. With --keys and --archive it\n"+
 		"also keeps every ECH key the key set folders held during the capture (they rotate and\n"+
 		"drop old keys), so that 'echlab compare --keys ARCHIVE' can open every ECH flow.")
 	f := &observeFlags{}
@@ -73,8 +70,8 @@ func (f *observeFlags) run(ports []int) error {
 		}
 	}
 	arch := &keyArchive{dir: f.archive, seen: map[string]bool{}, set: &ech.KeySet{}}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
+	ctx, release := signalContext("observe")
+	defer release()
 	tick := time.NewTicker(f.poll)
 	defer tick.Stop()
 	var archErr error

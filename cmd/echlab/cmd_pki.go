@@ -12,11 +12,12 @@ func init() {
 }
 
 func runPKI(args []string) error {
-	fs := newFlags("pki", "", "Make the lab certificate authority in --out (ca.crt, ca.key 0600), or reuse the one\n"+
+	fs := newFlags("pki", "", "Make the lab certificate authority in --pki (ca.crt, ca.key 0600), or reuse the one\n"+
 		"there, and issue a server certificate for --server-names/--ips and a client certificate\n"+
-		"for --client. Servers and the resolver given the same folder (--pki, --ca-dir) issue\n"+
-		"their own certificates from this CA; clients trust OUT/ca.crt.")
-	out := fs.String("out", "pki", "folder of the lab CA")
+		"for --client. The servers and the resolver given the same --pki folder issue their own\n"+
+		"certificates from this CA; the clients (client, query, play) trust DIR/ca.crt.")
+	out := fs.String("pki", "pki", "folder of the lab CA (created if missing)")
+	alias(fs, "out", "pki")
 	names := fs.String("server-names", "", "comma-separated DNS names of a server certificate")
 	ips := fs.String("ips", "", "comma-separated IP addresses of the server certificate")
 	server := fs.String("server", "server", "file name (without .crt/.key) of the server certificate")

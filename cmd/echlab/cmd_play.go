@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/echlab/echlab/internal/pki"
@@ -21,10 +20,10 @@ func init() {
 }
 
 type playFlags struct {
-	out, resolverIP, ca, scenarios, transports, waitFile, doneFile string
-	dns                                                            listFlag
-	hold                                                           bool
-	cfg                                                            lab.PlayConfig
+	out, resolverIP, pki, ca, scenarios, transports, waitFile, doneFile string
+	dns                                                                 listFlag
+	hold                                                                bool
+	cfg                                                                 lab.PlayConfig
 }
 
 func newPlayFlags() (*flag.FlagSet, *playFlags) {
@@ -36,7 +35,8 @@ func newPlayFlags() (*flag.FlagSet, *playFlags) {
 	fs.StringVar(&f.out, "out", "out", "output folder")
 	fs.StringVar(&f.resolverIP, "resolver", "", "resolver IP: udp://IP:53, tls://IP:853, https://IP/dns-query, h3://IP/dns-query, quic://IP:853")
 	fs.Var(&f.dns, "dns", "TRANSPORT=URL resolver URL (do53, dot, doh, doh3, doq; repeatable; overrides --resolver)")
-	fs.StringVar(&f.ca, "ca", "", "lab CA certificate (PEM) to trust (required)")
+	fs.StringVar(&f.pki, "pki", "pki", "folder of the lab CA: DIR/ca.crt is trusted (this or --ca is required)")
+	fs.StringVar(&f.ca, "ca", "", caFlagUsage)
 	fs.StringVar(&f.scenarios, "scenarios", "", "comma-separated scenarios")
 	fs.StringVar(&f.transports, "transports", "", "DNS transports of ech-shared (default every resolver URL)")
 	fs.StringVar(&f.cfg.SecretName, "secret", lab.SecretName, "name behind ECH on the shared-mode server")
@@ -48,7 +48,8 @@ func newPlayFlags() (*flag.FlagSet, *playFlags) {
 	fs.DurationVar(&f.cfg.RotationWait, "rotation-wait", 120*time.Second, "stale-retry: how long to wait for a rotation and the rejection")
 	fs.StringVar(&f.waitFile, "wait-file", "", "wait (up to --ready-timeout) for this file, e.g. the observer's ready file")
 	fs.StringVar(&f.doneFile, "done-file", "", "write 'ok' or the error to this file when done")
-	fs.BoolVar(&f.hold, "hold", false, "keep running after the matrix until SIGINT/SIGTERM (keeps a shared network namespace up)")
+	fs.BoolVar(&f.hold, "hold", false, "keep running after the matrix until SIGINT or SIGTERM (keeps a shared network namespace\n"+
+		"up); the exit status is still the matrix's")
 	return fs, f
 }
 
@@ -57,15 +58,15 @@ func runPlay(args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 || f.ca == "" {
+	if fs.NArg() > 0 {
 		fs.Usage()
 		return errUsage
 	}
 	if err := f.config(); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, release := signalContext("play")
+	defer release()
 	err := playWaitFile(ctx, f.waitFile, f.cfg.ReadyTimeout)
 	if err == nil {
 		_, err = lab.Play(ctx, f.cfg)
@@ -79,11 +80,12 @@ func runPlay(args []string) error {
 			err = errors.Join(err, werr)
 		}
 	}
-	if f.hold {
+	if f.hold && ctx.Err() == nil {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "echlab play:", err)
+			err = reportedError{err}
 		}
-		fmt.Fprintln(os.Stderr, "echlab play: done; holding until SIGTERM")
+		fmt.Fprintln(os.Stderr, "echlab play: done; holding until SIGINT or SIGTERM")
 		<-ctx.Done()
 	}
 	return err
@@ -91,9 +93,16 @@ func runPlay(args []string) error {
 
 // config fills f.cfg from the flags.
 func (f *playFlags) config() error {
-	pool, err := pki.LoadPool(f.ca)
+	pool, found, err := trustPool(f.pki, f.ca)
 	if err != nil {
 		return err
+	}
+	if !found {
+		return usageError("play", "no lab CA: %s does not exist; give --pki DIR (holding ca.crt) or --ca FILE",
+			filepath.Join(f.pki, pki.CACertFile))
+	}
+	if err := checkTransports(splitList(f.transports), false); err != nil {
+		return usageError("play", "%v", err)
 	}
 	f.cfg.OutDir, f.cfg.RootCAs, f.cfg.Progress = f.out, pool, os.Stderr
 	f.cfg.Scenarios, f.cfg.Transports = splitList(f.scenarios), splitList(f.transports)
@@ -108,7 +117,7 @@ func (f *playFlags) config() error {
 	for _, d := range f.dns {
 		t, u, ok := strings.Cut(d, "=")
 		if !ok || u == "" {
-			return fmt.Errorf("-dns %q: want TRANSPORT=URL", d)
+			return fmt.Errorf("--dns %q: want TRANSPORT=URL", d)
 		}
 		f.cfg.DNS[t] = u
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/ech"
-	"github.com/echlab/echlab/internal/pki"
 	"github.com/echlab/echlab/resolver"
 	"github.com/miekg/dns"
 )
@@ -27,7 +26,8 @@ in dig's style, decoding any ech= value. TYPE defaults to A.`
 
 func queryCmd(args []string, stdout io.Writer) error {
 	fs := newFlags("query", "@URL NAME [TYPE]", querySummary)
-	caFile := fs.String("ca", "", "PEM `file` of CA certificates to trust (e.g. the lab CA)")
+	pkiDir := fs.String("pki", "pki", pkiFlagUsage)
+	caFile := fs.String("ca", "", caFlagUsage)
 	insecure := fs.Bool("insecure", false, "do not verify the server certificate")
 	sni := fs.String("sni", "", "TLS server `name` (default: the URL host)")
 	asJSON := fs.Bool("json", false, "print the answer as application/dns-json")
@@ -47,10 +47,8 @@ func queryCmd(args []string, stdout io.Writer) error {
 	}
 	opts := resolver.ClientOptions{InsecureSkipVerify: *insecure, ServerName: *sni, Timeout: *timeout,
 		UseGET: *get, HTTP1Only: *http1, Bootstrap: *bootstrap}
-	if *caFile != "" {
-		if opts.RootCAs, err = pki.LoadPool(*caFile); err != nil {
-			return err
-		}
+	if opts.RootCAs, _, err = trustPool(*pkiDir, *caFile); err != nil {
+		return err
 	}
 	c, err := resolver.NewClient(server, opts)
 	if err != nil {

@@ -43,13 +43,15 @@ func startQueryResolver(t *testing.T) *resolver.Running {
 	return run
 }
 
-// TestQueryCommand asks the resolver over Do53 and DoT through the binary
-// and checks the dig-style answer and the decoded ech= value.
+// TestQueryCommand asks the resolver over Do53 and DoT (trusting the lab
+// CA by --ca FILE and by --pki DIR) through the binary and checks the
+// dig-style answer and the decoded ech= value.
 func TestQueryCommand(t *testing.T) {
 	run := startQueryResolver(t)
 	for _, args := range [][]string{
 		{"query", "@udp://" + run.Addr("udp").String(), "secret.lab.test", "HTTPS"},
 		{"query", "--ca", run.CAFile, "--sni", "localhost", "@tls://" + run.Addr("dot").String(), "secret.lab.test", "HTTPS"},
+		{"query", "--pki", filepath.Dir(run.CAFile), "--sni", "localhost", "@tls://" + run.Addr("dot").String(), "secret.lab.test", "HTTPS"},
 	} {
 		r := runCLI(t, "", time.Minute, args...)
 		if r.code != 0 {

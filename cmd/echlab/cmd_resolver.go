@@ -32,18 +32,21 @@ func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 type resolverFlags struct {
-	config, cert, key, caDir, queryLog, forward string
-	tlsECH                                      string
-	udp, tcp, dot, doh, doh3, doq, metrics      string
-	zones, keySets, publish, certNames          listFlag
-	esniKeySets, publishESNI                    listFlag
-	poll, idleTimeout, readTimeout              time.Duration
+	config, cert, key, pki, log, forward   string
+	tlsECH                                 string
+	udp, tcp, dot, doh, doh3, doq, metrics string
+	zones, keySets, publish, certNames     listFlag
+	esniKeySets, publishESNI               listFlag
+	poll, idleTimeout, readTimeout         time.Duration
 }
 
 func newResolverFlags() (*flag.FlagSet, *resolverFlags) {
 	fs := newFlags("resolver", "", "Serve zone files authoritatively, publishing ECH key sets in HTTPS records and\n"+
 		"republishing them when a key set rotates. Listens on loopback by default; an empty\n"+
-		"address (e.g. -doq '') turns a listener off. Runs until SIGINT or SIGTERM.")
+		"address (e.g. --doq '') turns a listener off. The encrypted listeners (DoT, DoH, DoH3, DoQ)\n"+
+		"get a certificate from the lab CA in --pki (created if missing) unless --cert/--key are given;\n"+
+		"with --pki '' and no --cert they are off. Needs at least one --zone (or --config, or --forward).\n"+
+		"Runs until SIGINT or SIGTERM.")
 	f := &resolverFlags{}
 	fs.StringVar(&f.config, "config", "", "JSON configuration file (flags given explicitly override it)")
 	fs.Var(&f.zones, "zone", "zone file, FILE or ORIGIN=FILE (repeatable)")
@@ -53,23 +56,25 @@ func newResolverFlags() (*flag.FlagSet, *resolverFlags) {
 	fs.Var(&f.publishESNI, "publish-esni", "publish ESNI keys as TXT _esni.NAME: NAME,keyset=K[,ttl=S] (repeatable)")
 	fs.StringVar(&f.udp, "udp", defaultDo53, "Do53 UDP address")
 	fs.StringVar(&f.tcp, "tcp", defaultDo53, "Do53 TCP address")
-	fs.StringVar(&f.dot, "dot", defaultDoT, "DoT address (needs -cert/-key or -ca-dir)")
+	fs.StringVar(&f.dot, "dot", defaultDoT, "DoT address (needs --pki or --cert/--key)")
 	fs.StringVar(&f.doh, "doh", defaultDoH, "DoH address, HTTP/1.1 and HTTP/2 over TCP")
-	fs.StringVar(&f.doh3, "doh3", defaultDoH, "DoH address, HTTP/3 over UDP (same as -doh: advertised by Alt-Svc)")
+	fs.StringVar(&f.doh3, "doh3", defaultDoH, "DoH address, HTTP/3 over UDP (same as --doh: advertised by Alt-Svc)")
 	fs.StringVar(&f.doq, "doq", defaultDoQ, "DoQ address (UDP)")
 	fs.StringVar(&f.metrics, "metrics", defaultMetrics, "Prometheus /metrics address (plain HTTP)")
 	fs.StringVar(&f.cert, "cert", "", "certificate chain (PEM) for the encrypted listeners")
-	fs.StringVar(&f.key, "key", "", "private key (PEM) for -cert")
-	fs.StringVar(&f.caDir, "ca-dir", "", "lab CA directory (created if missing) that issues the listeners' certificate")
-	fs.StringVar(&f.tlsECH, "tls-ech", "", "key set NAME (from -keyset) whose keys the DoT/DoH/DoH3/DoQ listeners use to accept ECH themselves")
+	fs.StringVar(&f.key, "key", "", "private key (PEM) for --cert")
+	fs.StringVar(&f.pki, "pki", "pki", "folder of the lab CA (created if missing) that issues the listeners' certificate")
+	fs.StringVar(&f.tlsECH, "tls-ech", "", "key set NAME (from --keyset) whose keys the DoT/DoH/DoH3/DoQ listeners use to accept ECH themselves")
 	fs.Var(&f.certNames, "cert-name", "name or IP the issued certificate covers (repeatable; default localhost, resolver.lab.test, 127.0.0.1, ::1)")
-	fs.StringVar(&f.queryLog, "querylog", "", "append the JSON-lines query log to FILE (- for stdout)")
+	fs.StringVar(&f.log, "log", "", "query log file (JSON lines, appended); - is stdout, empty is none")
 	fs.StringVar(&f.forward, "forward", "", "upstream URL for names outside the zones (default: REFUSED)")
 	fs.DurationVar(&f.poll, "poll", resolver.DefaultPollInterval, "how often key set directories are checked for rotation")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "close a connection that sends no query for this long, on every listener\n"+
 		"(0: each one's default: Do53 TCP and DoT 10s, DoH and DoH3 60s, DoQ 30s)")
 	fs.DurationVar(&f.readTimeout, "read-timeout", 0, "cut off a started query (a DNS message after its first byte, a DoH\n"+
 		"request's headers and then its body, a DoQ stream) that takes longer (0: 10s)")
+	alias(fs, "ca-dir", "pki")
+	alias(fs, "querylog", "log")
 	return fs, f
 }
 
@@ -86,8 +91,11 @@ func runResolver(args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(cfg.Zones) == 0 && cfg.Forward == "" {
+		return usageError("resolver", "give at least one --zone FILE (or --forward URL)")
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	wait := stopSignals()
+	wait := stopSignals("resolver")
 	r, err := resolver.Start(*cfg)
 	if err != nil {
 		return err
@@ -102,6 +110,7 @@ func runResolver(args []string) error {
 	if r.CAFile != "" {
 		fmt.Printf("%-8s %s\n", "ca", r.CAFile)
 	}
+	fmt.Fprintf(os.Stderr, "echlab resolver: serving %d zone file(s) on %d listener(s)\n", len(cfg.Zones), len(r.Addrs()))
 	return wait()
 }
 
@@ -138,7 +147,7 @@ func (f *resolverFlags) addData(cfg *resolver.Config) error {
 	for _, ks := range f.keySets {
 		name, dir, ok := strings.Cut(ks, "=")
 		if !ok || name == "" || dir == "" {
-			return fmt.Errorf("-keyset %q: want NAME=DIR", ks)
+			return fmt.Errorf("--keyset %q: want NAME=DIR", ks)
 		}
 		if cfg.KeySets == nil {
 			cfg.KeySets = map[string]string{}
@@ -172,8 +181,8 @@ func (f *resolverFlags) applySettings(cfg *resolver.Config, set map[string]bool)
 	if set["cert"] || set["key"] {
 		cfg.TLS.CertFile, cfg.TLS.KeyFile = f.cert, f.key
 	}
-	if set["ca-dir"] {
-		cfg.TLS.CADir = f.caDir
+	if use("pki") {
+		cfg.TLS.CADir = f.pki
 	}
 	if set["tls-ech"] {
 		cfg.TLS.ECHKeySet = f.tlsECH
@@ -181,8 +190,8 @@ func (f *resolverFlags) applySettings(cfg *resolver.Config, set map[string]bool)
 	if len(f.certNames) > 0 {
 		cfg.TLS.Names = f.certNames
 	}
-	if set["querylog"] {
-		cfg.QueryLogFile = f.queryLog
+	if set["log"] {
+		cfg.QueryLogFile = f.log
 	}
 	if set["forward"] {
 		cfg.Forward = f.forward
@@ -213,7 +222,7 @@ func (f *resolverFlags) offWithoutCert(cfg *resolver.Config, set map[string]bool
 	}{{"dot", &l.DoT}, {"doh", &l.DoH}, {"doh3", &l.DoH3}, {"doq", &l.DoQ}} {
 		if *ln.addr != "" && !set[ln.name] {
 			*ln.addr = ""
-			notes = append(notes, ln.name+" off: give -ca-dir or -cert/-key to serve it")
+			notes = append(notes, "--"+ln.name+" off: give --pki DIR or --cert/--key to serve it")
 		}
 	}
 	return notes
@@ -226,7 +235,7 @@ func parsePublish(s string) (resolver.PublishRule, error) {
 	for _, p := range parts[1:] {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok {
-			return r, fmt.Errorf("-publish %q: %q is not key=value", s, p)
+			return r, fmt.Errorf("--publish %q: %q is not key=value", s, p)
 		}
 		switch k {
 		case "keyset":
@@ -238,7 +247,7 @@ func parsePublish(s string) (resolver.PublishRule, error) {
 		case "port", "ttl":
 			n, err := strconv.ParseUint(v, 10, 32)
 			if err != nil || (k == "port" && n > 65535) {
-				return r, fmt.Errorf("-publish %q: bad %s %q", s, k, v)
+				return r, fmt.Errorf("--publish %q: bad %s %q", s, k, v)
 			}
 			if k == "port" {
 				r.Port = uint16(n)
@@ -246,11 +255,11 @@ func parsePublish(s string) (resolver.PublishRule, error) {
 				r.TTL = uint32(n)
 			}
 		default:
-			return r, fmt.Errorf("-publish %q: unknown key %q (keyset, port, target, alpn, ttl)", s, k)
+			return r, fmt.Errorf("--publish %q: unknown key %q (keyset, port, target, alpn, ttl)", s, k)
 		}
 	}
 	if r.Name == "" || r.KeySet == "" {
-		return r, fmt.Errorf("-publish %q: want NAME,keyset=K", s)
+		return r, fmt.Errorf("--publish %q: want NAME,keyset=K", s)
 	}
 	return r, nil
 }

@@ -32,16 +32,31 @@ func TestResolverBadZone(t *testing.T) {
 }
 
 // TestResolverFlagsToConfig checks how the flags become a resolver.Config:
-// defaults without a config file, and the encrypted listeners turned off
-// (in a fixed order of notes) without a certificate source.
+// defaults without a config file (the lab CA in --pki pki), and the
+// encrypted listeners turned off (in a fixed order of notes) with --pki ”
+// and no --cert.
 func TestResolverFlagsToConfig(t *testing.T) {
 	fs, f := newResolverFlags()
-	args := []string{"--zone", "lab.test.=z.zone", "--zone", "other.zone", "--keyset", "main=keys",
-		"--publish", "secret.lab.test,keyset=main", "--doh", "127.0.0.1:0", "--querylog", "-"}
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, []string{"--zone", "z.zone"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, notes, err := f.toConfig(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := resolver.Listen{UDP: defaultDo53, TCP: defaultDo53, DoT: defaultDoT, DoH: defaultDoH, DoH3: defaultDoH,
+		DoQ: defaultDoQ, Metrics: defaultMetrics}
+	if cfg.TLS.CADir != "pki" || cfg.Listen != defaults || len(notes) != 0 {
+		t.Errorf("defaults: CA folder %q, listen %+v, notes %q", cfg.TLS.CADir, cfg.Listen, notes)
+	}
+
+	fs, f = newResolverFlags()
+	args := []string{"--zone", "lab.test.=z.zone", "--zone", "other.zone", "--keyset", "main=keys",
+		"--publish", "secret.lab.test,keyset=main", "--doh", "127.0.0.1:0", "--log", "-", "--pki", ""}
+	if err := parse(fs, args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, notes, err = f.toConfig(fs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +71,8 @@ func TestResolverFlagsToConfig(t *testing.T) {
 	if cfg.Listen != want {
 		t.Errorf("listen %+v, want %+v", cfg.Listen, want)
 	}
-	wantNotes := "dot off: give -ca-dir or -cert/-key to serve it|doh3 off: give -ca-dir or -cert/-key to serve it|" +
-		"doq off: give -ca-dir or -cert/-key to serve it"
+	wantNotes := "--dot off: give --pki DIR or --cert/--key to serve it|--doh3 off: give --pki DIR or --cert/--key to serve it|" +
+		"--doq off: give --pki DIR or --cert/--key to serve it"
 	if got := strings.Join(notes, "|"); got != wantNotes {
 		t.Errorf("notes %q", got)
 	}
@@ -66,13 +81,22 @@ func TestResolverFlagsToConfig(t *testing.T) {
 	if err := parse(fs, []string{"--keyset", "nodir"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.toConfig(fs); err == nil || !strings.Contains(err.Error(), `-keyset "nodir"`) {
-		t.Errorf("bad -keyset: %v", err)
+	if _, _, err := f.toConfig(fs); err == nil || !strings.Contains(err.Error(), `--keyset "nodir"`) {
+		t.Errorf("bad --keyset: %v", err)
+	}
+
+	// The old spellings -ca-dir and -querylog still work, unlisted.
+	fs, f = newResolverFlags()
+	if err := parse(fs, []string{"-ca-dir", "ca", "-querylog", "q.jsonl"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _, err = f.toConfig(fs); err != nil || cfg.TLS.CADir != "ca" || cfg.QueryLogFile != "q.jsonl" {
+		t.Errorf("old spellings: %+v, %v", cfg, err)
 	}
 }
 
 // TestResolverConfigFileAndTLSECH: a JSON config file, with flags on top;
-// -tls-ech names the key set the encrypted listeners use for ECH.
+// --tls-ech names the key set the encrypted listeners use for ECH.
 func TestResolverConfigFileAndTLSECH(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "resolver.json")
 	js := `{"zones": [{"file": "z.zone"}], "keysets": {"main": "keys"}, "listen": {"dot": "127.0.0.1:0"},
@@ -98,6 +122,17 @@ func TestResolverConfigFileAndTLSECH(t *testing.T) {
 	}
 	cfg.TLS.ECHKeySet = "other"
 	if err := cfg.Validate(); !errors.Is(err, resolver.ErrConfig) {
-		t.Errorf("unknown -tls-ech key set: %v", err)
+		t.Errorf("unknown --tls-ech key set: %v", err)
+	}
+}
+
+// TestResolverNeedsZone: without a zone (nor --forward) the resolver does
+// not start to answer REFUSED to everything; it says what to give, in one
+// line, and exits 2.
+func TestResolverNeedsZone(t *testing.T) {
+	r := runCLI(t, "", time.Minute, "resolver", "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--pki", "",
+		"--dot", "", "--doh", "", "--doh3", "", "--doq", "", "--metrics", "")
+	if r.code != 2 || strings.TrimSpace(r.stderr) != "echlab resolver: give at least one --zone FILE (or --forward URL)" {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -1,11 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
+	"slices"
 	"strings"
 
 	"github.com/echlab/echlab/lab"
@@ -30,6 +29,7 @@ func runRun(args []string) error {
 	capture := fs.String("capture", "auto", "auto, live (packet socket on lo: root or CAP_NET_RAW) or synth (recording relays)")
 	h3 := fs.Bool("h3", false, "also run ech-shared over HTTP/3")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	wide := fs.Bool("wide", false, "print every column of the table (wider than 120 columns)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -37,17 +37,20 @@ func runRun(args []string) error {
 		fs.Usage()
 		return errUsage
 	}
+	if err := checkTransports(splitList(*trans), true); err != nil {
+		return usageError("run", "%v", err)
+	}
 	cfg := lab.RunConfig{OutDir: *out, KeysDir: *keys, PKIDir: *pkiDir, Scenarios: splitList(*scen),
 		Transports: splitList(*trans), Repeat: *repeat, Capture: *capture, H3: *h3, Progress: os.Stderr}
 	if *quiet {
 		cfg.Progress = nil
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	ctx, release := signalContext("run")
+	defer release()
 	res, err := lab.Run(ctx, cfg)
 	if res != nil && res.Report != nil {
 		fmt.Println()
-		lab.WriteGlance(os.Stdout, res.Rows, res.Capture) //nolint:errcheck // stdout
+		lab.TableOptions{Wide: *wide}.WriteGlance(os.Stdout, res.Rows, res.Capture) //nolint:errcheck // stdout
 		fmt.Printf("\nReport: %s (%d files in %s)\n", strings.Join([]string{*out, lab.FileReport}, string(os.PathSeparator)), len(res.Files), *out)
 	}
 	if errors.Is(err, lab.ErrScenario) {
@@ -55,6 +58,21 @@ func runRun(args []string) error {
 		return errUsage
 	}
 	return err
+}
+
+// checkTransports says which name of a --transports list is not a DNS
+// transport, and lists the valid ones ("all" too when allowed).
+func checkTransports(names []string, all bool) error {
+	valid := strings.Join(lab.AllTransports, ",")
+	if all {
+		valid += " or all"
+	}
+	for _, n := range names {
+		if !slices.Contains(lab.AllTransports, strings.ToLower(n)) && (!all || !strings.EqualFold(n, "all")) {
+			return fmt.Errorf("--transports: unknown transport %q (valid: %s)", n, valid)
+		}
+	}
+	return nil
 }
 
 // splitList splits a comma-separated flag value; "" gives nil.

@@ -63,3 +63,14 @@ func TestRunCommandBadScenario(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestRunCommandBadTransport: an unknown DNS transport is named as such,
+// with the valid ones, in one line and exit 2.
+func TestRunCommandBadTransport(t *testing.T) {
+	dir := t.TempDir()
+	r := runCLI(t, dir, time.Minute, "run", "--out", filepath.Join(dir, "out"), "--transports", "doh,foo", "--capture", "synth")
+	want := `echlab run: --transports: unknown transport "foo" (valid: do53,dot,doh,doh3,doq or all)`
+	if r.code != 2 || strings.TrimSpace(r.stderr) != want {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/echlab/echlab/ech"
@@ -28,8 +25,8 @@ func runServer(args []string) error {
 		"poll while the last good keys stay in use. Keys past their grace are neither accepted nor\n"+
 		"sent as retry configs. Rejected ECH gets retry configs, and /, /cdn-cgi/trace and\n"+
 		"/api/conn say what the server saw. Every connection is logged as a JSON line to --log.\n"+
-		"Without --keys (or with --baseline) the same site is served without ECH.")
-	addr := fs.String("addr", "127.0.0.1:0", "TCP (and, with --h3, UDP) listen address; port 0 picks a free one")
+		"Without --keys (or with --baseline) the same site is served without ECH. Runs until SIGINT or SIGTERM.")
+	addr := fs.String("addr", defaultServerAddr, "TCP (and, with --h3, UDP) listen address; port 0 picks a free one")
 	public := fs.String("public", "public.lab.test", "client-facing name (ECHConfig public_name)")
 	names := fs.String("names", "secret.lab.test", "comma-separated backend names served behind ECH")
 	pkiDir := fs.String("pki", "pki", "folder of the lab CA (created if missing)")
@@ -73,7 +70,7 @@ func runServer(args []string) error {
 		}
 		cfg.Keys = server.UsableKeys(ks)
 	}
-	wait := stopSignals()
+	wait := stopSignals("server")
 	srv, err := server.Start(cfg)
 	if err != nil {
 		return err
@@ -189,14 +186,10 @@ func serverOpenLog(name string) (io.Writer, func(), error) {
 	return f, func() { f.Close() }, nil
 }
 
-// stopSignals starts catching SIGINT and SIGTERM. Daemons call it before
-// they announce their address, so that a signal sent as soon as the
-// address is printed stops them cleanly instead of killing them.
-func stopSignals() (wait func() error) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	return func() error {
-		defer stop()
-		<-ctx.Done()
-		return nil
-	}
-}
+// Default listen addresses of echlab server and echlab split: loopback,
+// unprivileged, and apart from the resolver's ports, so that the three run
+// side by side without flags.
+const (
+	defaultServerAddr = "127.0.0.1:4443" // TCP, and UDP with --h3
+	defaultSplitAddr  = "127.0.0.1:4444"
+)

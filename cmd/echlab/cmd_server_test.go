@@ -27,7 +27,7 @@ func checkListening(t *testing.T, addr, name string) {
 
 func TestServerCommandStartsAndStops(t *testing.T) {
 	ready := regexp.MustCompile(`^echlab server: https://public\.lab\.test/ \(tcp (127\.0\.0\.1:\d+)`)
-	d, addr := startDaemon(t, time.Minute, ready, "server", "--pki", "pki", "--keys", "keys", "--log", "")
+	d, addr := startDaemon(t, time.Minute, ready, "server", "--addr", "127.0.0.1:0", "--pki", "pki", "--keys", "keys", "--log", "")
 	checkListening(t, addr, "public.lab.test")
 	if code := d.stop(t, 10*time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
@@ -37,7 +37,7 @@ func TestServerCommandStartsAndStops(t *testing.T) {
 func TestSplitCommandStartsAndStops(t *testing.T) {
 	backend, got := recordingBackend(t)
 	ready := regexp.MustCompile(`^echlab split: (127\.0\.0\.1:\d+), routes `)
-	d, addr := startDaemon(t, time.Minute, ready, "split", "--pki", "pki", "--keys", "keys",
+	d, addr := startDaemon(t, time.Minute, ready, "split", "--addr", "127.0.0.1:0", "--pki", "pki", "--keys", "keys",
 		"--route", "secret.lab.test="+backend, "--log", "")
 	// A ClientHello without ECH is passed through by its plain SNI.
 	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "secret.lab.test", InsecureSkipVerify: true})

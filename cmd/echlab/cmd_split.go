@@ -28,8 +28,8 @@ func runSplit(args []string) error {
 		"the public name that can only reject ECH and send retry configs; ClientHellos without\n"+
 		"ECH are passed through by their plain SNI. A malformed ClientHello, a ClientHelloInner\n"+
 		"sent in the clear or a name without a route gets a TLS alert. The --keys folder is followed as by\n"+
-		"'echlab server' (checked on every handshake and every --poll).")
-	addr := fs.String("addr", "127.0.0.1:0", "TCP listen address; port 0 picks a free one")
+		"'echlab server' (checked on every handshake and every --poll). Runs until SIGINT or SIGTERM.")
+	addr := fs.String("addr", defaultSplitAddr, "TCP listen address; port 0 picks a free one")
 	public := fs.String("public", "public.lab.test", "client-facing name (ECHConfig public_name)")
 	pkiDir := fs.String("pki", "pki", "folder of the lab CA (created if missing)")
 	keys := fs.String("keys", "keys-split", "ECH key set folder (echlab keygen; one key is made if missing)")
@@ -63,7 +63,7 @@ func runSplit(args []string) error {
 	if err != nil {
 		return err
 	}
-	wait := stopSignals()
+	wait := stopSignals("split")
 	var secret []byte
 	if *frontSecret != "" {
 		if secret, err = server.LoadFrontSecret(*frontSecret); err != nil {

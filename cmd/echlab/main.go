@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -54,6 +55,10 @@ func exitCode(err error) int {
 	if err == errUsage {
 		return 2
 	}
+	var done reportedError
+	if errors.As(err, &done) {
+		return 1
+	}
 	fmt.Fprintln(os.Stderr, "echlab:", err)
 	return 1
 }
@@ -69,5 +74,5 @@ func usage(w *os.File) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'echlab help COMMAND' or 'echlab COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'echlab help COMMAND' or 'echlab COMMAND --help' for a command's flags.")
 }

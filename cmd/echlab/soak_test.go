@@ -194,7 +194,7 @@ func TestSoakRotation(t *testing.T) {
 	pkiDir := filepath.Join(dir, "pki")
 	tl := &soakTimeline{}
 	begin := time.Now()
-	if r := runCLI(t, dir, time.Minute, "keygen", "--out", keys); r.code != 0 {
+	if r := runCLI(t, dir, time.Minute, "keygen", "--keys", keys); r.code != 0 {
 		t.Fatalf("keygen: %s", r.stderr)
 	}
 	tl.add(readSoakManifest(t, keys, begin))
@@ -207,11 +207,11 @@ func TestSoakRotation(t *testing.T) {
 	// front, all following the same key folder.
 	addrRe := `(127\.0\.0\.1:\d+)`
 	_, shared := startDaemon(t, time.Minute, regexp.MustCompile(`^echlab server: https://public\.lab\.test/ \(tcp `+addrRe),
-		"server", "--pki", pkiDir, "--keys", keys, "--poll", "100ms", "--h3", "--log", "")
+		"server", "--addr", "127.0.0.1:0", "--pki", pkiDir, "--keys", keys, "--poll", "100ms", "--h3", "--log", "")
 	_, backend := startDaemon(t, time.Minute, regexp.MustCompile(`^echlab server: https://public\.lab\.test/ \(tcp `+addrRe),
-		"server", "--pki", pkiDir, "--baseline", "--names", "hidden.lab.test", "--log", "")
+		"server", "--addr", "127.0.0.1:0", "--pki", pkiDir, "--baseline", "--names", "hidden.lab.test", "--log", "")
 	_, split := startDaemon(t, time.Minute, regexp.MustCompile(`^echlab split: `+addrRe),
-		"split", "--pki", pkiDir, "--keys", keys, "--poll", "100ms", "--route", "hidden.lab.test="+backend, "--log", "")
+		"split", "--addr", "127.0.0.1:0", "--pki", pkiDir, "--keys", keys, "--poll", "100ms", "--route", "hidden.lab.test="+backend, "--log", "")
 
 	dnsURL := startSoakResolver(t, dir, keys, shared, split)
 	stub, err := resolver.NewClient(dnsURL, resolver.ClientOptions{})
@@ -243,7 +243,7 @@ rotate:
 		case <-tick.C:
 		}
 		at := time.Now()
-		r := runCLI(t, dir, time.Minute, "keygen", "--out", keys, "--rotate", "--grace", soakGrace.String())
+		r := runCLI(t, dir, time.Minute, "keygen", "--keys", keys, "--rotate", "--grace", soakGrace.String())
 		if r.code != 0 {
 			t.Errorf("keygen --rotate: exit %d: %s", r.code, r.stderr)
 			continue

@@ -82,4 +82,21 @@ func browsersInNetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkFirefoxKeylog(t, rep)
+}
+
+// checkFirefoxKeylog: Firefox ESR's own SSLKEYLOGFILE holds ECH_SECRET and
+// ECH_CONFIG, and compare opens its ECH flows from it alone: over TCP
+// (ech) and QUIC (h3), and both connections of retry.
+func checkFirefoxKeylog(t *testing.T, rep *Report) {
+	want := map[string]int{"ech": 1, "h3": 1, "retry": 2}
+	for _, r := range rep.Results {
+		n, ok := want[r.Case]
+		if r.Browser != "firefox" || !ok {
+			continue
+		}
+		if r.Observed == nil || r.Observed.KeylogECH < n || r.Observed.KeylogOpened < n {
+			t.Errorf("firefox %s: its SSLKEYLOGFILE opened %+v ECH flows, want %d", r.Case, r.Observed, n)
+		}
+	}
 }

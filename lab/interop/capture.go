@@ -165,6 +165,9 @@ func (l *Lab) Observe(rep *Report, capt *Capture) error {
 	rep.Capture = CaptureSummary{File: CaptureFile, Packets: cmp.Packets, Flows: len(cmp.Flows), Warnings: cmp.Warnings}
 	for i := range rep.Results {
 		l.observe(&rep.Results[i], cmp)
+		if err := l.checkKeylog(&rep.Results[i], capt.Path); err != nil {
+			return err
+		}
 	}
 	return nil
 }

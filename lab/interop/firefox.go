@@ -50,6 +50,10 @@ var firefoxPrefs = map[string]any{
 	"services.settings.server":                                "https://127.0.0.1:1/",
 }
 
+// KeylogFile is the SSLKEYLOGFILE Firefox writes in its run folder: NSS
+// (as bundled with Firefox ESR) logs ECH_SECRET and ECH_CONFIG there too.
+const KeylogFile = "sslkeylog.txt"
+
 // firefoxSetup makes a fresh profile with cert9.db trusting the lab CA and
 // a user.js, and a fresh HOME. The run takes a screenshot of the page
 // (bounded by timeout(1): headless --screenshot waits forever for a page
@@ -84,6 +88,7 @@ func firefoxSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 		mozLog = v
 	}
 	env := []string{"HOME=" + home, "MOZ_LOG=" + mozLog,
-		"MOZ_LOG_FILE=" + filepath.Join(dir, "moz.log"), "MOZ_CRASHREPORTER_DISABLE=1"}
+		"MOZ_LOG_FILE=" + filepath.Join(dir, "moz.log"), "MOZ_CRASHREPORTER_DISABLE=1",
+		"SSLKEYLOGFILE=" + filepath.Join(dir, KeylogFile)}
 	return args, env, nil
 }

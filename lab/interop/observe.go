@@ -20,6 +20,11 @@ type Observed struct {
 	// Disagreements say where the capture contradicts what the case
 	// needs; empty when the capture agrees.
 	Disagreements []string `json:"disagreements,omitempty"`
+	// KeylogECH counts the ECH_SECRET/ECH_CONFIG pairs in the browser's
+	// own SSLKEYLOGFILE (Firefox), and KeylogOpened the ECH flows that
+	// keylog opened without the server key (see checkKeylog).
+	KeylogECH    int `json:"keylog_ech,omitempty"`
+	KeylogOpened int `json:"keylog_opened,omitempty"`
 }
 
 // ObservedFlow is one connection as the observer saw it.

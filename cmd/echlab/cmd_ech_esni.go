@@ -3,33 +3,9 @@ package main
 import (
 	"bytes"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/echlab/echlab/ech"
 )
-
-// esniKeygenArgs says whether the echlab keygen arguments ask for ESNI
-// keys (--esni, -esni or --esni=true), and returns the other arguments,
-// which are then the flags of echlab esni keygen.
-func esniKeygenArgs(args []string) (rest []string, esni bool) {
-	for i, a := range args {
-		if a == "--" {
-			break
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || name != "esni" {
-			continue
-		}
-		on := true
-		if hasVal {
-			on, _ = strconv.ParseBool(val)
-		}
-		rest = append(append(rest, args[:i]...), args[i+1:]...)
-		return rest, on
-	}
-	return args, false
-}
 
 // sniffESNI lets echlab ech inspect accept ESNIKeys: when the input is not
 // an ECHConfigList (nor an ECH key set directory) but is ESNIKeys, it

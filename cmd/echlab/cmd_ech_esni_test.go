@@ -8,26 +8,26 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/echlab/echlab/ech"
 )
 
-// TestKeygenESNIAlias checks that echlab keygen --esni writes the same
-// ESNI key directory as echlab esni keygen, and that echlab ech inspect
-// recognises ESNIKeys given as a directory, a TXT value and on stdin,
-// while an ECHConfigList is still printed as one.
-func TestKeygenESNIAlias(t *testing.T) {
+// TestEchInspectESNI checks that echlab ech inspect recognises the ESNIKeys
+// that echlab esni keygen --keys DIR writes, given as the folder, a TXT
+// value and on stdin, while an ECHConfigList is still printed as one.
+func TestEchInspectESNI(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "esni")
 	var out bytes.Buffer
-	if err := keygen([]string{"--esni", "--out", dir, "--padded-length", "200"}, &out); err != nil {
-		t.Fatalf("keygen --esni: %v\n%s", err, out.String())
+	if err := esniCmd([]string{"keygen", "--keys", dir, "--padded-length", "200"}, nil, &out, &out); err != nil {
+		t.Fatalf("esni keygen: %v\n%s", err, out.String())
 	}
 	set, err := ech.LoadESNIKeys(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if set.Keys.PaddedLength != 200 || !strings.Contains(out.String(), set.TXT()) {
-		t.Errorf("keygen --esni output:\n%s", out.String())
+		t.Errorf("esni keygen output:\n%s", out.String())
 	}
 	if fi, err := os.Stat(filepath.Join(dir, ech.ESNIKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("esni.pem: %v %v", fi, err)
@@ -45,8 +45,14 @@ func TestKeygenESNIAlias(t *testing.T) {
 	if got := inspect(t, base64.StdEncoding.EncodeToString(raw), "-"); !strings.Contains(got, "ECHConfigList") || strings.Contains(got, "ESNIKeys") {
 		t.Errorf("ECHConfigList on stdin:\n%s", got)
 	}
-	if rest, on := esniKeygenArgs([]string{"--out", "x", "-esni=false"}); on || len(rest) != 2 {
-		t.Errorf("-esni=false: %v %v", rest, on)
+}
+
+// TestKeygenHasNoESNIFlag: keygen --esni, a duplicate of esni keygen, is
+// gone; the binary refuses it as an unknown flag (exit 2).
+func TestKeygenHasNoESNIFlag(t *testing.T) {
+	r := runCLI(t, "", time.Minute, "keygen", "--esni", "--keys", "esni")
+	if r.code != 2 || !strings.Contains(r.stderr, "flag provided but not defined: -esni") {
+		t.Errorf("keygen --esni: exit %d\n%s", r.code, r.stderr)
 	}
 }
 
@@ -65,7 +71,7 @@ func TestResolverESNIFlags(t *testing.T) {
 	}
 	for _, bad := range []string{"secret.lab.test", "secret.lab.test,keyset=k,port=1", "x,keyset=k,ttl=-1", ",keyset=k"} {
 		if _, err := parsePublishESNI(bad); err == nil {
-			t.Errorf("-publish-esni %q accepted", bad)
+			t.Errorf("--publish-esni %q accepted", bad)
 		}
 	}
 }

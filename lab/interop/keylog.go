@@ -1,0 +1,68 @@
+package interop
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/echlab/echlab/lab"
+)
+
+// checkKeylog compares the capture again with only the browser's own
+// SSLKEYLOGFILE of the case (Firefox writes one, see KeylogFile) and no
+// server key, and checks that it opens every ECH connection the keys
+// opened, to the same inner name: NSS logs ECH_SECRET and ECH_CONFIG
+// (RFC 9850) keyed by the outer random. It sets KeylogOpened and adds a
+// disagreement (failing a pass) for each flow it does not open. Results
+// without a keylog file are left alone.
+func (l *Lab) checkKeylog(res *Result, capturePath string) error {
+	if res.Observed == nil {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(l.Dir, res.Dir, KeylogFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("interop: %w", err)
+	}
+	kl, err := lab.ParseKeylog(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	opts := lab.CompareOptions{}
+	opts.UseKeylog(kl)
+	c, err := os.Open(capturePath)
+	if err != nil {
+		return fmt.Errorf("interop: %w", err)
+	}
+	defer c.Close()
+	rep, err := lab.Compare(c, opts)
+	if err != nil {
+		return err
+	}
+	byClient := map[string]*lab.Flow{}
+	for _, fl := range rep.Flows {
+		byClient[fl.Transport+" "+fl.Client.String()] = fl
+	}
+	o := res.Observed
+	o.KeylogECH = len(kl.ECH)
+	for _, want := range o.Flows {
+		if want.ECH != lab.ECHReal {
+			continue
+		}
+		got := byClient[want.Transport+" "+want.Client]
+		if got != nil && got.ECH == lab.ECHReal && got.ECHOpenedBy == "keylog" && got.InnerSNI == want.InnerSNI {
+			o.KeylogOpened++
+			continue
+		}
+		o.Disagreements = append(o.Disagreements, fmt.Sprintf("the browser's %s does not open the ECH flow from %s (%s) without the server key", KeylogFile, want.Client, want.Transport))
+		if res.Outcome == Pass {
+			res.Outcome = Fail
+			res.Why += "; but its SSLKEYLOGFILE does not open the ECH flow from " + want.Client
+		}
+	}
+	return nil
+}
