@@ -54,6 +54,11 @@ func runObserve(args []string) error {
 }
 
 func (f *observeFlags) run(ports []int) error {
+	// Catch SIGINT/SIGTERM before announcing the capture, so that a signal
+	// sent as soon as the line (or the --ready file) appears still stops
+	// the capture cleanly and flushes it.
+	ctx, release := signalContext("observe")
+	defer release()
 	out, err := os.Create(f.out)
 	if err != nil {
 		return err
@@ -70,8 +75,6 @@ func (f *observeFlags) run(ports []int) error {
 		}
 	}
 	arch := &keyArchive{dir: f.archive, seen: map[string]bool{}, set: &ech.KeySet{}}
-	ctx, release := signalContext("observe")
-	defer release()
 	tick := time.NewTicker(f.poll)
 	defer tick.Stop()
 	var archErr error
