@@ -38,7 +38,7 @@ func runServer(args []string) error {
 	mtls := fs.Bool("mtls", false, "require client certificates issued by the lab CA")
 	hrr := fs.Bool("hrr", false, "force a HelloRetryRequest on every handshake (prefer P-256 only)")
 	h3 := fs.Bool("h3", false, "also serve HTTP/3 over QUIC and advertise it with Alt-Svc")
-	logFile := fs.String("log", "-", "connection log file (JSON lines, appended); - is stdout, empty is none")
+	logFile := fs.String("log", "", "connection log file (JSON lines, appended); - is stdout (the ech= lines go there too), empty is none")
 	frontSecret := fs.String("front-secret", "", "secret shared with the split front(s) before this server (created 0600 with\n"+
 		"32 random bytes if missing): accept their PROXY v2 header, log ECH they opened as accepted")
 	idle := fs.Duration("idle-timeout", server.DefaultIdleTimeout, "close a connection idle this long: before its first request, between\n"+
@@ -164,10 +164,11 @@ func serverLoadKeys(dir, public string) (*ech.KeySet, error) {
 	return ks, ech.SaveKeySet(dir, ks)
 }
 
-// serverPrintECH prints the published ECHConfigList as an ech= value.
+// serverPrintECH prints the published ECHConfigList as an ech= value on
+// stdout, as keygen does: what the server serves, for the resolver's zone.
 func serverPrintECH(ks *ech.KeySet) {
 	if list, err := ks.ConfigList(); err == nil {
-		fmt.Fprintf(os.Stderr, "ech=%s\n", base64.StdEncoding.EncodeToString(list))
+		fmt.Fprintf(os.Stdout, "ech=%s\n", base64.StdEncoding.EncodeToString(list))
 	}
 }
 

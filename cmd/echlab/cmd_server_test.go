@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"io"
 	"net"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/testutil"
 )
 
@@ -69,4 +75,54 @@ func recordingBackend(t *testing.T) (string, chan []byte) {
 		got <- buf[:n]
 	})
 	return addr, got
+}
+
+// TestServerPrintsECHOnStdout: echlab server and echlab split print what
+// they serve on stdout, as keygen does (the ech= value of the published
+// list of --keys, at start).
+func TestServerPrintsECHOnStdout(t *testing.T) {
+	for _, args := range [][]string{
+		{"server", "--addr", "127.0.0.1:0"},
+		{"split", "--addr", "127.0.0.1:0", "--route", "secret.lab.test=127.0.0.1:9"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(echlabBin, append(args, "--keys", "k", "--pki", "pki")...)
+			cmd.Dir = dir
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill() //nolint:errcheck
+			line := make(chan string, 1)
+			go func() {
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					line <- sc.Text()
+				}
+				close(line)
+			}()
+			var first string
+			select {
+			case first = <-line:
+			case <-time.After(30 * time.Second):
+				t.Fatal("nothing on stdout within 30 s")
+			}
+			ks, err := ech.LoadKeySet(filepath.Join(dir, "k"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			list, _ := ks.ConfigList()
+			if want := "ech=" + base64.StdEncoding.EncodeToString(list); first != want {
+				t.Fatalf("stdout %q, want %q", first, want)
+			}
+			cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+			for range line {
+			}
+			cmd.Wait() //nolint:errcheck
+		})
+	}
 }

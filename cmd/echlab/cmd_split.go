@@ -35,7 +35,7 @@ func runSplit(args []string) error {
 	keys := fs.String("keys", "keys-split", "ECH key set folder (echlab keygen; one key is made if missing)")
 	trial := fs.Bool("trial-decrypt", false, "also try keys whose config id differs")
 	poll := fs.Duration("poll", watch.DefaultInterval, "how often the --keys folder is checked for a rotation by another process")
-	logFile := fs.String("log", "-", "connection log file (JSON lines, appended); - is stdout, empty is none")
+	logFile := fs.String("log", "", "connection log file (JSON lines, appended); - is stdout (the ech= lines go there too), empty is none")
 	frontSecret := fs.String("front-secret", "", "secret shared with the backends (created 0600 with 32 random bytes if\n"+
 		"missing): every forwarded connection starts with a PROXY v2 header carrying the client\n"+
 		"address and an HMAC'd ECH verdict; give the backends the same file")
