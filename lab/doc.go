@@ -21,8 +21,9 @@
 // # Observer
 //
 // Capture comes in two kinds. StartLiveCapture reads real packets from a
-// Linux packet socket (root or CAP_NET_RAW) and writes them as pcapng.
-// Without that privilege, the runner puts an Observer (recording relays)
+// Linux packet socket (root or CAP_NET_RAW) and writes them as pcapng;
+// elsewhere it returns an error wrapping errors.ErrUnsupported. Without
+// that privilege, or off Linux, the runner puts an Observer (recording relays)
 // in front of every listener, and its Recorder notes every byte the client
 // exchanges with the time it was seen, then writes a pcapng with
 // synthesized Ethernet/IP/TCP/UDP framing (handshakes, sequence numbers,

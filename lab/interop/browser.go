@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -74,13 +73,11 @@ func (b Browser) run(dir string, args, env []string, limit time.Duration) (runOu
 	cmd := exec.CommandContext(ctx, "timeout", append([]string{"-k", "5s", secs, b.Path}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr, cmd.Dir = stdout, stderr, dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	start := time.Now()
 	err = cmd.Run()
 	o := runOutcome{Duration: time.Since(start)}
-	if cmd.Process != nil {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck // the group may be gone
-	}
+	killGroup(cmd)
 	var exit *exec.ExitError
 	switch {
 	case err == nil:

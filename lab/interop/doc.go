@@ -20,5 +20,6 @@
 // Browsers must never reach the machine's own resolver, so Run refuses to
 // start a browser unless the process is in a network namespace that has
 // only a loopback interface; Reexec starts the current program in a fresh
-// one (root only).
+// one (root only). The harness needs Linux network namespaces: elsewhere
+// Isolated and Reexec return an error wrapping errors.ErrUnsupported.
 package interop

@@ -1,6 +1,9 @@
 package interop
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors of this package; returned errors wrap them.
 var (
@@ -14,3 +17,7 @@ var (
 	// ErrCaseFailed reports a case whose outcome is not the expected one.
 	ErrCaseFailed = errors.New("interop: case failed")
 )
+
+// errNeedsLinux is what Isolated and Reexec return elsewhere than on
+// Linux: the browsers are isolated in a Linux network namespace.
+var errNeedsLinux = fmt.Errorf("interop: the browser harness needs Linux network namespaces: %w", errors.ErrUnsupported)

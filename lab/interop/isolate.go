@@ -5,7 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"syscall"
+	"runtime"
 )
 
 // NetnsEnv is set in the environment of a program started by Reexec, so
@@ -14,23 +14,6 @@ const NetnsEnv = "ECHLAB_INTEROP_NETNS"
 
 // InNetns reports whether this process was started by Reexec.
 func InNetns() bool { return os.Getenv(NetnsEnv) == "1" }
-
-// Reexec runs this program again with args in a new network namespace
-// (CLONE_NEWNET: only a loopback interface, down) and waits for it. Its
-// standard streams are this process's. It needs root.
-func Reexec(args []string) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("%w: a network namespace needs root (run as root, or inside `unshare --net`)", ErrNotIsolated)
-	}
-	cmd := exec.Command("/proc/self/exe", args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), NetnsEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("interop: in the network namespace: %w", err)
-	}
-	return nil
-}
 
 // Isolate brings the loopback interface up and checks that it is the only
 // interface: nothing a browser sends can leave the machine.
@@ -60,8 +43,13 @@ func UnsegmentUDP() error {
 }
 
 // Isolated checks that every network interface is a loopback interface
-// and that loopback is up.
+// and that loopback is up. Elsewhere than on Linux, which has no network
+// namespaces to isolate the browsers in, it returns an error wrapping
+// errors.ErrUnsupported.
 func Isolated() error {
+	if runtime.GOOS != "linux" {
+		return errNeedsLinux
+	}
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotIsolated, err)
