@@ -2,6 +2,7 @@ package lab
 
 import (
 	"crypto/tls"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -122,12 +123,19 @@ type tsharkHello struct {
 }
 
 // tsharkHellos returns every ClientHello (TCP and QUIC) tshark finds in
-// the capture at path, in capture order.
-func tsharkHellos(t *testing.T, tshark, path string) []tsharkHello {
+// the capture at path, in capture order. tlsPorts are TCP server ports
+// tshark is told to decode as TLS: on random ports its heuristics
+// sometimes take a stream for another protocol and miss the ClientHello.
+func tsharkHellos(t *testing.T, tshark, path string, tlsPorts ...uint16) []tsharkHello {
 	t.Helper()
-	cmd := exec.Command(tshark, "-r", path, "-Y", "tls.handshake.type == 1", "-T", "fields",
+	args := []string{"-r", path}
+	for _, p := range tlsPorts {
+		args = append(args, "-d", fmt.Sprintf("tcp.port==%d,tls", p))
+	}
+	args = append(args, "-Y", "tls.handshake.type == 1", "-T", "fields",
 		"-E", "separator=/t", "-E", "aggregator=,", "-e", "tcp.srcport", "-e", "udp.srcport",
 		"-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extension.type")
+	cmd := exec.Command(tshark, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -142,8 +142,11 @@ func Run(ctx context.Context, cfg RunConfig) (*RunResult, error) {
 			break
 		}
 	}
-	// Let the last server records and relay copies land before stopping.
-	time.Sleep(100 * time.Millisecond)
+	// No pause before stopping: the servers log a connection when its
+	// handshake ends and their Close waits for those goroutines, the
+	// Observer's Close waits for its relays (the synth capture's copies),
+	// and a live capture's stop reads every packet sent before it (a
+	// marker it sends itself on lo, see LiveCapture.Sync).
 	stopErr := errors.Join(s.close(), capt.stop())
 	if err := finish(cfg, s, res, out, prog); err != nil {
 		return res, err

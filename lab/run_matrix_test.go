@@ -67,23 +67,31 @@ type helloView struct {
 func checkTsharkFlows(t *testing.T, capFile, flowsFile string) (hellos, ech, quic int) {
 	t.Helper()
 	tshark := testutil.NeedTool(t, "tshark")
-	var fromTshark []helloView
-	for _, h := range tsharkHellos(t, tshark, capFile) {
-		v := helloView{port: h.port, sni: h.sni, ech: slices.Contains(h.types, "65037")}
-		if !slices.Contains(fromTshark, v) { // a second ClientHello after HRR, or a QUIC retransmission
-			fromTshark = append(fromTshark, v)
-		}
-	}
 	jb, err := os.ReadFile(flowsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fromCompare []helloView
+	var flows []Flow
+	var tlsPorts []uint16
 	for _, line := range strings.Split(strings.TrimSpace(string(jb)), "\n") {
 		var f Flow
 		if err := json.Unmarshal([]byte(line), &f); err != nil {
 			t.Fatalf("%s: %v", flowsFile, err)
 		}
+		flows = append(flows, f)
+		if f.Transport == TransportTCP && !slices.Contains(tlsPorts, f.Server.Port()) {
+			tlsPorts = append(tlsPorts, f.Server.Port())
+		}
+	}
+	var fromTshark []helloView
+	for _, h := range tsharkHellos(t, tshark, capFile, tlsPorts...) {
+		v := helloView{port: h.port, sni: h.sni, ech: slices.Contains(h.types, "65037")}
+		if !slices.Contains(fromTshark, v) { // a second ClientHello after HRR, or a QUIC retransmission
+			fromTshark = append(fromTshark, v)
+		}
+	}
+	var fromCompare []helloView
+	for _, f := range flows {
 		if f.ClientHelloLen == 0 {
 			continue // Do53, or no ClientHello
 		}
