@@ -20,13 +20,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startLive is StartLive on Linux: an AF_PACKET socket.
-func startLive(iface string, ports []int, w io.Writer) (liveImpl, error) {
+// startLive is StartLiveCapture on Linux: an AF_PACKET socket.
+func startLive(iface string, ports []int, w io.Writer) (stop func() error, err error) {
 	lc, err := startLiveCapture(iface, ports, w)
 	if err != nil {
 		return nil, err
 	}
-	return lc, nil
+	return lc.stop, nil
 }
 
 // startLiveCapture is StartLiveCapture returning the capture itself.
@@ -50,8 +50,7 @@ func startLiveCapture(iface string, ports []int, w io.Writer) (*liveCapture, err
 		unix.Close(fd)
 		return nil, fmt.Errorf("lab: writing pcapng header: %w", err)
 	}
-	lc := &liveCapture{fd: fd, w: nw, ports: map[uint16]bool{}, loopback: ifi.Flags&net.FlagLoopback != 0,
-		opens: map[uint16]int{}, exited: make(chan struct{})}
+	lc := &liveCapture{fd: fd, w: nw, ports: map[uint16]bool{}, loopback: ifi.Flags&net.FlagLoopback != 0}
 	for _, p := range ports {
 		lc.ports[uint16(p)] = true
 	}
@@ -122,36 +121,14 @@ type liveCapture struct {
 	err      error
 	once     sync.Once
 	split    atomic.Int64 // GSO/TSO super-packets split (for tests)
-
-	syncMu sync.Mutex                 // one Sync at a time
-	mark   atomic.Pointer[syncMarker] // the marker Sync waits for
-	synced atomic.Bool                // stop's Sync saw its marker: drain without waiting
-	exited chan struct{}              // closed when run returns
-
-	mu    sync.Mutex
-	opens map[uint16]int // SYNs without ACK read, by destination port
-}
-
-// syncMarker is a datagram from port to itself that Sync waits for.
-type syncMarker struct {
-	port uint16
-	seen chan struct{}
 }
 
 func (lc *liveCapture) run() {
-	defer close(lc.exited)
 	defer lc.wg.Done()
 	buf := make([]byte, vnetHdrLen+maxPacket)
 	oob := make([]byte, 128)
 	var drainUntil time.Time
 	for {
-		flags := 0
-		if lc.done.Load() && lc.synced.Load() {
-			// Stop's marker was read: what is still queued was sent
-			// before it, so read until the queue is empty, without the
-			// read timeout.
-			flags = unix.MSG_DONTWAIT
-		}
 		if lc.done.Load() {
 			// Draining after stop is bounded, even on a busy interface.
 			if drainUntil.IsZero() {
@@ -160,7 +137,7 @@ func (lc *liveCapture) run() {
 				return
 			}
 		}
-		n, oobn, _, from, err := unix.Recvmsg(lc.fd, buf, oob, flags)
+		n, oobn, _, from, err := unix.Recvmsg(lc.fd, buf, oob, 0)
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 			// Stop only once the socket has been idle for a read timeout
 			// after stop was asked for: packets the kernel already queued
@@ -217,70 +194,16 @@ func kernelTime(oob []byte) time.Time {
 	return time.Now()
 }
 
-// wanted says whether frame is to be written. On the way it counts TCP
-// openings and notices Sync's marker, which is never written.
 func (lc *liveCapture) wanted(frame []byte) bool {
 	p, ok := decodeLink(layers.LinkTypeEthernet, frame)
 	if !ok {
 		return false
 	}
-	if m := lc.mark.Load(); m != nil && p.proto == 17 && p.src.Port() == m.port && p.dst.Port() == m.port &&
-		p.dst.Addr().IsLoopback() {
-		if lc.mark.CompareAndSwap(m, nil) {
-			close(m.seen)
-		}
-		return false
-	}
-	if p.proto == 6 && p.flags&(tcpSYN|tcpACK) == tcpSYN {
-		lc.mu.Lock()
-		lc.opens[p.dst.Port()]++
-		lc.mu.Unlock()
-	}
 	return len(lc.ports) == 0 || lc.ports[p.src.Port()] || lc.ports[p.dst.Port()]
-}
-
-func (lc *liveCapture) tcpOpens(port uint16) int {
-	lc.mu.Lock()
-	defer lc.mu.Unlock()
-	return lc.opens[port]
-}
-
-// sync is LiveCapture.Sync.
-func (lc *liveCapture) sync(timeout time.Duration) error {
-	if !lc.loopback {
-		return fmt.Errorf("lab: capture sync needs a loopback interface: %w", errors.ErrUnsupported)
-	}
-	lc.syncMu.Lock()
-	defer lc.syncMu.Unlock()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("lab: capture sync: %w", err)
-	}
-	defer pc.Close()
-	m := &syncMarker{port: uint16(pc.LocalAddr().(*net.UDPAddr).Port), seen: make(chan struct{})}
-	lc.mark.Store(m)
-	defer lc.mark.CompareAndSwap(m, nil)
-	if _, err := pc.WriteTo([]byte("echlab capture sync"), pc.LocalAddr()); err != nil {
-		return fmt.Errorf("lab: capture sync: %w", err)
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-m.seen:
-		return nil
-	case <-lc.exited:
-		return fmt.Errorf("%w: the capture ended", ErrCaptureSync)
-	case <-t.C:
-		return fmt.Errorf("%w within %v", ErrCaptureSync, timeout)
-	}
 }
 
 func (lc *liveCapture) stop() error {
 	lc.once.Do(func() {
-		// On loopback, wait until every packet sent so far was read;
-		// elsewhere (or when the marker is late) run drains until the
-		// socket has been idle for a read timeout.
-		lc.synced.Store(lc.loopback && lc.sync(time.Second) == nil)
 		lc.done.Store(true)
 		lc.wg.Wait()
 		unix.Close(lc.fd)

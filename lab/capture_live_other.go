@@ -14,6 +14,6 @@ var errLiveNeedsLinux = fmt.Errorf("lab: live capture needs Linux (AF_PACKET soc
 
 // startLive is StartLiveCapture where there are no AF_PACKET sockets: it
 // refuses with errLiveNeedsLinux, which wraps errors.ErrUnsupported.
-func startLive(iface string, ports []int, w io.Writer) (liveImpl, error) {
+func startLive(iface string, ports []int, w io.Writer) (stop func() error, err error) {
 	return nil, errLiveNeedsLinux
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,10 +30,8 @@ const (
 // for the lab (DNS queries and TCP dials before the first case).
 const PlayReadyCheck = "ready-check"
 
-// playSlack extends the last case's time window (see windows): the
-// window is only the fallback of the join, for flows with no random or
-// DNS id the case recorded.
-const playSlack = 150 * time.Millisecond
+// playSettle is the pause before each case.
+const playSettle = 150 * time.Millisecond
 
 // PlayScenarios lists every scenario Play knows; PlayDefault the ones it
 // plays when none are named.
@@ -58,9 +55,6 @@ type PlayConfig struct {
 	// BaselineAddr is the baseline server (IP:port): baseline fetches
 	// SecretName there without ECH.
 	BaselineAddr string
-	// Port is the servers' HTTPS port (URLs and the HTTPS record looked
-	// up, _PORT._https.NAME when not 443); 0 means 443.
-	Port int
 	// FallbackAddr is where resolver-down-fallback connects (IP:port of
 	// the shared server) once DNS has failed.
 	FallbackAddr string
@@ -90,13 +84,9 @@ type player struct {
 // Play runs the client-runner role: it waits for the lab, plays each
 // scenario through the configured resolver URLs against the remote
 // servers, and writes client.jsonl (one CaseResult per line),
-// scenarios.jsonl and sslkeylog.txt into OutDir. scenarios.jsonl joins
-// each flow to its case exactly (see ScenarioRule): the case's
-// ClientHello randoms, taken from its keylog lines, and the ids of its
-// Do53 queries; the wait for the lab is ready-check, by the same keys and
-// the client ports of its TCP probes. Each case's time window is only the
-// fallback. It returns ErrScenarioFailed, with the result, when a case did
-// not do what its scenario expects.
+// scenarios.jsonl (the time window of each case, for Compare) and
+// sslkeylog.txt into OutDir. It returns ErrScenarioFailed, with the
+// result, when a case did not do what its scenario expects.
 func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
 	cfg, cases, err := cfg.populate()
 	if err != nil {
@@ -116,18 +106,18 @@ func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
 	}
 	defer cl.Close()
 	p := &player{cfg: cfg, keylog: &lockedWriter{w: kl}, prog: &Progress{W: cfg.Progress, Total: len(cases)}}
-	ready := CaseResult{Start: time.Now()}
-	readyRec := newCaseRecord(p.keylog)
-	var readyPorts []clientPort
+	readyStart := time.Now()
 	if cfg.ReadyTimeout > 0 {
-		if readyPorts, err = p.waitReady(ctx, readyRec); err != nil {
+		if err := p.waitReady(ctx); err != nil {
 			return nil, err
 		}
 	}
-	readyRec.fill(&ready)
 	res := &PlayResult{}
 	enc := json.NewEncoder(cl)
 	for _, c := range cases {
+		// A pause between cases keeps each case's packets inside its own
+		// time window even when the observer stamps them a little late.
+		sleepCtx(ctx, playSettle) //nolint:errcheck // ctx ends the cases anyway
 		cr := p.runCase(ctx, c)
 		res.Cases = append(res.Cases, cr)
 		if err := enc.Encode(cr); err != nil {
@@ -142,11 +132,9 @@ func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
 		return res, err
 	}
 	if len(res.Cases) > 0 {
-		ready.End = res.Cases[0].Start
-		for _, r := range caseRules(PlayReadyCheck, ready, readyPorts) {
-			if err := appendJSONLine(filepath.Join(cfg.OutDir, FileScenarios), r); err != nil {
-				return res, err
-			}
+		ready := ScenarioRule{Scenario: PlayReadyCheck, Start: readyStart, End: res.Cases[0].Start}
+		if err := appendJSONLine(filepath.Join(cfg.OutDir, FileScenarios), ready); err != nil {
+			return res, err
 		}
 	}
 	if res.Failed > 0 {
@@ -214,9 +202,7 @@ func (p *player) runCase(ctx context.Context, c Case) (cr CaseResult) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rec := newCaseRecord(p.keylog)
-	defer rec.fill(&cr)
-	stub, err := p.stub(c.Transport, rec)
+	stub, err := p.stub(c.Transport)
 	if err != nil {
 		cr.Outcome, cr.Detail = OutcomeFailed, err.Error()
 		return cr
@@ -224,54 +210,33 @@ func (p *player) runCase(ctx context.Context, c Case) (cr CaseResult) {
 	defer stub.Close()
 	switch c.Scenario {
 	case "stale-retry":
-		cr.Result, err = p.staleRetry(ctx, stub, rec)
+		cr.Result, err = p.staleRetry(ctx, stub)
 	case PlayResolverDown, PlayResolverDownFallback:
-		cr.Result, err = p.resolverDown(ctx, c, stub, rec)
-	default:
-		cr.Result, err = client.Fetch(ctx, p.url(c), p.options(c, stub, rec))
-	}
-	if cr.Result != nil {
-		rec.addRandom(cr.Result.ClientRandom)
-	}
-	switch c.Scenario {
-	case PlayResolverDown, PlayResolverDownFallback:
+		cr.Result, err = p.resolverDown(ctx, c, stub)
 		cr.Outcome, cr.Detail = judgeDown(c, cr.Result, err)
+		return cr
 	default:
-		cr.Outcome, cr.Detail = judge(c, cr.Result, err)
+		cr.Result, err = client.Fetch(ctx, p.url(c), p.options(c, stub))
 	}
+	cr.Outcome, cr.Detail = judge(c, cr.Result, err)
 	return cr
 }
 
-// stub is a DNS client for transport whose TLS and QUIC connections log
-// their secrets to rec, and whose Do53 query ids rec keeps.
-func (p *player) stub(transport string, rec *caseRecord) (resolver.Client, error) {
-	c, err := resolver.NewClient(p.cfg.DNS[transport], resolver.ClientOptions{RootCAs: p.cfg.RootCAs,
-		KeyLogWriter: rec, Timeout: 4 * time.Second})
-	if err != nil || transport != DNSDo53 {
-		return c, err
-	}
-	return idStub{Client: c, rec: rec}, nil
+func (p *player) stub(transport string) (resolver.Client, error) {
+	return resolver.NewClient(p.cfg.DNS[transport], resolver.ClientOptions{RootCAs: p.cfg.RootCAs,
+		KeyLogWriter: p.keylog, Timeout: 4 * time.Second})
 }
-
-// port is the servers' HTTPS port.
-func (p *player) port() int { return cmp.Or(p.cfg.Port, 443) }
 
 func (p *player) url(c Case) string {
-	host := p.cfg.SecretName
 	if c.Scenario == "ech-split" {
-		host = p.cfg.SplitName
+		return "https://" + p.cfg.SplitName + "/api/conn"
 	}
-	if p.port() != 443 {
-		host = net.JoinHostPort(host, fmt.Sprint(p.port()))
-	}
-	return "https://" + host + "/api/conn"
+	return "https://" + p.cfg.SecretName + "/api/conn"
 }
 
-// options are the client's options for c, with keylog (the case's
-// caseRecord) as its SSLKEYLOGFILE.
-func (p *player) options(c Case, stub resolver.Client, keylog io.Writer) client.Options {
+func (p *player) options(c Case, stub resolver.Client) client.Options {
 	o := client.Options{Resolver: stub, DNSTransport: c.Transport, DNSServer: p.cfg.DNS[c.Transport],
-		RootCAs: p.cfg.RootCAs, KeyLog: keylog, Timeout: p.cfg.CaseTimeout,
+		RootCAs: p.cfg.RootCAs, KeyLog: p.keylog, Timeout: p.cfg.CaseTimeout,
 		ConnectTimeout: 3 * time.Second, HandshakeTimeout: 5 * time.Second}
 	switch c.Scenario {
 	case "baseline":
@@ -297,7 +262,7 @@ func appendJSONLine(name string, v any) error {
 }
 
 // windows returns the cases with each End moved to the next case's Start
-// (the last one's by playSlack): a live observer stamps packets when it
+// (the last one's by playSettle): a live observer stamps packets when it
 // reads them, a little after they crossed the wire, so a case's last flow
 // can start on the capture's clock after the client saw the case end.
 // client.jsonl keeps the true times.
@@ -307,7 +272,7 @@ func windows(cases []CaseResult) []CaseResult {
 		if i+1 < len(out) {
 			out[i].End = out[i+1].Start
 		} else {
-			out[i].End = out[i].End.Add(playSlack)
+			out[i].End = out[i].End.Add(playSettle)
 		}
 	}
 	return out

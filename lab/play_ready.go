@@ -10,10 +10,8 @@ import (
 )
 
 // waitReady waits until every resolver URL answers the HTTPS query of
-// the secret name with an ech value and every server accepts TCP. rec
-// keeps the randoms and Do53 ids of its queries; it returns the client
-// ports of its TCP probes, which carry neither.
-func (p *player) waitReady(ctx context.Context, rec *caseRecord) ([]clientPort, error) {
+// the secret name with an ech value and every server accepts TCP.
+func (p *player) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ReadyTimeout)
 	defer cancel()
 	var addrs []string
@@ -21,13 +19,13 @@ func (p *player) waitReady(ctx context.Context, rec *caseRecord) ([]clientPort, 
 		if p.cfg.DNS[t] == "" {
 			continue
 		}
-		stub, err := p.stub(t, rec)
+		stub, err := p.stub(t)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, name := range []string{p.cfg.SecretName, p.cfg.SplitName} {
 			d, err := retryUntil(ctx, func() (*client.Discovery, error) {
-				d, err := client.Discover(ctx, stub, name, p.port(), true)
+				d, err := client.Discover(ctx, stub, name, 443, true)
 				if err == nil && len(d.ConfigList) == 0 {
 					err = fmt.Errorf("lab: no ech in the HTTPS record of %s", name)
 				}
@@ -35,7 +33,7 @@ func (p *player) waitReady(ctx context.Context, rec *caseRecord) ([]clientPort, 
 			})
 			if err != nil {
 				stub.Close()
-				return nil, fmt.Errorf("lab: waiting for the resolver (%s): %w", t, err)
+				return fmt.Errorf("lab: waiting for the resolver (%s): %w", t, err)
 			}
 			for _, a := range d.Addrs {
 				addrs = append(addrs, net.JoinHostPort(a.String(), fmt.Sprint(d.Port)))
@@ -43,7 +41,6 @@ func (p *player) waitReady(ctx context.Context, rec *caseRecord) ([]clientPort, 
 		}
 		stub.Close()
 	}
-	var ports []clientPort
 	for _, a := range append(addrs, p.cfg.BaselineAddr) {
 		if a == "" {
 			continue
@@ -51,17 +48,16 @@ func (p *player) waitReady(ctx context.Context, rec *caseRecord) ([]clientPort, 
 		_, err := retryUntil(ctx, func() (struct{}, error) {
 			conn, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", a)
 			if err == nil {
-				ports = append(ports, clientPort{proto: ProtoTCP, port: port(conn.LocalAddr().String())})
 				conn.Close()
 			}
 			return struct{}{}, err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("lab: waiting for the server at %s: %w", a, err)
+			return fmt.Errorf("lab: waiting for the server at %s: %w", a, err)
 		}
 	}
 	p.prog.Phase("lab ready: resolver answers on %d transports, %d server addresses accept", len(p.cfg.DNS), len(addrs))
-	return ports, nil
+	return nil
 }
 
 // retryUntil calls fn every 500 ms until it succeeds or ctx ends, and

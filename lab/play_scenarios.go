@@ -17,8 +17,8 @@ import (
 // it: the server rejects it with retry configs and the client retries
 // with them. Attempts while the old key is still in its grace period are
 // counted in the note.
-func (p *player) staleRetry(ctx context.Context, stub resolver.Client, rec *caseRecord) (*client.Result, error) {
-	d, err := client.Discover(ctx, stub, p.cfg.SecretName, p.port(), false)
+func (p *player) staleRetry(ctx context.Context, stub resolver.Client) (*client.Result, error) {
+	d, err := client.Discover(ctx, stub, p.cfg.SecretName, 443, false)
 	if err != nil {
 		return &client.Result{Discovery: d}, err
 	}
@@ -30,7 +30,7 @@ func (p *player) staleRetry(ctx context.Context, stub resolver.Client, rec *case
 		if err := sleepCtx(ctx, time.Second); err != nil {
 			return &client.Result{Discovery: d}, fmt.Errorf("lab: the resolver published no new ECH config within %v: %w", p.cfg.RotationWait, err)
 		}
-		nd, err := client.Discover(ctx, stub, p.cfg.SecretName, p.port(), false)
+		nd, err := client.Discover(ctx, stub, p.cfg.SecretName, 443, false)
 		if err == nil && len(nd.ConfigList) > 0 && !bytes.Equal(nd.ConfigList, stale) {
 			break
 		}
@@ -38,7 +38,7 @@ func (p *player) staleRetry(ctx context.Context, stub resolver.Client, rec *case
 	rotated := time.Since(t0)
 	graceHits := 0
 	for {
-		o := p.options(Case{Scenario: "stale-retry", Transport: DNSDoH}, stub, rec)
+		o := p.options(Case{Scenario: "stale-retry", Transport: DNSDoH}, stub)
 		o.ConfigList = stale
 		r, err := client.Fetch(ctx, p.url(Case{}), o)
 		if err != nil || r.Retried || ctx.Err() != nil {
@@ -58,8 +58,8 @@ func (p *player) staleRetry(ctx context.Context, stub resolver.Client, rec *case
 // the ECH fetch must fail closed with a DNS error in bounded time; with
 // resolver-down-fallback the client was told to fall back, and once DNS
 // has failed it connects to FallbackAddr without ECH.
-func (p *player) resolverDown(ctx context.Context, c Case, stub resolver.Client, rec *caseRecord) (*client.Result, error) {
-	o := p.options(c, stub, rec)
+func (p *player) resolverDown(ctx context.Context, c Case, stub resolver.Client) (*client.Result, error) {
+	o := p.options(c, stub)
 	r, err := client.Fetch(ctx, p.url(c), o)
 	if err == nil || c.Scenario == PlayResolverDown {
 		return r, err

@@ -142,11 +142,8 @@ func Run(ctx context.Context, cfg RunConfig) (*RunResult, error) {
 			break
 		}
 	}
-	// No pause before stopping: the servers log a connection when its
-	// handshake ends and their Close waits for those goroutines, the
-	// Observer's Close waits for its relays (the synth capture's copies),
-	// and a live capture's stop reads every packet sent before it (a
-	// marker it sends itself on lo, see LiveCapture.Sync).
+	// Let the last server records and relay copies land before stopping.
+	time.Sleep(100 * time.Millisecond)
 	stopErr := errors.Join(s.close(), capt.stop())
 	if err := finish(cfg, s, res, out, prog); err != nil {
 		return res, err

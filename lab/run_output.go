@@ -102,9 +102,13 @@ type scenarioLine struct {
 }
 
 // writeScenarioMap writes scenarios.jsonl, the rules Compare joins flows
-// to cases by (see ScenarioRule): caseRules for each case. Only in live
-// captures does it add the client ports the servers and the resolver
-// logged during a case: in synth captures the logs hold the relays' ports.
+// to cases by (see ScenarioRule). For each case: its ClientHello randoms;
+// in live captures, each client port the servers and the resolver logged
+// during it, with its protocol (a Do53 port with the case's query ids, so
+// that a port number reused by a later query does not join); its Do53
+// query ids within its time window; last its time window alone, the
+// fallback. In synth captures the logs hold the relays' ports, so there
+// are no port rules.
 func writeScenarioMap(dir string, cases []CaseResult, live bool) error {
 	ports := make([][]clientPort, len(cases))
 	if live {
@@ -112,11 +116,28 @@ func writeScenarioMap(dir string, cases []CaseResult, live bool) error {
 	}
 	var lines []scenarioLine
 	for i, cr := range cases {
-		l := scenarioLine{Transport: cr.Transport, Repeat: cr.Repeat, Case: cr.Label(), InnerName: cr.InnerName, Padding: cr.Padding}
-		for _, r := range caseRules(scenarioLabel(cr.Case), cr, ports[i]) {
-			l.ScenarioRule = r
-			lines = append(lines, l)
+		l := scenarioLine{ScenarioRule: ScenarioRule{Scenario: scenarioLabel(cr.Case)}, Transport: cr.Transport,
+			Repeat: cr.Repeat, Case: cr.Label(), InnerName: cr.InnerName, Padding: cr.Padding}
+		add := func(r ScenarioRule) {
+			r.Scenario = l.Scenario
+			pl := l
+			pl.ScenarioRule = r
+			lines = append(lines, pl)
 		}
+		if len(cr.ClientRandoms) > 0 {
+			add(ScenarioRule{ClientRandoms: cr.ClientRandoms})
+		}
+		for _, p := range ports[i] {
+			r := ScenarioRule{Proto: p.proto, ClientPort: p.port}
+			if p.dns {
+				r.DNSIDs = cr.DNSIDs
+			}
+			add(r)
+		}
+		if len(cr.DNSIDs) > 0 {
+			add(ScenarioRule{DNSIDs: cr.DNSIDs, Start: cr.Start, End: cr.End})
+		}
+		add(ScenarioRule{Start: cr.Start, End: cr.End})
 	}
 	return writeFile(filepath.Join(dir, FileScenarios), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
@@ -127,33 +148,6 @@ func writeScenarioMap(dir string, cases []CaseResult, live bool) error {
 		}
 		return nil
 	})
-}
-
-// caseRules are the rules that join a case's flows to scenario, most
-// exact first: its ClientHello randoms; each client port logged during it,
-// with its protocol (a Do53 port with the case's query ids, so that a port
-// number reused by a later query does not join); its Do53 query ids within
-// its time window; last its time window alone, the fallback.
-func caseRules(scenario string, cr CaseResult, ports []clientPort) []ScenarioRule {
-	var rules []ScenarioRule
-	if len(cr.ClientRandoms) > 0 {
-		rules = append(rules, ScenarioRule{ClientRandoms: cr.ClientRandoms})
-	}
-	for _, p := range ports {
-		r := ScenarioRule{Proto: p.proto, ClientPort: p.port}
-		if p.dns {
-			r.DNSIDs = cr.DNSIDs
-		}
-		rules = append(rules, r)
-	}
-	if len(cr.DNSIDs) > 0 {
-		rules = append(rules, ScenarioRule{DNSIDs: cr.DNSIDs, Start: cr.Start, End: cr.End})
-	}
-	rules = append(rules, ScenarioRule{Start: cr.Start, End: cr.End})
-	for i := range rules {
-		rules[i].Scenario = scenario
-	}
-	return rules
 }
 
 // clientPort is a client's port as a server or the resolver logged it.

@@ -18,9 +18,8 @@ import (
 // key it carries:
 //
 //   - ClientRandoms: a TLS or QUIC flow whose ClientHello random (outer, or
-//     inner once the ECH payload opened) is listed, and whose Proto and
-//     ServerPort match where set (one random list can so be split by
-//     service). ClientPort and the time window are not consulted.
+//     inner once the ECH payload opened) is listed. The other fields are
+//     not consulted.
 //   - DNSIDs: a DNS flow (Do53 over UDP or TCP) one of whose messages has a
 //     listed id, and whose Proto, ports and start match where set.
 //   - ClientPort: a flow from that port, with Proto, ServerPort and the
@@ -106,9 +105,8 @@ func (s ScenarioRule) tier() int {
 func (s ScenarioRule) matches(f *Flow) bool {
 	switch s.kind() {
 	case JoinClientRandom:
-		return (f.ClientRandom != "" && slices.Contains(s.ClientRandoms, f.ClientRandom) ||
-			f.innerRandom != nil && slices.Contains(s.ClientRandoms, hex.EncodeToString(f.innerRandom))) &&
-			(s.Proto == "" || s.Proto == f.proto()) && (s.ServerPort == 0 || s.ServerPort == f.Server.Port())
+		return f.ClientRandom != "" && slices.Contains(s.ClientRandoms, f.ClientRandom) ||
+			f.innerRandom != nil && slices.Contains(s.ClientRandoms, hex.EncodeToString(f.innerRandom))
 	case JoinDNSID:
 		if !slices.ContainsFunc(f.DNS, func(m DNSMessage) bool { return slices.Contains(s.DNSIDs, m.ID) }) {
 			return false

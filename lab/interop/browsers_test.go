@@ -1,16 +1,12 @@
 package interop
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/echlab/echlab/lab"
 )
 
 // TestBrowsers runs the whole browser suite: as root with
@@ -87,34 +83,6 @@ func browsersInNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFirefoxKeylog(t, rep)
-	checkJoinedByRandom(t, os.Getenv("ECHLAB_INTEROP_OUT"))
-}
-
-// checkJoinedByRandom: every flow of the capture, to the server (TCP and
-// QUIC) and to the DoH port, was joined to its browser and case by a
-// ClientHello random of the browser's SSLKEYLOGFILE.
-func checkJoinedByRandom(t *testing.T, dir string) {
-	b, err := os.ReadFile(filepath.Join(dir, FlowsJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var f lab.Flow
-		if err := json.Unmarshal([]byte(line), &f); err != nil {
-			t.Fatalf("%s: %v", FlowsJSON, err)
-		}
-		if f.ID == 0 {
-			continue // the summary line
-		}
-		n++
-		if f.ScenarioBy != lab.JoinClientRandom {
-			t.Errorf("flow %d (%s %v → %v) joined to %q by %q, want by %s", f.ID, f.Transport, f.Client, f.Server, f.Scenario, f.ScenarioBy, lab.JoinClientRandom)
-		}
-	}
-	if n == 0 {
-		t.Errorf("%s holds no flows", FlowsJSON)
-	}
 }
 
 // checkFirefoxKeylog: Firefox ESR's own SSLKEYLOGFILE holds ECH_SECRET and

@@ -9,7 +9,6 @@ import (
 
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/lab"
-	"github.com/echlab/echlab/server"
 )
 
 // Files the capture writes in the output directory.
@@ -23,9 +22,9 @@ const (
 // Capture is a live packet capture of the lab's server and DoH ports on
 // the loopback interface, as an on-path observer would record it.
 type Capture struct {
-	Path string // the pcapng file
-	file *os.File
-	live *lab.LiveCapture
+	Path  string // the pcapng file
+	file  *os.File
+	stopf func() error
 }
 
 // StartCapture captures the lab's server (TCP and UDP) and DoH ports on
@@ -37,63 +36,25 @@ func (l *Lab) StartCapture(iface string) (*Capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("interop: %w", err)
 	}
-	live, err := lab.StartLive(iface, []int{l.Port, l.DoHPort}, f)
+	stop, err := lab.StartLiveCapture(iface, []int{l.Port, l.DoHPort}, f)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &Capture{Path: path, file: f, live: live}, nil
+	return &Capture{Path: path, file: f, stopf: stop}, nil
 }
 
-// Stop ends the capture, once it has read every packet sent before (see
-// lab.LiveCapture.Stop), and closes the file. It is safe to call twice.
+// Stop ends the capture and closes the file. It is safe to call twice.
 func (c *Capture) Stop() error {
 	if c.file == nil {
 		return nil
 	}
-	err := c.live.Stop()
+	err := c.stopf()
 	if cerr := c.file.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("interop: closing capture: %w", cerr)
 	}
 	c.file = nil
 	return err
-}
-
-// tcpOpens is how many TCP connections to port the capture has seen open
-// (0 once stopped).
-func (c *Capture) tcpOpens(port int) int {
-	if c.file == nil {
-		return 0
-	}
-	return c.live.TCPOpens(uint16(port))
-}
-
-// recordWait bounds awaitRecords.
-const recordWait = 2 * time.Second
-
-// awaitRecords returns once the server has logged (from mark on) a TCP
-// record for every connection to its port that the capture saw open
-// since it counted opens: the server logs a connection when its handshake
-// ends, and the browser has exited, so each one is ending. The capture is
-// first synchronised, so that its count includes the browser's last
-// packets. QUIC connections are not counted: the browser waited on the
-// one that carried the page, whose record the server wrote before its
-// response. The wait is bounded by recordWait (a connection can open
-// twice in the count when its SYN was sent again).
-func (l *Lab) awaitRecords(capt *Capture, mark, opens int) {
-	if capt.file == nil || capt.live.Sync(recordWait) != nil {
-		return
-	}
-	want := capt.tcpOpens(l.Port) - opens
-	l.Log.waitFor(mark, recordWait, func(recs []server.ConnRecord) bool {
-		n := 0
-		for _, r := range recs {
-			if r.Transport == server.TransportTCP {
-				n++
-			}
-		}
-		return n >= want
-	})
 }
 
 // ObserverKeys are the keys the observer opens ClientHellos with: the
@@ -111,72 +72,38 @@ func (l *Lab) ObserverKeys() (ech.KeyList, error) {
 	return keys, nil
 }
 
-// Window is one browser's run of one case: the ClientHello randoms of
-// its SSLKEYLOGFILE, the client addresses the server logged for it, and
-// its stretch of time.
+// Window is the stretch of a run in which one browser ran one case, and the
+// client addresses the server logged for it.
 type Window struct {
 	Scenario string // "BROWSER/CASE"
-	Randoms  []string
 	Start    time.Time
 	End      time.Time
-	Clients  []ConnClient
+	Clients  []string // ConnRecord.ClientAddr of the server's records
 }
 
-// ConnClient is a client address the server logged, with the record's
-// transport (server.TransportTCP, server.TransportQUIC).
-type ConnClient struct {
-	Transport string
-	Addr      string
-}
-
-// windows are the Windows of rep's results.
-func windows(rep *Report) []Window {
-	ws := make([]Window, 0, len(rep.Results))
-	for _, r := range rep.Results {
-		w := Window{Scenario: r.Browser + "/" + r.Case, Randoms: r.ClientRandoms, Start: r.Start, End: r.End}
-		for _, c := range r.Connections {
-			w.Clients = append(w.Clients, ConnClient{Transport: c.Transport, Addr: c.ClientAddr})
-		}
-		ws = append(ws, w)
-	}
-	return ws
-}
-
-// ScenarioRules label the capture's flows "BROWSER/CASE" (to the server)
-// and "BROWSER/CASE/doh" (to the DoH port): by the ClientHello randoms of
-// the browser's keylog; then a server flow by protocol and client port
-// from the server's log, within the window; last anything else to the
-// server or the DoH port by time window, which compare.md names as a
-// guess.
+// ScenarioRules label the capture's flows: a server flow by its client
+// port from the server's log (within the window), then anything else to
+// the server or DoH port by time window ("BROWSER/CASE" and
+// "BROWSER/CASE/doh").
 func (l *Lab) ScenarioRules(ws []Window) []lab.ScenarioRule {
 	var rules []lab.ScenarioRule
 	for _, w := range ws {
-		if len(w.Randoms) > 0 {
-			rules = append(rules,
-				lab.ScenarioRule{Scenario: w.Scenario, ClientRandoms: w.Randoms, ServerPort: uint16(l.Port)},
-				lab.ScenarioRule{Scenario: w.Scenario + "/doh", ClientRandoms: w.Randoms, Proto: lab.ProtoTCP, ServerPort: uint16(l.DoHPort)})
-		}
 		for _, c := range w.Clients {
-			ap, err := netip.ParseAddrPort(c.Addr)
-			proto, ok := recordProtos[c.Transport]
-			if err != nil || !ok {
+			ap, err := netip.ParseAddrPort(c)
+			if err != nil {
 				continue
 			}
-			rules = append(rules, lab.ScenarioRule{Scenario: w.Scenario, Proto: proto, ClientPort: ap.Port(),
+			rules = append(rules, lab.ScenarioRule{Scenario: w.Scenario, ClientPort: ap.Port(),
 				ServerPort: uint16(l.Port), Start: w.Start, End: w.End})
 		}
 	}
 	for _, w := range ws {
-		for _, proto := range []string{lab.ProtoTCP, lab.ProtoUDP} { // HTTPS and HTTP/3 share the port
-			rules = append(rules, lab.ScenarioRule{Scenario: w.Scenario, Proto: proto, ServerPort: uint16(l.Port), Start: w.Start, End: w.End})
-		}
-		rules = append(rules, lab.ScenarioRule{Scenario: w.Scenario + "/doh", Proto: lab.ProtoTCP, ServerPort: uint16(l.DoHPort), Start: w.Start, End: w.End})
+		rules = append(rules,
+			lab.ScenarioRule{Scenario: w.Scenario, ServerPort: uint16(l.Port), Start: w.Start, End: w.End},
+			lab.ScenarioRule{Scenario: w.Scenario + "/doh", ServerPort: uint16(l.DoHPort), Start: w.Start, End: w.End})
 	}
 	return rules
 }
-
-// recordProtos maps a server record's transport to its layer-4 protocol.
-var recordProtos = map[string]string{server.TransportTCP: lab.ProtoTCP, server.TransportQUIC: lab.ProtoUDP}
 
 // CompareCapture reads the capture with the observer's keys and the
 // scenario rules of ws, and writes FlowsJSON, FlowsCSV and CompareMD in
@@ -219,10 +146,19 @@ func (l *Lab) CompareCapture(path string, ws []Window) (*lab.Report, error) {
 // window per result, and gives each result its Observed view; a result the
 // capture contradicts fails.
 func (l *Lab) Observe(rep *Report, capt *Capture) error {
+	time.Sleep(150 * time.Millisecond) // the capture reads with a 50 ms timeout
 	if err := capt.Stop(); err != nil {
 		return err
 	}
-	cmp, err := l.CompareCapture(capt.Path, windows(rep))
+	ws := make([]Window, 0, len(rep.Results))
+	for _, r := range rep.Results {
+		w := Window{Scenario: r.Browser + "/" + r.Case, Start: r.Start, End: r.End}
+		for _, c := range r.Connections {
+			w.Clients = append(w.Clients, c.ClientAddr)
+		}
+		ws = append(ws, w)
+	}
+	cmp, err := l.CompareCapture(capt.Path, ws)
 	if err != nil {
 		return err
 	}

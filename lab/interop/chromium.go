@@ -22,7 +22,7 @@ var chromiumFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--n
 // chromiumSetup makes a fresh HOME with an NSS database trusting the lab CA
 // and a fresh user data dir whose Local State turns on secure DNS through
 // the lab DoH and ECH. The run dumps the page's DOM to stdout and writes a
-// NetLog and its TLS secrets (KeylogFile, --ssl-key-log-file).
+// NetLog.
 func chromiumSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 	home := filepath.Join(dir, "home")
 	if err := trustCA(filepath.Join(home, ".pki", "nssdb"), l.CAFile); err != nil {
@@ -48,7 +48,6 @@ func chromiumSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 		args = append(args, fmt.Sprintf("--origin-to-force-quic-on=%s:%d", c.Host, l.Port))
 	}
 	args = append(args, "--user-data-dir="+profile, "--log-net-log="+filepath.Join(dir, "netlog.json"),
-		"--ssl-key-log-file="+filepath.Join(dir, KeylogFile),
 		"--dump-dom", l.URL(c.Host))
 	return args, []string{"HOME=" + home}, nil
 }

@@ -3,9 +3,6 @@ package interop
 import (
 	"bytes"
 	"testing"
-	"time"
-
-	"github.com/echlab/echlab/server"
 )
 
 type nopCloser struct{ *bytes.Buffer }
@@ -28,26 +25,6 @@ func TestConnLogSplitWrites(t *testing.T) {
 	}
 	if m := c.Mark(); m != 2 || len(c.Since(m)) != 0 {
 		t.Errorf("Mark %d, Since(Mark) %d records", m, len(c.Since(m)))
-	}
-}
-
-// TestConnLogWaitFor: waitFor returns as soon as a record makes its
-// condition true, woken by the write, and false after its bound when none
-// does.
-func TestConnLogWaitFor(t *testing.T) {
-	c := newConnLog(nopCloser{&bytes.Buffer{}})
-	c.Write([]byte(`{"ech":"none"}` + "\n"))
-	mark := c.Mark()
-	go c.Write([]byte(`{"ech":"accepted"}` + "\n"))
-	start := time.Now()
-	if !c.waitFor(mark, 10*time.Second, func(r []server.ConnRecord) bool { return len(r) == 1 && r[0].ECH == "accepted" }) {
-		t.Fatal("waitFor missed the record")
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("waitFor took %v: not woken by the write", d)
-	}
-	if c.waitFor(mark, 50*time.Millisecond, func(r []server.ConnRecord) bool { return len(r) == 2 }) {
-		t.Error("waitFor held without the second record")
 	}
 }
 

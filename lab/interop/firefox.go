@@ -50,10 +50,8 @@ var firefoxPrefs = map[string]any{
 	"services.settings.server":                                "https://127.0.0.1:1/",
 }
 
-// KeylogFile is the SSLKEYLOGFILE each browser writes in its run folder
-// (RFC 9850; Chromium's --ssl-key-log-file): its client randoms join the
-// capture's flows to the case. NSS (as bundled with Firefox ESR) logs
-// ECH_SECRET and ECH_CONFIG there too.
+// KeylogFile is the SSLKEYLOGFILE Firefox writes in its run folder: NSS
+// (as bundled with Firefox ESR) logs ECH_SECRET and ECH_CONFIG there too.
 const KeylogFile = "sslkeylog.txt"
 
 // firefoxSetup makes a fresh profile with cert9.db trusting the lab CA and

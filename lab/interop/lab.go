@@ -127,8 +127,6 @@ func (l *Lab) rotate(ca *pki.CA, ks *ech.KeySet) error {
 	if err != nil {
 		return err
 	}
-	// Not synchronisation: the event waited for is the clock passing the
-	// old key's 1 ns grace period, which Expire checks against time.Now.
 	time.Sleep(time.Millisecond)
 	if _, err := rot.Expire(); err != nil {
 		return err
