@@ -13,26 +13,26 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Errors of DoH request decoding. A decoding error is a *dohError that
+// Errors of DoH request decoding. A decoding error is a *DoHError that
 // carries the HTTP status and wraps one of these.
 var (
-	errDoHMissingQuery = errors.New("resolver: doh: request carries no query")         // 400
-	errDoHBadBase64    = errors.New("resolver: doh: dns parameter is not base64url")   // 400
-	errDoHBadQuery     = errors.New("resolver: doh: query is not a valid DNS message") // 400
-	errDoHContentType  = errors.New("resolver: doh: unsupported content type")         // 415
-	errDoHTooLarge     = errors.New("resolver: doh: query larger than 65535 octets")   // 413
-	errDoHMethod       = errors.New("resolver: doh: method not allowed")               // 405
+	ErrDoHMissingQuery = errors.New("resolver: doh: request carries no query")         // 400
+	ErrDoHBadBase64    = errors.New("resolver: doh: dns parameter is not base64url")   // 400
+	ErrDoHBadQuery     = errors.New("resolver: doh: query is not a valid DNS message") // 400
+	ErrDoHContentType  = errors.New("resolver: doh: unsupported content type")         // 415
+	ErrDoHTooLarge     = errors.New("resolver: doh: query larger than 65535 octets")   // 413
+	ErrDoHMethod       = errors.New("resolver: doh: method not allowed")               // 405
 )
 
-// dohError is a DoH request that cannot be answered with a DNS message:
+// DoHError is a DoH request that cannot be answered with a DNS message:
 // Status is the HTTP status to reply with.
-type dohError struct {
+type DoHError struct {
 	Status int
 	Err    error  // one of the ErrDoH sentinels
 	Detail string // what exactly was wrong
 }
 
-func (e *dohError) Error() string {
+func (e *DoHError) Error() string {
 	if e.Detail == "" {
 		return e.Err.Error()
 	}
@@ -40,14 +40,14 @@ func (e *dohError) Error() string {
 }
 
 // Unwrap returns the sentinel error.
-func (e *dohError) Unwrap() error { return e.Err }
+func (e *DoHError) Unwrap() error { return e.Err }
 
-func dohErr(status int, err error, detail string) *dohError {
-	return &dohError{Status: status, Err: err, Detail: detail}
+func dohErr(status int, err error, detail string) *DoHError {
+	return &DoHError{Status: status, Err: err, Detail: detail}
 }
 
 func writeDoHError(w http.ResponseWriter, err error) {
-	var de *dohError
+	var de *DoHError
 	if !errors.As(err, &de) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -58,64 +58,64 @@ func writeDoHError(w http.ResponseWriter, err error) {
 	http.Error(w, de.Error(), de.Status)
 }
 
-// decodeDoHRequest extracts the DNS query from a DoH request (RFC 8484
-// section 4.1). See decodeDoH.
-func decodeDoHRequest(r *http.Request) (*dns.Msg, error) {
-	return decodeDoH(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
+// DecodeDoHRequest extracts the DNS query from a DoH request (RFC 8484
+// section 4.1). See DecodeDoH.
+func DecodeDoHRequest(r *http.Request) (*dns.Msg, error) {
+	return DecodeDoH(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
 }
 
-// decodeDoH decodes a DoH query from its parts: GET with the dns
+// DecodeDoH decodes a DoH query from its parts: GET with the dns
 // parameter in base64url (padding tolerated), or POST with an
 // application/dns-message body of at most 65535 octets. Errors are
-// *dohError: 400 for a missing or undecodable query, 405 for another
+// *DoHError: 400 for a missing or undecodable query, 405 for another
 // method, 413 for an oversized body, 415 for another content type.
-func decodeDoH(method, rawQuery, contentType string, body io.Reader) (*dns.Msg, error) {
+func DecodeDoH(method, rawQuery, contentType string, body io.Reader) (*dns.Msg, error) {
 	var wire []byte
 	switch method {
 	case http.MethodGet:
 		v, err := url.ParseQuery(rawQuery)
 		if err != nil {
-			return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, err.Error())
+			return nil, dohErr(http.StatusBadRequest, ErrDoHMissingQuery, err.Error())
 		}
 		param := v.Get("dns")
 		if param == "" {
-			return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, "no dns parameter")
+			return nil, dohErr(http.StatusBadRequest, ErrDoHMissingQuery, "no dns parameter")
 		}
 		wire, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(param, "="))
 		if err != nil {
-			return nil, dohErr(http.StatusBadRequest, errDoHBadBase64, err.Error())
+			return nil, dohErr(http.StatusBadRequest, ErrDoHBadBase64, err.Error())
 		}
 	case http.MethodPost:
 		mt, _, err := mime.ParseMediaType(contentType)
-		if err != nil || mt != mediaDNSMessage {
-			return nil, dohErr(http.StatusUnsupportedMediaType, errDoHContentType, strconv.Quote(contentType))
+		if err != nil || mt != MediaDNSMessage {
+			return nil, dohErr(http.StatusUnsupportedMediaType, ErrDoHContentType, strconv.Quote(contentType))
 		}
 		if body == nil {
-			return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, "empty body")
+			return nil, dohErr(http.StatusBadRequest, ErrDoHMissingQuery, "empty body")
 		}
 		wire, err = io.ReadAll(io.LimitReader(body, maxMessage+1))
 		if err != nil {
-			return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, err.Error())
+			return nil, dohErr(http.StatusBadRequest, ErrDoHMissingQuery, err.Error())
 		}
 	default:
-		return nil, dohErr(http.StatusMethodNotAllowed, errDoHMethod, method)
+		return nil, dohErr(http.StatusMethodNotAllowed, ErrDoHMethod, method)
 	}
 	return unpackDoH(wire)
 }
 
 func unpackDoH(wire []byte) (*dns.Msg, error) {
 	if len(wire) > maxMessage {
-		return nil, dohErr(http.StatusRequestEntityTooLarge, errDoHTooLarge, "")
+		return nil, dohErr(http.StatusRequestEntityTooLarge, ErrDoHTooLarge, "")
 	}
 	if len(wire) == 0 {
-		return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, "empty query")
+		return nil, dohErr(http.StatusBadRequest, ErrDoHMissingQuery, "empty query")
 	}
 	m := new(dns.Msg)
 	if err := m.Unpack(wire); err != nil {
-		return nil, dohErr(http.StatusBadRequest, errDoHBadQuery, err.Error())
+		return nil, dohErr(http.StatusBadRequest, ErrDoHBadQuery, err.Error())
 	}
 	if m.Response {
-		return nil, dohErr(http.StatusBadRequest, errDoHBadQuery, "QR bit set: a response, not a query")
+		return nil, dohErr(http.StatusBadRequest, ErrDoHBadQuery, "QR bit set: a response, not a query")
 	}
 	return m, nil
 }

@@ -6,21 +6,21 @@ import (
 	"net"
 )
 
-// alpnDoT is the ALPN protocol id of DNS over TLS (RFC 7858, registered by
+// ALPNDoT is the ALPN protocol id of DNS over TLS (RFC 7858, registered by
 // RFC 8310).
-const alpnDoT = "dot"
+const ALPNDoT = "dot"
 
 // StartDoT listens on o.Addr ("" means 127.0.0.1:0) and serves DNS over TLS
 // (RFC 7858), offering ALPN "dot". Responses are padded with the RFC 8467
 // block-length policy when the query carries a Padding option. It uses
 // the default timeouts.
 func StartDoT(h Handler, o TLSListenerOptions) (*StreamServer, error) {
-	return startDoTTimeouts(h, o, Timeouts{})
+	return StartDoTTimeouts(h, o, Timeouts{})
 }
 
-// startDoTTimeouts is StartDoT with timeouts (see serveStreamTimeouts).
-func startDoTTimeouts(h Handler, o TLSListenerOptions, t Timeouts) (*StreamServer, error) {
-	conf, err := o.ServerConfig(alpnDoT)
+// StartDoTTimeouts is StartDoT with timeouts (see ServeStreamTimeouts).
+func StartDoTTimeouts(h Handler, o TLSListenerOptions, t Timeouts) (*StreamServer, error) {
+	conf, err := o.ServerConfig(ALPNDoT)
 	if err != nil {
 		return nil, fmt.Errorf("resolver: dot: %w", err)
 	}
@@ -28,5 +28,5 @@ func startDoTTimeouts(h Handler, o TLSListenerOptions, t Timeouts) (*StreamServe
 	if err != nil {
 		return nil, fmt.Errorf("resolver: dot: %w", err)
 	}
-	return serveStreamTimeouts(tls.NewListener(ln, conf), h, TransportDoT, true, t), nil
+	return ServeStreamTimeouts(tls.NewListener(ln, conf), h, TransportDoT, true, t), nil
 }

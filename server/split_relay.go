@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/ech"
-	"github.com/echlab/echlab/internal/relay"
 )
 
 // serve handles one client connection: read the ClientHello, decide, and
@@ -40,7 +39,7 @@ func (s *Split) serve(c net.Conn) {
 	}
 	s.track(backend)
 	defer s.untrack(backend)
-	relay.Pipe(c, backend, s.cfg.IdleTimeout)
+	relayIdle(c, backend, s.cfg.IdleTimeout)
 }
 
 // handshake reads the client's first flight and connects it to a backend.
