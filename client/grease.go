@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +37,7 @@ func (f *fetcher) grease(ctx context.Context) error {
 	}
 	defer conn.Close()
 	f.res.Note = NoteGREASE
+	f.res.ClientRandom = hex.EncodeToString(ClientHelloRandom(hello))
 	t0 := time.Now()
 	conn.SetDeadline(deadline(ctx, f.opts.HandshakeTimeout))
 	if _, err := conn.Write(hello); err != nil {

@@ -127,5 +127,8 @@ func TestGREASE(t *testing.T) {
 		if ch.ECH == nil || ch.ECH.Type != ech.ECHOuter || len(ch.ECH.Enc) != 32 || len(ch.ECH.Payload) < 32 || ch.ServerName != "secret.lab.test" {
 			t.Fatalf("server got ECH %+v SNI %q", ch.ECH, ch.ServerName)
 		}
+		if r.ClientRandom != hex.EncodeToString(ch.Random) {
+			t.Errorf("result's client random %q, the server got %x", r.ClientRandom, ch.Random)
+		}
 	}
 }

@@ -84,6 +84,12 @@ type Result struct {
 	Bytes     int64  `json:"bytes"`
 	Truncated bool   `json:"truncated,omitempty"`
 
+	// ClientRandom is the hex random of the ClientHello a GREASE fetch
+	// sent. Only GREASE sets it: its handshake stops at the ServerHello, so
+	// no key log line names the connection (the other modes' randoms are
+	// in the key log).
+	ClientRandom string `json:"client_random,omitempty"`
+
 	// ServerSaw is what the server said it saw, parsed from a JSON object
 	// body (echlab's /api/conn) or key=value lines (/cdn-cgi/trace).
 	ServerSaw map[string]any `json:"server_saw,omitempty"`

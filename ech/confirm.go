@@ -87,7 +87,7 @@ func confirmation(label string, suite uint16, ch1, hrr, ch2, last []byte) ([8]by
 	if err != nil {
 		return out, fmt.Errorf("ech: HKDF-Extract: %w", err)
 	}
-	conf, err := expandLabel(h, prk, label, t.Sum(nil), 8)
+	conf, err := ExpandLabel(h, prk, label, t.Sum(nil), 8)
 	if err != nil {
 		return out, err
 	}
@@ -104,9 +104,23 @@ func messageHash(h func() hash.Hash, ch1 []byte) []byte {
 	return append([]byte{typeMessageHash, 0, 0, byte(len(sum))}, sum...)
 }
 
-// expandLabel is HKDF-Expand-Label of RFC 8446 §7.1.
-func expandLabel(h func() hash.Hash, secret []byte, label string, context []byte, length int) ([]byte, error) {
+// ExpandLabel is HKDF-Expand-Label of RFC 8446 §7.1: HKDF-Expand of
+// secret with the HkdfLabel {length, "tls13 " + label, context} as info,
+// yielding length bytes. ECH's accept confirmation (RFC 9849 §7.2), the
+// draft ESNI keys and QUIC's Initial keys (RFC 9001 §5.2) all use it.
+// It returns an error, not a truncated label, when "tls13 " + label or
+// context is longer than 255 bytes, and when length is negative or more
+// than HKDF can produce (255 hash blocks).
+func ExpandLabel(h func() hash.Hash, secret []byte, label string, context []byte, length int) ([]byte, error) {
 	full := "tls13 " + label
+	switch {
+	case len(full) > 255:
+		return nil, fmt.Errorf("ech: HKDF-Expand-Label: label of %d bytes, at most 249", len(label))
+	case len(context) > 255:
+		return nil, fmt.Errorf("ech: HKDF-Expand-Label: context of %d bytes, at most 255", len(context))
+	case length < 0 || length > 0xffff:
+		return nil, fmt.Errorf("ech: HKDF-Expand-Label: length %d out of range", length)
+	}
 	info := make([]byte, 0, 4+len(full)+len(context))
 	info = append(info, byte(length>>8), byte(length), byte(len(full)))
 	info = append(info, full...)

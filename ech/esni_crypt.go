@@ -139,11 +139,11 @@ func esniKeyIV(cs esniSuite, z []byte, c *ClientEncryptedSNI, clientRandom []byt
 	h := cs.hash()
 	h.Write(contents)
 	ctx := h.Sum(nil)
-	key, err := expandLabel(cs.hash, zx, "esni key", ctx, cs.keyLen)
+	key, err := ExpandLabel(cs.hash, zx, "esni key", ctx, cs.keyLen)
 	if err != nil {
 		return nil, nil, err
 	}
-	iv, err := expandLabel(cs.hash, zx, "esni iv", ctx, 12)
+	iv, err := ExpandLabel(cs.hash, zx, "esni iv", ctx, 12)
 	if err != nil {
 		return nil, nil, err
 	}

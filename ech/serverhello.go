@@ -6,11 +6,18 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// HelloRetryRequestRandom is the special ServerHello.random that marks a
-// HelloRetryRequest (RFC 8446 §4.1.3).
-var HelloRetryRequestRandom = []byte{
+// helloRetryRequestRandom is the special ServerHello.random that marks a
+// HelloRetryRequest (RFC 8446 §4.1.3). It is an array, not a slice, so
+// no caller can change it; IsHelloRetryRequestRandom compares against it.
+var helloRetryRequestRandom = [32]byte{
 	0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
 	0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+}
+
+// IsHelloRetryRequestRandom reports whether random is the special
+// ServerHello.random that marks a HelloRetryRequest (RFC 8446 §4.1.3).
+func IsHelloRetryRequestRandom(random []byte) bool {
+	return bytes.Equal(random, helloRetryRequestRandom[:])
 }
 
 // ServerHello is a dissected ServerHello or HelloRetryRequest: what a
@@ -24,7 +31,7 @@ type ServerHello struct {
 	CompressionMethod uint8
 	Extensions        []HelloExtension // in wire order
 
-	IsHRR             bool   // Random is HelloRetryRequestRandom
+	IsHRR             bool   // IsHelloRetryRequestRandom(Random)
 	SupportedVersion  uint16 // selected_version of supported_versions, 0 if absent
 	KeyShareGroup     uint16 // the server's share group, or the HRR's selected_group
 	KeyShare          []byte // the server's key_exchange (not in an HRR)
@@ -58,7 +65,7 @@ func ParseServerHello(msg []byte) (*ServerHello, error) {
 		return nil, malformed(st, "legacy_compression_method")
 	}
 	sh.SessionID = sid
-	sh.IsHRR = bytes.Equal(sh.Random, HelloRetryRequestRandom)
+	sh.IsHRR = IsHelloRetryRequestRandom(sh.Random)
 	sh.ConfirmationStart = 4 + 2 + 24
 	if s.Empty() {
 		return sh, nil

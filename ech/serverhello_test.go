@@ -1,6 +1,7 @@
 package ech
 
 import (
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"testing"
@@ -128,5 +129,20 @@ func TestConfirmationErrors(t *testing.T) {
 	b, _ := AcceptConfirmation(chMsg, shMsg, 0x1302)
 	if a == b {
 		t.Error("the suite's hash is not used")
+	}
+}
+
+// RFC 8446 §4.1.3: the HelloRetryRequest random is SHA-256("HelloRetryRequest").
+func TestIsHelloRetryRequestRandom(t *testing.T) {
+	want := sha256.Sum256([]byte("HelloRetryRequest"))
+	if !IsHelloRetryRequestRandom(want[:]) {
+		t.Fatalf("SHA-256(%q) not recognised", "HelloRetryRequest")
+	}
+	other := want
+	other[31] ^= 1
+	for name, b := range map[string][]byte{"flipped": other[:], "short": want[:31], "long": append(want[:], 0), "nil": nil} {
+		if IsHelloRetryRequestRandom(b) {
+			t.Errorf("%s: recognised as HRR random", name)
+		}
 	}
 }

@@ -1,10 +1,7 @@
 package lab
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -112,12 +109,15 @@ func Compare(r io.Reader, opts CompareOptions) (*Report, error) {
 		f.openESNI(opts.ESNIKeys)
 		f.ID = len(rep.Flows) + 1
 		f.Keylog = opts.Keylog[f.ClientRandom] || (f.innerRandom != nil && opts.Keylog[fmt.Sprintf("%x", f.innerRandom)])
-		f.Scenario = scenarioOf(f, opts.Scenarios)
+		f.Scenario, f.ScenarioBy = joinScenario(f, opts.Scenarios)
 		rep.Flows = append(rep.Flows, f)
 	}
 	sort.SliceStable(rep.Flows, func(i, j int) bool { return rep.Flows[i].Start.Before(rep.Flows[j].Start) })
 	for i, f := range rep.Flows {
 		f.ID = i + 1
+	}
+	if w := windowWarning(rep.Flows); w != "" {
+		rep.Warnings = append(rep.Warnings, w)
 	}
 	rep.Summary = summarize(rep.Flows)
 	return rep, nil
@@ -205,64 +205,4 @@ func (c *conn) addUDP(p *packet) {
 	default:
 		c.otherDatagrams++
 	}
-}
-
-// ScenarioRule labels the flows that match all of its set fields. The lab
-// runner writes them as JSON lines (see ReadScenarioMap).
-type ScenarioRule struct {
-	Scenario   string    `json:"scenario"`
-	ClientPort uint16    `json:"client_port,omitempty"`
-	ServerPort uint16    `json:"server_port,omitempty"`
-	Start      time.Time `json:"start,omitzero"` // flow start at or after
-	End        time.Time `json:"end,omitzero"`   // flow start before
-}
-
-func (s ScenarioRule) matches(f *Flow) bool {
-	return (s.ClientPort == 0 || s.ClientPort == f.Client.Port()) &&
-		(s.ServerPort == 0 || s.ServerPort == f.Server.Port()) &&
-		(s.Start.IsZero() || !f.Start.Before(s.Start)) &&
-		(s.End.IsZero() || f.Start.Before(s.End))
-}
-
-// scenarioOf is the first matching rule's scenario, else the flow's
-// service and server port.
-func scenarioOf(f *Flow, rules []ScenarioRule) string {
-	for _, r := range rules {
-		if r.matches(f) {
-			return r.Scenario
-		}
-	}
-	svc := f.Service
-	if svc == "" {
-		svc = f.Transport
-	}
-	return fmt.Sprintf("%s/%d", svc, f.Server.Port())
-}
-
-// ErrScenarioMap reports a bad line in a scenario map.
-var ErrScenarioMap = errors.New("lab: bad scenario map")
-
-// ReadScenarioMap reads JSON lines of ScenarioRule, e.g.
-// {"scenario":"ech-doh","client_port":50123}. Blank lines are skipped.
-func ReadScenarioMap(r io.Reader) ([]ScenarioRule, error) {
-	var out []ScenarioRule
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var rule ScenarioRule
-		if err := json.Unmarshal(line, &rule); err != nil {
-			return nil, fmt.Errorf("%w: line %d: %v", ErrScenarioMap, n, err)
-		}
-		if rule.Scenario == "" {
-			return nil, fmt.Errorf("%w: line %d: scenario is empty", ErrScenarioMap, n)
-		}
-		out = append(out, rule)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("lab: reading scenario map: %w", err)
-	}
-	return out, nil
 }

@@ -6,7 +6,7 @@
 //
 // Run (echlab run) takes a RunConfig: the scenarios (Scenarios lists them;
 // LookupScenario finds one), the DNS transports (AllTransports: Do53, DoT,
-// DoH, DoH3, DoQ), a repeat count and an output folder. Plan expands that
+// DoH, DoH3, DoQ), a repeat count and an output folder. Run expands that
 // into Cases, one per scenario × transport × repeat. Run then loads or
 // generates the ECH key sets and the lab CA, starts the resolver
 // (authoritative for lab.test, publishing the HTTPS records with ech=

@@ -35,6 +35,7 @@ const (
 type Flow struct {
 	ID          int            `json:"id"`
 	Scenario    string         `json:"scenario"`
+	ScenarioBy  string         `json:"scenario_by,omitempty"` // how Scenario was joined (Join* constants); "" when no rule matched
 	Start       time.Time      `json:"start"`
 	Client      netip.AddrPort `json:"client"`
 	Server      netip.AddrPort `json:"server"`
@@ -107,7 +108,7 @@ func (f *Flow) dissect(h hellos, quic bool, open opener) {
 	}
 	f.SNI, f.ALPN = ch.ServerName, ch.ALPN
 	f.ClientHelloLen, f.RecordLen = len(ch.Raw), h.chRecLen
-	f.JA4 = JA4(ch, quic)
+	f.JA4 = clientHelloJA4(ch, quic)
 	f.ClientRandom = hex.EncodeToString(ch.Random)
 	f.Service = flowService(f.Transport, f.Server.Port(), ch.ALPN)
 	f.observeECH(ch.ECH)

@@ -10,10 +10,10 @@ import (
 	"github.com/echlab/echlab/ech"
 )
 
-// JA4 computes the FoxIO JA4 fingerprint of a ClientHello, e.g.
+// clientHelloJA4 computes the FoxIO JA4 fingerprint of a ClientHello, e.g.
 // "t13d1516h2_8daaf6152771_e5627efa2ab1". quic selects the "q" protocol
 // prefix instead of "t". GREASE values are ignored throughout.
-func JA4(ch *ech.ClientHello, quic bool) string {
+func clientHelloJA4(ch *ech.ClientHello, quic bool) string {
 	var exts []uint16
 	for _, t := range ch.ExtensionTypes() {
 		if !ech.IsGREASE(t) {

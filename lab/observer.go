@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/echlab/echlab/internal/relay"
 )
 
 // UDPRelayIdle is how long a UDP relay keeps a client's session socket
@@ -134,24 +136,10 @@ func (o *Observer) serveTCP(ln net.Listener, backend string) (string, error) {
 // relayTCP copies bytes both ways between client and a fresh connection
 // to backend, passing half-closes on, until both directions end.
 func relayTCP(client net.Conn, backend string) {
-	defer client.Close()
 	up, err := net.DialTimeout("tcp", backend, 5*time.Second)
 	if err != nil {
+		client.Close()
 		return
 	}
-	defer up.Close()
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src) //nolint:errcheck // a relay ends on any error
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite() //nolint:errcheck
-		} else {
-			dst.Close()
-		}
-		done <- struct{}{}
-	}
-	go pipe(up, client)
-	go pipe(client, up)
-	<-done
-	<-done
+	relay.Pipe(client, up, 0)
 }

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/echlab/echlab/ech"
 )
 
 // QUIC versions whose Initial packets Compare decrypts.
@@ -26,17 +28,12 @@ var (
 // ErrQUIC reports a QUIC packet the observer could not read.
 var ErrQUIC = errors.New("lab: unreadable QUIC packet")
 
-// hkdfExpandLabel is TLS 1.3's HKDF-Expand-Label with SHA-256 and an empty
-// context (RFC 8446 §7.1), as QUIC uses it.
-func hkdfExpandLabel(secret []byte, label string, length int) []byte {
-	full := "tls13 " + label
-	info := make([]byte, 0, 4+len(full))
-	info = append(info, byte(length>>8), byte(length), byte(len(full)))
-	info = append(info, full...)
-	info = append(info, 0)
-	out, err := hkdf.Expand(sha256.New, secret, string(info), length)
+// quicLabel is ech.ExpandLabel with SHA-256 and an empty context, as QUIC
+// uses it for its Initial secrets and keys (RFC 9001 §5.2).
+func quicLabel(secret []byte, label string, length int) []byte {
+	out, err := ech.ExpandLabel(sha256.New, secret, label, nil, length)
 	if err != nil {
-		panic(err) // only for lengths beyond 255*32, which we never ask for
+		panic(err) // only for label lengths and sizes this file never asks for
 	}
 	return out
 }
@@ -49,7 +46,7 @@ func initialSecrets(version uint32, dcid []byte) (client, server []byte) {
 		salt = saltV2
 	}
 	initial, _ := hkdf.Extract(sha256.New, dcid, salt)
-	return hkdfExpandLabel(initial, "client in", 32), hkdfExpandLabel(initial, "server in", 32)
+	return quicLabel(initial, "client in", 32), quicLabel(initial, "server in", 32)
 }
 
 // initialKeys are the packet protection keys of one direction.
@@ -65,9 +62,9 @@ func newInitialKeys(version uint32, secret []byte) *initialKeys {
 		prefix = "quicv2 "
 	}
 	k := &initialKeys{
-		key:   hkdfExpandLabel(secret, prefix+"key", 16),
-		iv:    hkdfExpandLabel(secret, prefix+"iv", 12),
-		hpKey: hkdfExpandLabel(secret, prefix+"hp", 16),
+		key:   quicLabel(secret, prefix+"key", 16),
+		iv:    quicLabel(secret, prefix+"iv", 12),
+		hpKey: quicLabel(secret, prefix+"hp", 16),
 	}
 	block, _ := aes.NewCipher(k.key)
 	k.aead, _ = cipher.NewGCM(block)

@@ -32,7 +32,7 @@ type RunConfig struct {
 	KeysDir string // key sets to reuse (or create); "" means OutDir/keys
 	PKIDir  string // lab CA to reuse (or create); "" means OutDir/pki
 
-	Scenarios  []string // nil means every default scenario (see Plan)
+	Scenarios  []string // nil means every default scenario
 	Transports []string // nil means the default rule (see Plan); "all"
 	Repeat     int      // runs of each case; 0 means 1
 	H3         bool     // also run ech-shared over HTTP/3 (ech-shared-h3)
@@ -53,6 +53,12 @@ type CaseResult struct {
 	End         time.Time      `json:"end"`
 	ClientPorts []int          `json:"client_ports,omitempty"`
 	Result      *client.Result `json:"result,omitempty"`
+
+	// ClientRandoms are the ClientHello randoms (hex) of the case's TLS
+	// and QUIC connections, DNS ones included; DNSIDs the ids of its Do53
+	// queries. scenarios.jsonl joins flows to the case by them.
+	ClientRandoms []string `json:"client_randoms,omitempty"`
+	DNSIDs        []uint16 `json:"dns_ids,omitempty"`
 }
 
 // RunResult is what Run did and where it wrote it.
@@ -100,7 +106,7 @@ func Run(ctx context.Context, cfg RunConfig) (*RunResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	cases, err := Plan(cfg.Scenarios, cfg.Transports, cfg.Repeat, cfg.H3)
+	cases, err := plan(cfg.Scenarios, cfg.Transports, cfg.Repeat, cfg.H3)
 	if err != nil {
 		return nil, err
 	}

@@ -101,25 +101,43 @@ type scenarioLine struct {
 	Padding   string `json:"padding,omitempty"`
 }
 
-// writeScenarioMap writes scenarios.jsonl: for each case, a rule per
-// client port the servers and the resolver logged during it (live
-// captures only: in synth mode they log the relay's ports), then a rule
-// for its time window. Compare uses the first rule that matches a flow.
+// writeScenarioMap writes scenarios.jsonl, the rules Compare joins flows
+// to cases by (see ScenarioRule). For each case: its ClientHello randoms;
+// in live captures, each client port the servers and the resolver logged
+// during it, with its protocol (a Do53 port with the case's query ids, so
+// that a port number reused by a later query does not join); its Do53
+// query ids within its time window; last its time window alone, the
+// fallback. In synth captures the logs hold the relays' ports, so there
+// are no port rules.
 func writeScenarioMap(dir string, cases []CaseResult, live bool) error {
+	ports := make([][]clientPort, len(cases))
 	if live {
-		addClientPorts(dir, cases)
+		ports = addClientPorts(dir, cases)
 	}
 	var lines []scenarioLine
-	for _, cr := range cases {
+	for i, cr := range cases {
 		l := scenarioLine{ScenarioRule: ScenarioRule{Scenario: scenarioLabel(cr.Case)}, Transport: cr.Transport,
 			Repeat: cr.Repeat, Case: cr.Label(), InnerName: cr.InnerName, Padding: cr.Padding}
-		for _, p := range cr.ClientPorts {
+		add := func(r ScenarioRule) {
+			r.Scenario = l.Scenario
 			pl := l
-			pl.ClientPort = uint16(p)
+			pl.ScenarioRule = r
 			lines = append(lines, pl)
 		}
-		l.Start, l.End = cr.Start, cr.End
-		lines = append(lines, l)
+		if len(cr.ClientRandoms) > 0 {
+			add(ScenarioRule{ClientRandoms: cr.ClientRandoms})
+		}
+		for _, p := range ports[i] {
+			r := ScenarioRule{Proto: p.proto, ClientPort: p.port}
+			if p.dns {
+				r.DNSIDs = cr.DNSIDs
+			}
+			add(r)
+		}
+		if len(cr.DNSIDs) > 0 {
+			add(ScenarioRule{DNSIDs: cr.DNSIDs, Start: cr.Start, End: cr.End})
+		}
+		add(ScenarioRule{Start: cr.Start, End: cr.End})
 	}
 	return writeFile(filepath.Join(dir, FileScenarios), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
@@ -132,15 +150,36 @@ func writeScenarioMap(dir string, cases []CaseResult, live bool) error {
 	})
 }
 
+// clientPort is a client's port as a server or the resolver logged it.
+type clientPort struct {
+	proto string // ProtoTCP or ProtoUDP
+	port  uint16
+	dns   bool // plain DNS (Do53 over UDP or TCP): its flows carry query ids
+}
+
+// logProtos maps the transport field of server.jsonl and queries.jsonl to
+// the connection's protocol, and says whether it is plain DNS. The two
+// files name transports differently ("tcp" is TLS in one, Do53 in the
+// other); a transport not listed is left out of the map.
+var logProtos = map[string]map[string]clientPort{
+	FileServer: {"tcp": {proto: ProtoTCP}, "quic": {proto: ProtoUDP}},
+	FileQueries: {"udp": {proto: ProtoUDP, dns: true}, "tcp": {proto: ProtoTCP, dns: true},
+		"dot": {proto: ProtoTCP}, "doh": {proto: ProtoTCP}, "json": {proto: ProtoTCP},
+		"doh3": {proto: ProtoUDP}, "doq": {proto: ProtoUDP}},
+}
+
 // addClientPorts reads the client addresses of server.jsonl and
-// queries.jsonl and gives each port to the case that was running when it
-// was logged.
-func addClientPorts(dir string, cases []CaseResult) {
+// queries.jsonl and gives each (protocol, port) to the case that was
+// running when it was logged (cases run one at a time). It also sets the
+// cases' ClientPorts.
+func addClientPorts(dir string, cases []CaseResult) [][]clientPort {
 	type entry struct {
 		Time       time.Time `json:"time"`
+		Transport  string    `json:"transport"`
 		ClientAddr string    `json:"client_addr"` // server.jsonl
 		Client     string    `json:"client"`      // queries.jsonl
 	}
+	out := make([][]clientPort, len(cases))
 	for _, name := range []string{FileServer, FileQueries} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -151,15 +190,24 @@ func addClientPorts(dir string, cases []CaseResult) {
 			if json.Unmarshal(line, &e) != nil {
 				continue
 			}
-			p := int(port(cmp.Or(e.ClientAddr, e.Client)))
+			cp, ok := logProtos[name][e.Transport]
+			cp.port = port(cmp.Or(e.ClientAddr, e.Client))
+			if !ok || cp.port == 0 {
+				continue
+			}
 			for i := range cases {
 				c := &cases[i]
-				if p != 0 && !e.Time.Before(c.Start) && !e.Time.After(c.End) && !slices.Contains(c.ClientPorts, p) {
-					c.ClientPorts = append(c.ClientPorts, p)
+				if e.Time.Before(c.Start) || e.Time.After(c.End) || slices.Contains(out[i], cp) {
+					continue
+				}
+				out[i] = append(out[i], cp)
+				if !slices.Contains(c.ClientPorts, int(cp.port)) {
+					c.ClientPorts = append(c.ClientPorts, int(cp.port))
 				}
 			}
 		}
 	}
+	return out
 }
 
 func (o *outputs) close() error {

@@ -95,12 +95,12 @@ func (c Case) Label() string {
 	return fmt.Sprintf("%s #%d", l, c.Repeat)
 }
 
-// Plan expands a selection into the cases to run, in order: scenarios
+// plan expands a selection into the cases to run, in order: scenarios
 // (nil means every Default one, plus ech-shared-h3 when h3), transports
 // (nil means the default rule: all five for EveryTransport scenarios, DoH
 // for the others; "all" means all five for every scenario), repeat times
 // each (at least once).
-func Plan(scenarios, transports []string, repeat int, h3 bool) ([]Case, error) {
+func plan(scenarios, transports []string, repeat int, h3 bool) ([]Case, error) {
 	sel, err := selectScenarios(scenarios, h3)
 	if err != nil {
 		return nil, err
@@ -240,29 +240,37 @@ func (s *stack) runCase(ctx context.Context, c Case) (cr CaseResult) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CaseTimeout)
 	defer cancel()
-	stub, err := resolver.NewClient(dnsURL, resolver.ClientOptions{RootCAs: s.ca.Pool(), KeyLogWriter: s.keylog})
+	rec := newCaseRecord(s.keylog)
+	defer rec.fill(&cr)
+	stub, err := resolver.NewClient(dnsURL, resolver.ClientOptions{RootCAs: s.ca.Pool(), KeyLogWriter: rec})
 	if err != nil {
 		cr.Outcome, cr.Detail = OutcomeFailed, err.Error()
 		return cr
 	}
 	defer stub.Close()
+	if c.Transport == DNSDo53 {
+		stub = idStub{Client: stub, rec: rec}
+	}
 	switch {
 	case c.Scenario == "esni":
-		cr.Result, err = s.esniProbe(ctx, c, sv, stub, dnsURL)
+		cr.Result, err = s.esniProbe(ctx, c, sv, stub, dnsURL, rec)
 	case c.Padding != "" || c.Scenario == ScenarioHideALPN:
-		cr.Result, err = s.sealProbe(ctx, c, sv, stub, dnsURL)
+		cr.Result, err = s.sealProbe(ctx, c, sv, stub, dnsURL, rec)
 	default:
-		cr.Result, err = s.fetch(ctx, c, sv, stub, dnsURL)
+		cr.Result, err = s.fetch(ctx, c, sv, stub, dnsURL, rec)
+	}
+	if cr.Result != nil {
+		rec.addRandom(cr.Result.ClientRandom)
 	}
 	cr.Outcome, cr.Detail = judge(c, cr.Result, err)
 	return cr
 }
 
 // fetch runs the client package against a service, discovering through
-// stub.
-func (s *stack) fetch(ctx context.Context, c Case, sv *service, stub resolver.Client, dnsURL string) (*client.Result, error) {
+// stub, with rec as its keylog.
+func (s *stack) fetch(ctx context.Context, c Case, sv *service, stub resolver.Client, dnsURL string, rec *caseRecord) (*client.Result, error) {
 	opts := client.Options{Resolver: stub, DNSTransport: c.Transport, DNSServer: dnsURL,
-		RootCAs: s.ca.Pool(), KeyLog: s.keylog}
+		RootCAs: s.ca.Pool(), KeyLog: rec}
 	switch c.Scenario {
 	case "baseline":
 		opts.Mode = client.ModeBaseline

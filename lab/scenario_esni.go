@@ -74,8 +74,8 @@ func (s *stack) esniKeySets() []*ech.ESNIKeySet {
 // for secret.lab.test with ALPN h2 (ech.BuildESNIClientHello), sends it to
 // the service over TCP and records the server's answer: a ServerHello
 // that ignored the extension, or an alert. No TLS stack completes ESNI,
-// so the handshake stops there.
-func (s *stack) esniProbe(ctx context.Context, c Case, sv *service, stub resolver.Client, dnsURL string) (*client.Result, error) {
+// so the handshake stops there. rec keeps the ClientHello's random.
+func (s *stack) esniProbe(ctx context.Context, c Case, sv *service, stub resolver.Client, dnsURL string, rec *caseRecord) (*client.Result, error) {
 	r := &client.Result{URL: fmt.Sprintf("https://%s:%d/", SecretName, port(sv.addr)), Mode: ModeESNI,
 		Policy: client.PolicyFailClosed, Transport: "tcp", DNSTransport: c.Transport, DNSServer: dnsURL,
 		ConfigSource: client.SourceDNS, InnerSNI: SecretName, ECH: client.ECHNone, ALPN: "h2"}
@@ -94,6 +94,7 @@ func (s *stack) esniProbe(ctx context.Context, c Case, sv *service, stub resolve
 		return r, err
 	}
 	r.OuterSNI = hello.Hello.ServerName
+	rec.addHello(hello.Records)
 	ans, err := s.sendESNI(ctx, netip.AddrPortFrom(addr, port(sv.addr)).String(), hello.Records, r)
 	r.Total = time.Since(start)
 	if err != nil {

@@ -22,8 +22,9 @@ import (
 // the acceptance confirmation (RFC 9849 §7.2) with ech.VerifyAccepted. The
 // handshake goes no further: the record is a Result all the same. The
 // keylog gets the ECH_SECRET and ECH_CONFIG lines of the sealed hello (no
-// traffic secrets: the handshake stops at the ServerHello).
-func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolver.Client, dnsURL string) (*client.Result, error) {
+// traffic secrets: the handshake stops at the ServerHello) through rec,
+// which keeps the outer random.
+func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolver.Client, dnsURL string, rec *caseRecord) (*client.Result, error) {
 	inner := cmp.Or(c.InnerName, SecretName)
 	r := &client.Result{URL: fmt.Sprintf("https://%s:%d/", inner, port(sv.addr)), Mode: client.ModeECH,
 		Policy: client.PolicyFailClosed, Transport: "tcp", DNSTransport: c.Transport, DNSServer: dnsURL,
@@ -50,8 +51,9 @@ func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolve
 	if err != nil {
 		return r, err
 	}
+	rec.addHello(sealed.Record)
 	if s.keylog != nil {
-		if err := client.WriteECHKeyLog(s.keylog, sealed, &list.Configs[0]); err != nil {
+		if err := client.WriteECHKeyLog(rec, sealed, &list.Configs[0]); err != nil {
 			return r, err
 		}
 	}

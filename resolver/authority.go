@@ -10,9 +10,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// DefaultUDPSize is the EDNS(0) UDP payload size the resolver advertises
+// defaultUDPSize is the EDNS(0) UDP payload size the resolver advertises
 // (the DNS Flag Day 2020 value).
-const DefaultUDPSize = 1232
+const defaultUDPSize = 1232
 
 // maxChain bounds how many CNAMEs are followed inside our zones.
 const maxChain = 12
@@ -35,14 +35,13 @@ type Authority struct {
 	// Forward, when set, receives queries (with RD=1) for names outside
 	// every zone. When nil those get REFUSED: no open resolver.
 	Forward Upstream
-	// UDPSize is the EDNS(0) payload size put in responses; 0 means
-	// DefaultUDPSize.
+	// UDPSize is the EDNS(0) payload size put in responses; 0 means 1232.
 	UDPSize uint16
 }
 
-// NewAuthority makes an Authority over zones, which must have distinct
+// newAuthority makes an Authority over zones, which must have distinct
 // origins.
-func NewAuthority(zones []*Zone) (*Authority, error) {
+func newAuthority(zones []*Zone) (*Authority, error) {
 	a := &Authority{}
 	return a, a.SetZones(zones)
 }
@@ -147,7 +146,7 @@ func (a *Authority) addOPT(req, resp *dns.Msg) {
 	}
 	size := a.UDPSize
 	if size == 0 {
-		size = DefaultUDPSize
+		size = defaultUDPSize
 	}
 	resp.SetEdns0(size, opt.Do())
 }

@@ -24,7 +24,7 @@ func testZones(t testing.TB) []*Zone {
 
 func testAuthority(t testing.TB) *Authority {
 	t.Helper()
-	a, err := NewAuthority(testZones(t))
+	a, err := newAuthority(testZones(t))
 	if err != nil {
 		t.Fatal(err)
 	}

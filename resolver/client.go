@@ -216,7 +216,7 @@ func (e *endpoint) query(m *dns.Msg, encrypted bool, id int) (*dns.Msg, error) {
 		q.Id = uint16(id)
 	}
 	if encrypted && !e.opts.NoPadding {
-		if err := PadQuery(q); err != nil {
+		if err := padQuery(q); err != nil {
 			return nil, err
 		}
 	}

@@ -127,13 +127,13 @@ func (c *dohClient) request(ctx context.Context, wire []byte) (*http.Request, er
 	} else {
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(wire))
 		if err == nil {
-			req.Header.Set("Content-Type", MediaDNSMessage)
+			req.Header.Set("Content-Type", mediaDNSMessage)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadUpstream, err)
 	}
-	req.Header.Set("Accept", MediaDNSMessage)
+	req.Header.Set("Accept", mediaDNSMessage)
 	return req, nil
 }
 
@@ -146,7 +146,7 @@ func readDoHResponse(hr *http.Response) (*dns.Msg, int, error) {
 	if hr.StatusCode != http.StatusOK {
 		return nil, 0, fmt.Errorf("%w: %s: %s", ErrHTTPStatus, hr.Status, firstLine(body))
 	}
-	if mt, _, _ := mime.ParseMediaType(hr.Header.Get("Content-Type")); mt != MediaDNSMessage {
+	if mt, _, _ := mime.ParseMediaType(hr.Header.Get("Content-Type")); mt != mediaDNSMessage {
 		return nil, 0, fmt.Errorf("%w: content type %q", ErrHTTPStatus, hr.Header.Get("Content-Type"))
 	}
 	m := new(dns.Msg)

@@ -96,7 +96,7 @@ func (c *quicClient) try(ctx context.Context, wire []byte) (*dns.Msg, Timing, er
 		}
 		return nil, tm, err
 	}
-	resp, err := ParseDoQMessage(b)
+	resp, err := parseDoQMessage(b)
 	if err != nil {
 		conn.CloseWithError(DoQProtocolError, err.Error())
 		return nil, tm, err
@@ -116,7 +116,7 @@ func (c *quicClient) connect(ctx context.Context, tm *Timing) (*quic.Conn, error
 	}
 	start := time.Now()
 	conf := &quic.Config{HandshakeIdleTimeout: c.ep.opts.Timeout, MaxIdleTimeout: 30 * time.Second}
-	conn, err := quic.DialAddr(ctx, c.ep.addr, c.ep.tlsConfig(ALPNDoQ), conf)
+	conn, err := quic.DialAddr(ctx, c.ep.addr, c.ep.tlsConfig(alpnDoQ), conf)
 	if err != nil {
 		return nil, err
 	}

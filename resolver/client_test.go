@@ -76,8 +76,8 @@ func TestClientTransports(t *testing.T) {
 				if wantID := map[bool]uint16{true: 0, false: 0x1234}[tc.wireID0]; s.ID != wantID {
 					t.Errorf("query ID on the wire %#x, want %#x", s.ID, wantID)
 				}
-				if s.Padded != tc.encrypted || (tc.encrypted && s.Size%QueryPadBlock != 0) {
-					t.Errorf("query padded=%v size=%d; want padded=%v to a multiple of %d", s.Padded, s.Size, tc.encrypted, QueryPadBlock)
+				if s.Padded != tc.encrypted || (tc.encrypted && s.Size%queryPadBlock != 0) {
+					t.Errorf("query padded=%v size=%d; want padded=%v to a multiple of %d", s.Padded, s.Size, tc.encrypted, queryPadBlock)
 				}
 			}
 		})
@@ -106,7 +106,7 @@ func checkHTTPSAnswer(t *testing.T, resp *dns.Msg, echList []byte) {
 
 func startDoH(t *testing.T, l *lab, o DoHOptions) (*DoHServer, *DoH3Server) {
 	t.Helper()
-	doh, doh3, err := StartDoHWithH3(l.h, o)
+	doh, doh3, err := startDoHWithH3(l.h, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func BenchmarkExchange(b *testing.B) {
 	do53 := startDo53(b, h)
 	dot, _ := StartDoT(h, l.tlsOpts())
 	defer dot.Close()
-	doh, doh3, _ := StartDoHWithH3(h, DoHOptions{TLSListenerOptions: l.tlsOpts()})
+	doh, doh3, _ := startDoHWithH3(h, DoHOptions{TLSListenerOptions: l.tlsOpts()})
 	defer doh.Close()
 	defer doh3.Close()
 	doq, _ := StartDoQ(h, DoQOptions{TLSListenerOptions: l.tlsOpts()})

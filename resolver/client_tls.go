@@ -16,7 +16,7 @@ func newTLSClient(ep *endpoint) *streamClient {
 		if err != nil {
 			return nil, err
 		}
-		conn := tls.Client(raw, ep.tlsConfig(ALPNDoT))
+		conn := tls.Client(raw, ep.tlsConfig(alpnDoT))
 		start := time.Now()
 		if err := conn.HandshakeContext(ctx); err != nil {
 			raw.Close()

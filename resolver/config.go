@@ -29,8 +29,7 @@ type Config struct {
 	// PollInterval is how often key set directories are checked for a
 	// rotation; 0 means DefaultPollInterval.
 	PollInterval Duration `json:"poll_interval,omitempty"`
-	// UDPSize is the EDNS(0) payload size advertised; 0 means
-	// DefaultUDPSize.
+	// UDPSize is the EDNS(0) payload size advertised; 0 means 1232.
 	UDPSize uint16 `json:"udp_size,omitempty"`
 	// QueryLogFile is where JSON lines go ("-" is stdout); empty is none.
 	QueryLogFile string `json:"query_log,omitempty"`
@@ -44,7 +43,7 @@ type Config struct {
 	IdleTimeout Duration `json:"idle_timeout,omitempty"`
 	// ReadTimeout bounds a started query on every listener (a DNS message
 	// once its first byte came, a DoH request's headers and body, a DoQ
-	// stream); 0 means DefaultReadTimeout (10 s).
+	// stream); 0 means 10 s.
 	ReadTimeout Duration `json:"read_timeout,omitempty"`
 
 	// QueryLog, when set, receives the query log instead of QueryLogFile.
@@ -84,12 +83,12 @@ type TLSFiles struct {
 	CertFile  string   `json:"cert,omitempty"`
 	KeyFile   string   `json:"key,omitempty"`
 	CADir     string   `json:"ca_dir,omitempty"`
-	Names     []string `json:"names,omitempty"` // nil means DefaultCertNames
+	Names     []string `json:"names,omitempty"` // nil means localhost, resolver.lab.test, 127.0.0.1, ::1
 	ECHKeySet string   `json:"ech_keyset,omitempty"`
 }
 
-// DefaultCertNames are the names a CA-issued listener certificate covers.
-var DefaultCertNames = []string{"localhost", "resolver.lab.test", "127.0.0.1", "::1"}
+// defaultCertNames are the names a CA-issued listener certificate covers.
+var defaultCertNames = []string{"localhost", "resolver.lab.test", "127.0.0.1", "::1"}
 
 // Duration is a time.Duration that reads from JSON as "500ms" or as
 // nanoseconds.

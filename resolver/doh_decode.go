@@ -13,26 +13,26 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Errors of DoH request decoding. A decoding error is a *DoHError that
+// Errors of DoH request decoding. A decoding error is a *dohError that
 // carries the HTTP status and wraps one of these.
 var (
-	ErrDoHMissingQuery = errors.New("resolver: doh: request carries no query")         // 400
-	ErrDoHBadBase64    = errors.New("resolver: doh: dns parameter is not base64url")   // 400
-	ErrDoHBadQuery     = errors.New("resolver: doh: query is not a valid DNS message") // 400
-	ErrDoHContentType  = errors.New("resolver: doh: unsupported content type")         // 415
-	ErrDoHTooLarge     = errors.New("resolver: doh: query larger than 65535 octets")   // 413
-	ErrDoHMethod       = errors.New("resolver: doh: method not allowed")               // 405
+	errDoHMissingQuery = errors.New("resolver: doh: request carries no query")         // 400
+	errDoHBadBase64    = errors.New("resolver: doh: dns parameter is not base64url")   // 400
+	errDoHBadQuery     = errors.New("resolver: doh: query is not a valid DNS message") // 400
+	errDoHContentType  = errors.New("resolver: doh: unsupported content type")         // 415
+	errDoHTooLarge     = errors.New("resolver: doh: query larger than 65535 octets")   // 413
+	errDoHMethod       = errors.New("resolver: doh: method not allowed")               // 405
 )
 
-// DoHError is a DoH request that cannot be answered with a DNS message:
+// dohError is a DoH request that cannot be answered with a DNS message:
 // Status is the HTTP status to reply with.
-type DoHError struct {
+type dohError struct {
 	Status int
 	Err    error  // one of the ErrDoH sentinels
 	Detail string // what exactly was wrong
 }
 
-func (e *DoHError) Error() string {
+func (e *dohError) Error() string {
 	if e.Detail == "" {
 		return e.Err.Error()
 	}
@@ -40,14 +40,14 @@ func (e *DoHError) Error() string {
 }
 
 // Unwrap returns the sentinel error.
-func (e *DoHError) Unwrap() error { return e.Err }
+func (e *dohError) Unwrap() error { return e.Err }
 
-func dohErr(status int, err error, detail string) *DoHError {
-	return &DoHError{Status: status, Err: err, Detail: detail}
+func dohErr(status int, err error, detail string) *dohError {
+	return &dohError{Status: status, Err: err, Detail: detail}
 }
 
 func writeDoHError(w http.ResponseWriter, err error) {
-	var de *DoHError
+	var de *dohError
 	if !errors.As(err, &de) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -58,64 +58,64 @@ func writeDoHError(w http.ResponseWriter, err error) {
 	http.Error(w, de.Error(), de.Status)
 }
 
-// DecodeDoHRequest extracts the DNS query from a DoH request (RFC 8484
-// section 4.1). See DecodeDoH.
-func DecodeDoHRequest(r *http.Request) (*dns.Msg, error) {
-	return DecodeDoH(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
+// decodeDoHRequest extracts the DNS query from a DoH request (RFC 8484
+// section 4.1). See decodeDoH.
+func decodeDoHRequest(r *http.Request) (*dns.Msg, error) {
+	return decodeDoH(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
 }
 
-// DecodeDoH decodes a DoH query from its parts: GET with the dns
+// decodeDoH decodes a DoH query from its parts: GET with the dns
 // parameter in base64url (padding tolerated), or POST with an
 // application/dns-message body of at most 65535 octets. Errors are
-// *DoHError: 400 for a missing or undecodable query, 405 for another
+// *dohError: 400 for a missing or undecodable query, 405 for another
 // method, 413 for an oversized body, 415 for another content type.
-func DecodeDoH(method, rawQuery, contentType string, body io.Reader) (*dns.Msg, error) {
+func decodeDoH(method, rawQuery, contentType string, body io.Reader) (*dns.Msg, error) {
 	var wire []byte
 	switch method {
 	case http.MethodGet:
 		v, err := url.ParseQuery(rawQuery)
 		if err != nil {
-			return nil, dohErr(http.StatusBadRequest, ErrDoHMissingQuery, err.Error())
+			return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, err.Error())
 		}
 		param := v.Get("dns")
 		if param == "" {
-			return nil, dohErr(http.StatusBadRequest, ErrDoHMissingQuery, "no dns parameter")
+			return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, "no dns parameter")
 		}
 		wire, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(param, "="))
 		if err != nil {
-			return nil, dohErr(http.StatusBadRequest, ErrDoHBadBase64, err.Error())
+			return nil, dohErr(http.StatusBadRequest, errDoHBadBase64, err.Error())
 		}
 	case http.MethodPost:
 		mt, _, err := mime.ParseMediaType(contentType)
-		if err != nil || mt != MediaDNSMessage {
-			return nil, dohErr(http.StatusUnsupportedMediaType, ErrDoHContentType, strconv.Quote(contentType))
+		if err != nil || mt != mediaDNSMessage {
+			return nil, dohErr(http.StatusUnsupportedMediaType, errDoHContentType, strconv.Quote(contentType))
 		}
 		if body == nil {
-			return nil, dohErr(http.StatusBadRequest, ErrDoHMissingQuery, "empty body")
+			return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, "empty body")
 		}
 		wire, err = io.ReadAll(io.LimitReader(body, maxMessage+1))
 		if err != nil {
-			return nil, dohErr(http.StatusBadRequest, ErrDoHMissingQuery, err.Error())
+			return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, err.Error())
 		}
 	default:
-		return nil, dohErr(http.StatusMethodNotAllowed, ErrDoHMethod, method)
+		return nil, dohErr(http.StatusMethodNotAllowed, errDoHMethod, method)
 	}
 	return unpackDoH(wire)
 }
 
 func unpackDoH(wire []byte) (*dns.Msg, error) {
 	if len(wire) > maxMessage {
-		return nil, dohErr(http.StatusRequestEntityTooLarge, ErrDoHTooLarge, "")
+		return nil, dohErr(http.StatusRequestEntityTooLarge, errDoHTooLarge, "")
 	}
 	if len(wire) == 0 {
-		return nil, dohErr(http.StatusBadRequest, ErrDoHMissingQuery, "empty query")
+		return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, "empty query")
 	}
 	m := new(dns.Msg)
 	if err := m.Unpack(wire); err != nil {
-		return nil, dohErr(http.StatusBadRequest, ErrDoHBadQuery, err.Error())
+		return nil, dohErr(http.StatusBadRequest, errDoHBadQuery, err.Error())
 	}
 	if m.Response {
-		return nil, dohErr(http.StatusBadRequest, ErrDoHBadQuery, "QR bit set: a response, not a query")
+		return nil, dohErr(http.StatusBadRequest, errDoHBadQuery, "QR bit set: a response, not a query")
 	}
 	return m, nil
 }

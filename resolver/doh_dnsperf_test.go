@@ -88,11 +88,11 @@ func TestDoHMultiplexedStreams(t *testing.T) {
 		if post {
 			method, path = "POST", DoHPath
 		}
-		for _, f := range [][2]string{{":method", method}, {":scheme", "https"}, {":authority", doh.Addr().String()}, {":path", path}, {"accept", MediaDNSMessage}} {
+		for _, f := range [][2]string{{":method", method}, {":scheme", "https"}, {":authority", doh.Addr().String()}, {":path", path}, {"accept", mediaDNSMessage}} {
 			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 		}
 		if post {
-			enc.WriteField(hpack.HeaderField{Name: "content-type", Value: MediaDNSMessage})
+			enc.WriteField(hpack.HeaderField{Name: "content-type", Value: mediaDNSMessage})
 			enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(wire))})
 		}
 		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: sid, BlockFragment: hbuf.Bytes(), EndHeaders: true, EndStream: !post}); err != nil {
@@ -165,7 +165,7 @@ func TestDoHMultiplexedStreams(t *testing.T) {
 	}
 	for sid, want := range ids {
 		s := streams[sid]
-		if s.status != "200" || s.ctype != MediaDNSMessage {
+		if s.status != "200" || s.ctype != mediaDNSMessage {
 			t.Errorf("stream %d: status %q content-type %q", sid, s.status, s.ctype)
 			continue
 		}
@@ -235,7 +235,7 @@ func dnsperfCount(t *testing.T, out []byte, re string) int {
 //	go test -run '^$' -bench BenchmarkDoHLoad -benchtime 3s ./resolver/
 func BenchmarkDoHLoad(b *testing.B) {
 	l := newLab(b)
-	doh, doh3, err := StartDoHWithH3(l.h, DoHOptions{TLSListenerOptions: l.tlsOpts()})
+	doh, doh3, err := startDoHWithH3(l.h, DoHOptions{TLSListenerOptions: l.tlsOpts()})
 	if err != nil {
 		b.Fatal(err)
 	}

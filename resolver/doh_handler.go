@@ -20,11 +20,11 @@ const (
 
 // Media types of DoH (RFC 8484) and of the JSON format.
 const (
-	MediaDNSMessage = "application/dns-message"
-	MediaDNSJSON    = "application/dns-json"
+	mediaDNSMessage = "application/dns-message"
+	mediaDNSJSON    = "application/dns-json"
 )
 
-// DoHHandlerOptions configures NewDoHHandler. The zero value works.
+// DoHHandlerOptions configures newDoHHandler. The zero value works.
 type DoHHandlerOptions struct {
 	// Path of the DoH endpoint; "" means DoHPath.
 	Path string
@@ -39,12 +39,12 @@ type dohHandler struct {
 	opts DoHHandlerOptions
 }
 
-// NewDoHHandler returns an http.Handler that answers DoH requests (GET
+// newDoHHandler returns an http.Handler that answers DoH requests (GET
 // ?dns= and POST application/dns-message) and JSON requests (Accept:
 // application/dns-json, or ?name=&type=, on the DoH path and on /resolve)
 // with h. Meta.Transport is doh, doh3 (requests over HTTP/3) or json.
 // Responses to padded queries are padded (RFC 8467).
-func NewDoHHandler(h Handler, o DoHHandlerOptions) http.Handler {
+func newDoHHandler(h Handler, o DoHHandlerOptions) http.Handler {
 	if o.Path == "" {
 		o.Path = DoHPath
 	}
@@ -69,7 +69,7 @@ func (d *dohHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // format: by its Accept header, or by a name parameter without dns.
 func wantsJSON(r *http.Request) bool {
 	accept := r.Header.Get("Accept")
-	if strings.Contains(accept, MediaDNSJSON) || strings.Contains(accept, "application/json") {
+	if strings.Contains(accept, mediaDNSJSON) || strings.Contains(accept, "application/json") {
 		return true
 	}
 	q := r.URL.Query()
@@ -77,7 +77,7 @@ func wantsJSON(r *http.Request) bool {
 }
 
 func (d *dohHandler) serveWire(w http.ResponseWriter, r *http.Request) {
-	req, err := DecodeDoHRequest(r)
+	req, err := decodeDoHRequest(r)
 	if err != nil {
 		writeDoHError(w, err)
 		return
@@ -88,7 +88,7 @@ func (d *dohHandler) serveWire(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "resolver: packing response: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", MediaDNSMessage)
+	w.Header().Set("Content-Type", mediaDNSMessage)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	setCacheControl(w, resp)
 	w.Write(b)
@@ -99,11 +99,11 @@ func (d *dohHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	var err error
 	q := r.URL.Query()
 	if r.Method == http.MethodPost || q.Has("dns") {
-		req, err = DecodeDoHRequest(r)
+		req, err = decodeDoHRequest(r)
 	} else if r.Method == http.MethodGet {
-		req, err = ParseJSONQuery(q)
+		req, err = parseJSONQuery(q)
 	} else {
-		err = dohErr(http.StatusMethodNotAllowed, ErrDoHMethod, r.Method)
+		err = dohErr(http.StatusMethodNotAllowed, errDoHMethod, r.Method)
 	}
 	if err != nil {
 		writeDoHError(w, err)
@@ -115,7 +115,7 @@ func (d *dohHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "resolver: encoding JSON: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", MediaDNSJSON)
+	w.Header().Set("Content-Type", mediaDNSJSON)
 	setCacheControl(w, resp)
 	w.Write(append(b, '\n'))
 }
@@ -130,7 +130,7 @@ func (d *dohHandler) answer(r *http.Request, req *dns.Msg, transport string) *dn
 	}
 	resp.Id = req.Id
 	if transport != TransportJSON {
-		PadResponse(req, resp)
+		padResponse(req, resp)
 	}
 	return resp
 }

@@ -61,10 +61,10 @@ func TestDoHBadInput(t *testing.T) {
 		{"GET a response", "GET", "dns=" + base64.RawURLEncoding.EncodeToString(resp), "", nil, 400},
 		{"POST wrong content type", "POST", "", "text/plain", good, 415},
 		{"POST no content type", "POST", "", "", good, 415},
-		{"POST oversized body", "POST", "", MediaDNSMessage, make([]byte, 70000), 413},
-		{"POST garbage", "POST", "", MediaDNSMessage, []byte("garbage"), 400},
-		{"POST empty", "POST", "", MediaDNSMessage, nil, 400},
-		{"PUT", "PUT", "", MediaDNSMessage, good, 405},
+		{"POST oversized body", "POST", "", mediaDNSMessage, make([]byte, 70000), 413},
+		{"POST garbage", "POST", "", mediaDNSMessage, []byte("garbage"), 400},
+		{"POST empty", "POST", "", mediaDNSMessage, nil, 400},
+		{"PUT", "PUT", "", mediaDNSMessage, good, 405},
 		{"DELETE", "DELETE", "", "", nil, 405},
 		{"GET padded base64 accepted", "GET", "dns=" + base64.URLEncoding.EncodeToString(good), "", nil, 200},
 	}
@@ -109,7 +109,7 @@ func TestDoHHeaders(t *testing.T) {
 			u = "https://" + doh3.Addr().String() + DoHPath
 		}
 		q := packed(t, query("secret.lab.test.", dns.TypeHTTPS, 0xbeef))
-		r, err := l.httpClient(t, h3).Post(u, MediaDNSMessage, bytes.NewReader(q))
+		r, err := l.httpClient(t, h3).Post(u, mediaDNSMessage, bytes.NewReader(q))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func TestDoHHeaders(t *testing.T) {
 		if r.StatusCode != 200 || r.ProtoMajor != wantProto {
 			t.Fatalf("status %d over HTTP/%d, want 200 over HTTP/%d", r.StatusCode, r.ProtoMajor, wantProto)
 		}
-		if ct := r.Header.Get("Content-Type"); ct != MediaDNSMessage {
+		if ct := r.Header.Get("Content-Type"); ct != mediaDNSMessage {
 			t.Errorf("Content-Type %q", ct)
 		}
 		if cc := r.Header.Get("Cache-Control"); cc != "max-age=300" {
@@ -154,7 +154,7 @@ func TestDoHJSON(t *testing.T) {
 	for _, tc := range []struct{ path, accept string }{
 		{"/resolve?name=secret.lab.test&type=HTTPS", ""},
 		{"/dns-query?name=secret.lab.test&type=65", ""},
-		{"/dns-query?dns=" + wire, MediaDNSJSON},
+		{"/dns-query?dns=" + wire, mediaDNSJSON},
 	} {
 		req, _ := http.NewRequest("GET", base+tc.path, nil)
 		if tc.accept != "" {
@@ -225,11 +225,11 @@ func TestDoHPadding(t *testing.T) {
 			q := query("secret.lab.test.", dns.TypeHTTPS, 0)
 			q.SetEdns0(1232, false)
 			if pad {
-				if err := PadQuery(q); err != nil {
+				if err := padQuery(q); err != nil {
 					t.Fatal(err)
 				}
 			}
-			r, err := l.httpClient(t, strings.Contains(u, doh3.Addr().String())).Post(u, MediaDNSMessage, bytes.NewReader(packed(t, q)))
+			r, err := l.httpClient(t, strings.Contains(u, doh3.Addr().String())).Post(u, mediaDNSMessage, bytes.NewReader(packed(t, q)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,8 +239,8 @@ func TestDoHPadding(t *testing.T) {
 			if err := m.Unpack(body); err != nil {
 				t.Fatal(err)
 			}
-			if HasPadding(m) != pad || (pad && len(body)%ResponsePadBlock != 0) {
-				t.Errorf("%s pad=%v: response of %d octets, padded=%v", u, pad, len(body), HasPadding(m))
+			if hasPadding(m) != pad || (pad && len(body)%responsePadBlock != 0) {
+				t.Errorf("%s pad=%v: response of %d octets, padded=%v", u, pad, len(body), hasPadding(m))
 			}
 		}
 	}

@@ -74,21 +74,21 @@ func jsonRecords(rrs []dns.RR) []JSONRecord {
 	return out
 }
 
-// ParseJSONQuery builds a query from the parameters of a JSON request:
+// parseJSONQuery builds a query from the parameters of a JSON request:
 // name (required), type (a mnemonic like HTTPS or a number; default A),
 // cd and do (1 or true). The query has ID 0 and RD set, as a stub's would.
-// Errors are *DoHError with status 400.
-func ParseJSONQuery(v url.Values) (*dns.Msg, error) {
+// Errors are *dohError with status 400.
+func parseJSONQuery(v url.Values) (*dns.Msg, error) {
 	name := v.Get("name")
 	if name == "" {
-		return nil, dohErr(400, ErrDoHMissingQuery, "no name parameter")
+		return nil, dohErr(400, errDoHMissingQuery, "no name parameter")
 	}
 	if len(name) > 253+1 {
-		return nil, dohErr(400, ErrDoHBadQuery, "name longer than 253 octets")
+		return nil, dohErr(400, errDoHBadQuery, "name longer than 253 octets")
 	}
 	name = dns.Fqdn(name)
 	if _, ok := dns.IsDomainName(name); !ok {
-		return nil, dohErr(400, ErrDoHBadQuery, fmt.Sprintf("name %q is not a domain name", name))
+		return nil, dohErr(400, errDoHBadQuery, fmt.Sprintf("name %q is not a domain name", name))
 	}
 	qtype, err := parseQType(v.Get("type"))
 	if err != nil {
@@ -114,7 +114,7 @@ func parseQType(s string) (uint16, error) {
 	if t, ok := dns.StringToType[strings.ToUpper(s)]; ok {
 		return t, nil
 	}
-	return 0, dohErr(400, ErrDoHBadQuery, fmt.Sprintf("unknown type %q", s))
+	return 0, dohErr(400, errDoHBadQuery, fmt.Sprintf("unknown type %q", s))
 }
 
 func isTrue(s string) bool {

@@ -28,7 +28,7 @@ func dialDoQ(t *testing.T, l *lab, s *DoQServer) *quic.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conf := &tls.Config{RootCAs: l.ca.Pool(), ServerName: "dns.lab.test", NextProtos: []string{ALPNDoQ}}
+	conf := &tls.Config{RootCAs: l.ca.Pool(), ServerName: "dns.lab.test", NextProtos: []string{alpnDoQ}}
 	conn, err := quic.DialAddr(ctx, s.Addr().String(), conf, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestDoQStreams(t *testing.T) {
 	for i, pad := range []bool{true, false, true} {
 		q := query("secret.lab.test.", dns.TypeHTTPS, 0)
 		if pad {
-			PadQuery(q)
+			padQuery(q)
 		}
 		str, err := conn.OpenStreamSync(context.Background())
 		if err != nil {
@@ -144,13 +144,13 @@ func TestDoQStreams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := ParseDoQMessage(b)
+		m, err := parseDoQMessage(b)
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkHTTPSAnswer(t, setID(m, 0x1234), l.echList)
-		if n := len(b) - 2; HasPadding(m) != pad || (pad && n%ResponsePadBlock != 0) {
-			t.Errorf("pad=%v: response of %d octets, padded=%v", pad, n, HasPadding(m))
+		if n := len(b) - 2; hasPadding(m) != pad || (pad && n%responsePadBlock != 0) {
+			t.Errorf("pad=%v: response of %d octets, padded=%v", pad, n, hasPadding(m))
 		}
 		if s := l.h.last(t); s.Meta.Transport != TransportDoQ || s.Meta.Client == nil {
 			t.Errorf("meta %+v", s.Meta)
@@ -195,11 +195,11 @@ func TestParseDoQMessage(t *testing.T) {
 		{"garbage", []byte{0, 2, 0, 0}, ErrDoQMalformed},
 	}
 	for _, tc := range cases {
-		if _, err := ParseDoQMessage(tc.in); !errors.Is(err, tc.want) {
+		if _, err := parseDoQMessage(tc.in); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if _, err := ParseDoQMessage(good); err != nil {
+	if _, err := parseDoQMessage(good); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -211,7 +211,7 @@ func FuzzDoQMessage(f *testing.F) {
 	f.Add([]byte{0, 0})
 	f.Add([]byte{0xff, 0xff, 1})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		m, err := ParseDoQMessage(in)
+		m, err := parseDoQMessage(in)
 		if err == nil && m.Id != 0 {
 			t.Fatalf("accepted message ID %d", m.Id)
 		}

@@ -34,7 +34,7 @@ type fixtureHandler struct {
 func (f *fixtureHandler) Answer(_ context.Context, req *dns.Msg, meta Meta) *dns.Msg {
 	b, _ := req.Pack()
 	f.mu.Lock()
-	f.log = append(f.log, seen{Meta: meta, ID: req.Id, Padded: HasPadding(req), Size: len(b)})
+	f.log = append(f.log, seen{Meta: meta, ID: req.Id, Padded: hasPadding(req), Size: len(b)})
 	f.mu.Unlock()
 	resp := new(dns.Msg)
 	resp.SetReply(req)
@@ -150,8 +150,8 @@ func startDo53(t testing.TB, h Handler) string {
 			conn.Close()
 			continue
 		}
-		u := ServeUDP(conn, h, 0)
-		s := ServeStream(ln, h, TransportTCP, false)
+		u := serveUDP(conn, h, 0)
+		s := serveStream(ln, h, TransportTCP, false)
 		t.Cleanup(func() { u.Close(); s.Close() })
 		return conn.LocalAddr().String()
 	}

@@ -35,13 +35,13 @@ func FuzzHandler(f *testing.F) {
 		if resp == nil || resp.Id != req.Id || !resp.Response {
 			t.Fatalf("bad response %v to %v", resp, req)
 		}
-		resp.Truncate(udpSize(req, DefaultUDPSize))
+		resp.Truncate(udpSize(req, defaultUDPSize))
 		out, err := resp.Pack()
 		if err != nil {
 			t.Fatalf("response does not pack: %v\n%v", err, resp)
 		}
-		if len(out) > udpSize(req, DefaultUDPSize) {
-			t.Fatalf("%d octets over UDP limit %d", len(out), udpSize(req, DefaultUDPSize))
+		if len(out) > udpSize(req, defaultUDPSize) {
+			t.Fatalf("%d octets over UDP limit %d", len(out), udpSize(req, defaultUDPSize))
 		}
 	})
 }

@@ -21,9 +21,9 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 }
 
-// NewMetrics makes the collectors and registers them (and Go runtime
+// newMetrics makes the collectors and registers them (and Go runtime
 // collectors) in a fresh registry.
-func NewMetrics() *Metrics {
+func newMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -66,9 +66,9 @@ type MetricsServer struct {
 	ln  net.Listener
 }
 
-// StartMetrics listens on addr ("" means 127.0.0.1:0) and serves
+// startMetrics listens on addr ("" means 127.0.0.1:0) and serves
 // m at /metrics.
-func StartMetrics(m *Metrics, addr string) (*MetricsServer, error) {
+func startMetrics(m *Metrics, addr string) (*MetricsServer, error) {
 	ln, err := net.Listen("tcp", orLoopback(addr))
 	if err != nil {
 		return nil, fmt.Errorf("resolver: metrics: %w", err)

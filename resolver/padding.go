@@ -11,18 +11,18 @@ import (
 // a client pads queries to a multiple of 128 octets, a server pads
 // responses to a multiple of 468 octets.
 const (
-	QueryPadBlock    = 128
-	ResponsePadBlock = 468
+	queryPadBlock    = 128
+	responsePadBlock = 468
 )
 
 // maxMessage is the largest DNS message a stream transport can carry.
 const maxMessage = 65535
 
-// ErrPadding is returned when a message cannot be padded.
-var ErrPadding = errors.New("resolver: cannot pad message")
+// errPadding is returned when a message cannot be padded.
+var errPadding = errors.New("resolver: cannot pad message")
 
-// HasPadding reports whether m carries an EDNS(0) Padding option (RFC 7830).
-func HasPadding(m *dns.Msg) bool {
+// hasPadding reports whether m carries an EDNS(0) Padding option (RFC 7830).
+func hasPadding(m *dns.Msg) bool {
 	opt := m.IsEdns0()
 	if opt == nil {
 		return false
@@ -35,23 +35,23 @@ func HasPadding(m *dns.Msg) bool {
 	return false
 }
 
-// PadQuery pads a query for an encrypted transport to a multiple of
-// QueryPadBlock octets, adding an OPT record (UDP size 1232) if m has none.
-func PadQuery(m *dns.Msg) error {
+// padQuery pads a query for an encrypted transport to a multiple of
+// queryPadBlock octets, adding an OPT record (UDP size 1232) if m has none.
+func padQuery(m *dns.Msg) error {
 	if m.IsEdns0() == nil {
 		m.SetEdns0(1232, false)
 	}
-	return PadTo(m, QueryPadBlock)
+	return padTo(m, queryPadBlock)
 }
 
-// PadResponse applies the responder side of RFC 7830/8467 on encrypted
+// padResponse applies the responder side of RFC 7830/8467 on encrypted
 // transports: when req carried a Padding option, resp is padded to a
-// multiple of ResponsePadBlock octets (an OPT record is added if the
+// multiple of responsePadBlock octets (an OPT record is added if the
 // handler left it out); otherwise any Padding option is removed from resp,
 // since a responder pads only when asked to. A response that would grow
 // past 65535 octets is left unpadded.
-func PadResponse(req, resp *dns.Msg) error {
-	if req == nil || !HasPadding(req) {
+func padResponse(req, resp *dns.Msg) error {
+	if req == nil || !hasPadding(req) {
 		removePadding(resp)
 		return nil
 	}
@@ -62,23 +62,23 @@ func PadResponse(req, resp *dns.Msg) error {
 		}
 		resp.SetEdns0(size, false)
 	}
-	err := PadTo(resp, ResponsePadBlock)
-	if errors.Is(err, ErrPadding) {
+	err := padTo(resp, responsePadBlock)
+	if errors.Is(err, errPadding) {
 		removePadding(resp)
 		return nil
 	}
 	return err
 }
 
-// PadTo replaces any Padding option in m by one that makes the packed
+// padTo replaces any Padding option in m by one that makes the packed
 // message a multiple of block octets. m must already carry an OPT record.
-func PadTo(m *dns.Msg, block int) error {
+func padTo(m *dns.Msg, block int) error {
 	if block <= 0 {
-		return fmt.Errorf("%w: block size %d", ErrPadding, block)
+		return fmt.Errorf("%w: block size %d", errPadding, block)
 	}
 	opt := removePadding(m)
 	if opt == nil {
-		return fmt.Errorf("%w: no OPT record", ErrPadding)
+		return fmt.Errorf("%w: no OPT record", errPadding)
 	}
 	b, err := m.Pack()
 	if err != nil {
@@ -87,7 +87,7 @@ func PadTo(m *dns.Msg, block int) error {
 	n := len(b) + 4 // the option header: code and length
 	pad := (block - n%block) % block
 	if n+pad > maxMessage {
-		return fmt.Errorf("%w: %d octets padded past %d", ErrPadding, n, maxMessage)
+		return fmt.Errorf("%w: %d octets padded past %d", errPadding, n, maxMessage)
 	}
 	opt.Option = append(opt.Option, &dns.EDNS0_PADDING{Padding: make([]byte, pad)})
 	return nil

@@ -14,14 +14,14 @@ func TestPadQuery(t *testing.T) {
 			if withOPT {
 				m.SetEdns0(4096, true)
 			}
-			if err := PadQuery(m); err != nil {
+			if err := padQuery(m); err != nil {
 				t.Fatal(err)
 			}
 			b := packed(t, m)
-			if len(b)%QueryPadBlock != 0 || !HasPadding(m) {
-				t.Errorf("%s opt=%v: %d octets, padded=%v", name, withOPT, len(b), HasPadding(m))
+			if len(b)%queryPadBlock != 0 || !hasPadding(m) {
+				t.Errorf("%s opt=%v: %d octets, padded=%v", name, withOPT, len(b), hasPadding(m))
 			}
-			if err := PadQuery(m); err != nil || len(packed(t, m)) != len(b) {
+			if err := padQuery(m); err != nil || len(packed(t, m)) != len(b) {
 				t.Errorf("%s: padding twice changed the size", name)
 			}
 		}
@@ -33,22 +33,22 @@ func TestPadResponse(t *testing.T) {
 	for _, n := range []int{0, 1, 12, 29} { // response sizes around block edges
 		req := query("big.lab.test.", dns.TypeTXT, 1)
 		req.SetEdns0(1232, false)
-		PadQuery(req)
+		padQuery(req)
 		resp := new(dns.Msg).SetReply(req)
 		for i := range n {
 			resp.Answer = append(resp.Answer, l.h.rrs[2+i])
 		}
-		// The handler left EDNS out: PadResponse adds it.
-		if err := PadResponse(req, resp); err != nil {
+		// The handler left EDNS out: padResponse adds it.
+		if err := padResponse(req, resp); err != nil {
 			t.Fatal(err)
 		}
-		if b := packed(t, resp); len(b)%ResponsePadBlock != 0 {
+		if b := packed(t, resp); len(b)%responsePadBlock != 0 {
 			t.Errorf("%d answers: response of %d octets", n, len(b))
 		}
 		// An unpadded query gets any padding removed.
 		plain := query("big.lab.test.", dns.TypeTXT, 1)
 		plain.SetEdns0(1232, false)
-		if err := PadResponse(plain, resp); err != nil || HasPadding(resp) {
+		if err := padResponse(plain, resp); err != nil || hasPadding(resp) {
 			t.Errorf("padding kept for an unpadded query: %v", err)
 		}
 	}
@@ -56,20 +56,20 @@ func TestPadResponse(t *testing.T) {
 
 func TestPadTooLarge(t *testing.T) {
 	req := query("x.lab.test.", dns.TypeTXT, 1)
-	PadQuery(req)
+	padQuery(req)
 	resp := new(dns.Msg).SetReply(req)
 	resp.Compress = false
 	for i := 0; len(packed(t, resp)) < 65535-300; i++ {
 		rr, _ := dns.NewRR(fmt.Sprintf(`x.lab.test. 1 IN TXT "%0250d"`, i))
 		resp.Answer = append(resp.Answer, rr)
 	}
-	if err := PadResponse(req, resp); err != nil {
+	if err := padResponse(req, resp); err != nil {
 		t.Fatal(err)
 	}
-	if HasPadding(resp) && len(packed(t, resp)) > 65535 {
+	if hasPadding(resp) && len(packed(t, resp)) > 65535 {
 		t.Fatalf("padded past 65535 octets")
 	}
-	if err := PadTo(query("y.", dns.TypeA, 1), 128); err == nil {
+	if err := padTo(query("y.", dns.TypeA, 1), 128); err == nil {
 		t.Error("PadTo without OPT succeeded")
 	}
 }

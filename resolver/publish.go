@@ -20,9 +20,9 @@ import (
 // key set, an invalid ECHConfigList, an owner name in no zone.
 var ErrPublish = errors.New("resolver: cannot publish ECH")
 
-// DefaultPublishTTL is the TTL of HTTPS records the publisher creates:
+// defaultPublishTTL is the TTL of HTTPS records the publisher creates:
 // short, so that clients see a rotation soon.
-const DefaultPublishTTL = 60
+const defaultPublishTTL = 60
 
 // PublishRule says that the HTTPS record of a service carries the `ech`
 // SvcParam of a key set.
@@ -37,7 +37,7 @@ type PublishRule struct {
 	// refused on other ports (Chromium ignores such records).
 	Target string   `json:"target,omitempty"`
 	ALPN   []string `json:"alpn,omitempty"` // alpn of a created record
-	TTL    uint32   `json:"ttl,omitempty"`  // of a created record; 0 means DefaultPublishTTL
+	TTL    uint32   `json:"ttl,omitempty"`  // of a created record; 0 means 60
 }
 
 // Owner returns the owner name of the HTTPS record the rule publishes.
@@ -75,10 +75,10 @@ type Publisher struct {
 	log     *slog.Logger
 }
 
-// NewPublisher checks the rules against the zones and key sets (lists
+// newPublisher checks the rules against the zones and key sets (lists
 // holds the current ECHConfigList of every key set), publishes, and serves
 // the result through auth.
-func NewPublisher(auth *Authority, zones []*Zone, rules []PublishRule, lists map[string][]byte, log *slog.Logger) (*Publisher, error) {
+func newPublisher(auth *Authority, zones []*Zone, rules []PublishRule, lists map[string][]byte, log *slog.Logger) (*Publisher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -258,10 +258,10 @@ func publishedRRset(existing []dns.RR, r PublishRule, list []byte) []dns.RR {
 }
 
 // publishedHeader is the header of a record the publisher creates: class
-// IN and ttl, or DefaultPublishTTL when ttl is 0.
+// IN and ttl, or defaultPublishTTL when ttl is 0.
 func publishedHeader(owner string, rrtype uint16, ttl uint32) dns.RR_Header {
 	if ttl == 0 {
-		ttl = DefaultPublishTTL
+		ttl = defaultPublishTTL
 	}
 	return dns.RR_Header{Name: owner, Rrtype: rrtype, Class: dns.ClassINET, Ttl: ttl}
 }
@@ -277,9 +277,9 @@ const DefaultPollInterval = watch.DefaultInterval
 // LoadFunc reads a key set directory and returns its ECHConfigList.
 type LoadFunc func(dir string) ([]byte, error)
 
-// LoadKeySetConfigList is the default LoadFunc: the ECHConfigList of the
+// loadKeySetConfigList is the default LoadFunc: the ECHConfigList of the
 // published keys of the ech key set saved in dir.
-func LoadKeySetConfigList(dir string) ([]byte, error) {
+func loadKeySetConfigList(dir string) ([]byte, error) {
 	ks, err := ech.LoadKeySet(dir)
 	if err != nil {
 		return nil, err

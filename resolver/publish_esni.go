@@ -18,7 +18,7 @@ import (
 type ESNIPublishRule struct {
 	Name   string `json:"name"`          // the server's host name, e.g. "secret.lab.test."
 	KeySet string `json:"keyset"`        // a key of Config.ESNIKeySets
-	TTL    uint32 `json:"ttl,omitempty"` // of the TXT record; 0 means DefaultPublishTTL
+	TTL    uint32 `json:"ttl,omitempty"` // of the TXT record; 0 means 60
 }
 
 // Owner returns the owner name of the TXT record the rule publishes.
@@ -31,13 +31,13 @@ type esniState struct {
 	keys  map[string][]byte
 }
 
-// ESNIKeySetFile is the file of an ESNI key directory whose changes mean
+// esniKeySetFile is the file of an ESNI key directory whose changes mean
 // that the keys were rotated.
-const ESNIKeySetFile = ech.ESNIKeyFile
+const esniKeySetFile = ech.ESNIKeyFile
 
-// LoadESNIKeySet is the loader of ESNI key directories: the raw ESNIKeys
+// loadESNIKeySet is the loader of ESNI key directories: the raw ESNIKeys
 // of the key set saved in dir by ech.SaveESNIKeys.
-func LoadESNIKeySet(dir string) ([]byte, error) {
+func loadESNIKeySet(dir string) ([]byte, error) {
 	set, err := ech.LoadESNIKeys(dir)
 	if err != nil {
 		return nil, err
@@ -145,12 +145,12 @@ func esniTXT(r ESNIPublishRule, raw []byte) dns.RR {
 }
 
 // WatchESNI polls the ESNI key directory dir every interval until ctx
-// ends, and publishes the key set again when its ESNIKeySetFile changes.
+// ends, and publishes the key set again when its esniKeySetFile changes.
 // A key set that fails to load is logged and retried at the next poll;
 // the last good keys stay published.
 func (p *Publisher) WatchESNI(ctx context.Context, keySet, dir string, interval time.Duration) {
-	watchFile(ctx, filepath.Join(dir, ESNIKeySetFile), interval, func() error {
-		raw, err := LoadESNIKeySet(dir)
+	watchFile(ctx, filepath.Join(dir, esniKeySetFile), interval, func() error {
+		raw, err := loadESNIKeySet(dir)
 		if err == nil {
 			err = p.UpdateESNI(keySet, raw)
 		}
@@ -184,7 +184,7 @@ func (r *Running) startESNI(ctx context.Context, cfg *Config) error {
 	}
 	keys := map[string][]byte{}
 	for name, dir := range cfg.ESNIKeySets {
-		raw, err := LoadESNIKeySet(dir)
+		raw, err := loadESNIKeySet(dir)
 		if err != nil {
 			return fmt.Errorf("%w: ESNI key set %q in %s: %w", ErrPublish, name, dir, err)
 		}

@@ -180,7 +180,7 @@ func TestRotationKeepsLastGoodList(t *testing.T) {
 		c.PollInterval = Duration(20 * time.Millisecond)
 		c.LoadKeySet = func(d string) ([]byte, error) {
 			if calls.Add(1) == 1 {
-				return LoadKeySetConfigList(d)
+				return loadKeySetConfigList(d)
 			}
 			return []byte{0, 4, 1, 2, 3, 4}, nil // not an ECHConfigList
 		}

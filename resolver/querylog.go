@@ -23,10 +23,10 @@ type QueryLogEntry struct {
 	LatencyUS int64  `json:"latency_us"`
 }
 
-// WithQueryLog returns a Handler that answers with h and writes one
+// withQueryLog returns a Handler that answers with h and writes one
 // QueryLogEntry line to w per query. now may be nil (time.Now). Writes are
 // serialised; a failing writer does not fail queries.
-func WithQueryLog(h Handler, w io.Writer, now func() time.Time) Handler {
+func withQueryLog(h Handler, w io.Writer, now func() time.Time) Handler {
 	if now == nil {
 		now = time.Now
 	}

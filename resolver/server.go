@@ -91,7 +91,7 @@ func (r *Running) start(cfg *Config) error {
 	}
 	load := cfg.LoadKeySet
 	if load == nil {
-		load = LoadKeySetConfigList
+		load = loadKeySetConfigList
 	}
 	lists := map[string][]byte{}
 	for name, dir := range cfg.KeySets {
@@ -100,7 +100,7 @@ func (r *Running) start(cfg *Config) error {
 		}
 	}
 	r.Authority = &Authority{UDPSize: cfg.UDPSize}
-	if r.Publisher, err = NewPublisher(r.Authority, zones, cfg.Publish, lists, cfg.Logger); err != nil {
+	if r.Publisher, err = newPublisher(r.Authority, zones, cfg.Publish, lists, cfg.Logger); err != nil {
 		return err
 	}
 	if err := r.setForward(cfg.Forward); err != nil {
@@ -154,7 +154,7 @@ func (r *Running) setForward(upstream string) error {
 func (r *Running) buildHandler(cfg *Config) error {
 	h := Handler(r.Authority)
 	if cfg.Listen.Metrics != "" {
-		r.Metrics = NewMetrics()
+		r.Metrics = newMetrics()
 		h = r.Metrics.Wrap(h)
 	}
 	w := cfg.QueryLog
@@ -171,7 +171,7 @@ func (r *Running) buildHandler(cfg *Config) error {
 		w = f
 	}
 	if w != nil {
-		h = WithQueryLog(h, w, nil)
+		h = withQueryLog(h, w, nil)
 	}
 	r.Handler = h
 	return nil
@@ -194,7 +194,7 @@ func (r *Running) tlsOptions(t TLSFiles, extra []string) (TLSListenerOptions, er
 	}
 	names := t.Names
 	if len(names) == 0 {
-		names = DefaultCertNames
+		names = defaultCertNames
 	}
 	for _, n := range extra {
 		if !slices.Contains(names, n) {
@@ -227,7 +227,7 @@ func (r *Running) add(transport, scheme string, c interface {
 // udpMaxSize is the largest UDP response of an Authority.
 func udpMaxSize(a *Authority) int {
 	if a.UDPSize == 0 {
-		return DefaultUDPSize
+		return defaultUDPSize
 	}
 	return max(int(a.UDPSize), dns.MinMsgSize)
 }
@@ -243,7 +243,7 @@ func (r *Running) listen(cfg *Config) error {
 		r.add(TransportUDP, "udp", s)
 	}
 	if l.TCP != "" {
-		s, err := StartTCPTimeouts(h, l.TCP, cfg.timeouts())
+		s, err := startTCPTimeouts(h, l.TCP, cfg.timeouts())
 		if err != nil {
 			return err
 		}
@@ -266,7 +266,7 @@ func (r *Running) listen(cfg *Config) error {
 		}
 	}
 	if l.Metrics != "" {
-		s, err := StartMetrics(r.Metrics, l.Metrics)
+		s, err := startMetrics(r.Metrics, l.Metrics)
 		if err != nil {
 			return err
 		}
@@ -281,14 +281,14 @@ func (r *Running) listenTLS(l Listen, o TLSListenerOptions, t Timeouts) error {
 	h := r.Handler
 	if l.DoT != "" {
 		o.Addr = l.DoT
-		s, err := StartDoTTimeouts(h, o, t)
+		s, err := startDoTTimeouts(h, o, t)
 		if err != nil {
 			return err
 		}
 		r.add(TransportDoT, "tls", s)
 	}
 	if l.DoH != "" && l.DoH == l.DoH3 {
-		s, s3, err := StartDoHWithH3(h, DoHOptions{TLSListenerOptions: withAddr(o, l.DoH), Timeouts: t})
+		s, s3, err := startDoHWithH3(h, DoHOptions{TLSListenerOptions: withAddr(o, l.DoH), Timeouts: t})
 		if err != nil {
 			return err
 		}

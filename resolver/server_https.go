@@ -22,22 +22,22 @@ type DoHOptions struct {
 	// ErrorLog receives the HTTP server's errors (TLS handshake failures
 	// and the like); nil discards them.
 	ErrorLog *log.Logger
-	// Timeouts: Idle (default DefaultDoHIdleTimeout) closes a connection
+	// Timeouts: Idle (default 60 s) closes a connection
 	// with no request in progress (HTTP/2, HTTP/3: no stream); Read
-	// (default DefaultReadTimeout) bounds a request's headers, from the
+	// (default 10 s) bounds a request's headers, from the
 	// TLS handshake or, between requests, from their first byte, and
 	// then its body. A request too slow is cut off and its connection
 	// closed (HTTP/2 and HTTP/3 reset the stream).
 	Timeouts Timeouts
 }
 
-// DefaultDoHIdleTimeout is how long a DoH connection may stay idle by
+// defaultDoHIdleTimeout is how long a DoH connection may stay idle by
 // default.
-const DefaultDoHIdleTimeout = 60 * time.Second
+const defaultDoHIdleTimeout = 60 * time.Second
 
 // timeouts are o.Timeouts with the defaults filled in.
 func (o DoHOptions) timeouts() Timeouts {
-	return o.Timeouts.or(DefaultDoHIdleTimeout, DefaultReadTimeout)
+	return o.Timeouts.or(defaultDoHIdleTimeout, defaultReadTimeout)
 }
 
 // DoHServer is a running DoH listener over HTTP/1.1 and HTTP/2.
@@ -70,7 +70,7 @@ func serveDoH(ln net.Listener, h Handler, o DoHOptions) (*DoHServer, error) {
 	}
 	t := o.timeouts()
 	srv := &http.Server{
-		Handler:           timeout.Body(NewDoHHandler(h, o.DoHHandlerOptions), t.Read),
+		Handler:           timeout.Body(newDoHHandler(h, o.DoHHandlerOptions), t.Read),
 		TLSConfig:         conf,
 		ReadHeaderTimeout: t.Read,
 		IdleTimeout:       t.Idle,

@@ -39,7 +39,7 @@ func serveDoH3(conn net.PacketConn, h Handler, o DoHOptions) (*DoH3Server, error
 	t := o.timeouts()
 	s := &DoH3Server{
 		srv: &http3.Server{
-			Handler:     timeout.Body(NewDoHHandler(h, o.DoHHandlerOptions), t.Read),
+			Handler:     timeout.Body(newDoHHandler(h, o.DoHHandlerOptions), t.Read),
 			TLSConfig:   conf,
 			IdleTimeout: t.Idle,
 			QUICConfig:  &quic.Config{MaxIdleTimeout: t.Idle + 5*time.Second}, // the HTTP/3 layer closes at t.Idle, explicitly
@@ -62,7 +62,7 @@ func (s *DoH3Server) URL() string { return "h3://" + s.conn.LocalAddr().String()
 
 // AltSvc returns the Alt-Svc value that advertises this server,
 // h3=":PORT".
-func (s *DoH3Server) AltSvc() string { return AltSvcH3(s.conn.LocalAddr()) }
+func (s *DoH3Server) AltSvc() string { return altSvcH3(s.conn.LocalAddr()) }
 
 // Close stops the server and closes its socket.
 func (s *DoH3Server) Close() error {
@@ -79,9 +79,9 @@ func (s *DoH3Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// AltSvcH3 returns the Alt-Svc header value, h3=":PORT", that advertises
+// altSvcH3 returns the Alt-Svc header value, h3=":PORT", that advertises
 // HTTP/3 on the port of addr.
-func AltSvcH3(addr net.Addr) string {
+func altSvcH3(addr net.Addr) string {
 	ap, err := netip.ParseAddrPort(addr.String())
 	if err != nil {
 		return ""
@@ -89,10 +89,10 @@ func AltSvcH3(addr net.Addr) string {
 	return `h3=":` + strconv.Itoa(int(ap.Port())) + `"`
 }
 
-// StartDoHWithH3 starts DoH over HTTP/1.1 and HTTP/2 (TCP) and over
+// startDoHWithH3 starts DoH over HTTP/1.1 and HTTP/2 (TCP) and over
 // HTTP/3 (UDP) on the same port, the TCP side advertising the UDP side in
 // Alt-Svc, as a web server does. With port 0 it picks a port free on both.
-func StartDoHWithH3(h Handler, o DoHOptions) (*DoHServer, *DoH3Server, error) {
+func startDoHWithH3(h Handler, o DoHOptions) (*DoHServer, *DoH3Server, error) {
 	host, port, err := net.SplitHostPort(o.addr())
 	if err != nil {
 		return nil, nil, fmt.Errorf("resolver: doh: %w", err)
@@ -115,7 +115,7 @@ func StartDoHWithH3(h Handler, o DoHOptions) (*DoHServer, *DoH3Server, error) {
 			}
 			return nil, nil, fmt.Errorf("resolver: doh: %w", err)
 		}
-		o.AltSvc = AltSvcH3(conn.LocalAddr())
+		o.AltSvc = altSvcH3(conn.LocalAddr())
 		h3, err := serveDoH3(conn, h, o)
 		if err != nil {
 			ln.Close()

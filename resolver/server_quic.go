@@ -14,8 +14,8 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
-// ALPNDoQ is the ALPN token of DNS over QUIC (RFC 9250).
-const ALPNDoQ = "doq"
+// alpnDoQ is the ALPN token of DNS over QUIC (RFC 9250).
+const alpnDoQ = "doq"
 
 // DoQ error codes (RFC 9250 section 4.3), used to close connections and
 // reset streams.
@@ -42,7 +42,7 @@ var (
 type DoQOptions struct {
 	TLSListenerOptions
 	// StreamTimeout bounds how long a stream may take to deliver its
-	// query and STREAM FIN; 0 means DefaultReadTimeout (10 s).
+	// query and STREAM FIN; 0 means 10 s.
 	StreamTimeout time.Duration
 	// IdleTimeout is the QUIC idle timeout: a connection with no packet
 	// for this long is dropped; 0 means 30 s. quic-go peers take any
@@ -66,7 +66,7 @@ type DoQServer struct {
 // one query per client-initiated bidirectional stream, each message
 // behind a 2-octet length, ID 0, the response followed by STREAM FIN.
 func StartDoQ(h Handler, o DoQOptions) (*DoQServer, error) {
-	conf, err := o.ServerConfig(ALPNDoQ)
+	conf, err := o.ServerConfig(alpnDoQ)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (s *DoQServer) serveStream(conn *quic.Conn, str *quic.Stream) {
 		conn.CloseWithError(DoQProtocolError, "no STREAM FIN after the query")
 		return
 	}
-	req, err := ParseDoQMessage(wire)
+	req, err := parseDoQMessage(wire)
 	if err != nil {
 		conn.CloseWithError(DoQProtocolError, err.Error())
 		return
@@ -174,7 +174,7 @@ func (s *DoQServer) serveStream(conn *quic.Conn, str *quic.Stream) {
 	}
 	resp.Id = 0
 	removeKeepalive(resp)
-	PadResponse(req, resp)
+	padResponse(req, resp)
 	out, err := packDoQ(resp)
 	if err != nil {
 		str.CancelWrite(DoQInternalError)
@@ -184,10 +184,10 @@ func (s *DoQServer) serveStream(conn *quic.Conn, str *quic.Stream) {
 	str.Close()
 }
 
-// ParseDoQMessage parses one DoQ message, the whole content of a stream:
+// parseDoQMessage parses one DoQ message, the whole content of a stream:
 // a 2-octet length, then exactly that many octets of DNS message with
 // ID 0 and no edns-tcp-keepalive option. Errors wrap the ErrDoQ sentinels.
-func ParseDoQMessage(b []byte) (*dns.Msg, error) {
+func parseDoQMessage(b []byte) (*dns.Msg, error) {
 	if len(b) < 2 || int(binary.BigEndian.Uint16(b)) != len(b)-2 {
 		return nil, fmt.Errorf("%w: %d octets on the stream", ErrDoQLength, len(b))
 	}

@@ -13,27 +13,27 @@ import (
 	"github.com/miekg/dns"
 )
 
-// StreamIdleTimeout is how long a TCP or DoT connection may stay idle
+// streamIdleTimeout is how long a TCP or DoT connection may stay idle
 // before a query, after the connection (and TLS handshake) or between
 // queries, by default (RFC 7766 §6.2.3 suggests seconds, not minutes).
-const StreamIdleTimeout = 10 * time.Second
+const streamIdleTimeout = 10 * time.Second
 
-// DefaultReadTimeout is how long, by default, a started exchange may take
+// defaultReadTimeout is how long, by default, a started exchange may take
 // on any listener: the rest of a query once its first byte came (Do53
 // over TCP, DoT, DoQ), a DoH request's headers and body, a DoT handshake.
-const DefaultReadTimeout = 10 * time.Second
+const defaultReadTimeout = 10 * time.Second
 
 // Timeouts bound how long a client may hold a connection. A zero field
 // means the listener's default.
 type Timeouts struct {
 	// Idle closes a connection that sends no query for this long: after
 	// its handshake or between queries (DoH, DoH3: no request; DoQ: no
-	// packet). Defaults: StreamIdleTimeout for Do53 over TCP and DoT,
+	// packet). Defaults: 10 s for Do53 over TCP and DoT,
 	// 60 s for DoH and DoH3, 30 s for DoQ.
 	Idle time.Duration
 	// Read bounds a started exchange: a query once its first byte came,
 	// the DoT handshake, a DoH request's headers and then its body, a DoQ
-	// stream until its FIN. Default DefaultReadTimeout.
+	// stream until its FIN. Default 10 s.
 	Read time.Duration
 }
 
@@ -67,31 +67,31 @@ type StreamServer struct {
 // StartTCP listens on addr ("" means 127.0.0.1:0) and serves Do53 over
 // TCP until Close, with the default timeouts.
 func StartTCP(h Handler, addr string) (*StreamServer, error) {
-	return StartTCPTimeouts(h, addr, Timeouts{})
+	return startTCPTimeouts(h, addr, Timeouts{})
 }
 
-// StartTCPTimeouts is StartTCP with timeouts.
-func StartTCPTimeouts(h Handler, addr string, t Timeouts) (*StreamServer, error) {
+// startTCPTimeouts is StartTCP with timeouts.
+func startTCPTimeouts(h Handler, addr string, t Timeouts) (*StreamServer, error) {
 	ln, err := net.Listen("tcp", orLoopback(addr))
 	if err != nil {
 		return nil, fmt.Errorf("resolver: tcp: %w", err)
 	}
-	return ServeStreamTimeouts(ln, h, TransportTCP, false, t), nil
+	return serveStreamTimeouts(ln, h, TransportTCP, false, t), nil
 }
 
-// ServeStream serves h on ln, naming transport in Meta; pad applies
+// serveStream serves h on ln, naming transport in Meta; pad applies
 // EDNS(0) padding to responses whose query asked for it. It uses the
 // default timeouts.
-func ServeStream(ln net.Listener, h Handler, transport string, pad bool) *StreamServer {
-	return ServeStreamTimeouts(ln, h, transport, pad, Timeouts{})
+func serveStream(ln net.Listener, h Handler, transport string, pad bool) *StreamServer {
+	return serveStreamTimeouts(ln, h, transport, pad, Timeouts{})
 }
 
-// ServeStreamTimeouts is ServeStream with timeouts: a connection idle for
+// serveStreamTimeouts is serveStream with timeouts: a connection idle for
 // t.Idle before a query is closed, and so is one whose query (or TLS
 // handshake, or answer) takes longer than t.Read.
-func ServeStreamTimeouts(ln net.Listener, h Handler, transport string, pad bool, t Timeouts) *StreamServer {
+func serveStreamTimeouts(ln net.Listener, h Handler, transport string, pad bool, t Timeouts) *StreamServer {
 	s := &StreamServer{ln: ln, h: h, transport: transport, pad: pad, conns: map[net.Conn]struct{}{},
-		timeouts: t.or(StreamIdleTimeout, DefaultReadTimeout)}
+		timeouts: t.or(streamIdleTimeout, defaultReadTimeout)}
 	s.wg.Add(1)
 	go s.loop()
 	return s
@@ -181,7 +181,7 @@ func (s *StreamServer) serveConn(c net.Conn) {
 		resp.Truncate(dns.MaxMsgSize)
 		resp.Compress = true // Truncate turns it off when the message fits anyway
 		if s.pad {
-			PadResponse(req, resp) // after the last change in size
+			padResponse(req, resp) // after the last change in size
 		}
 		out, err := resp.Pack()
 		if err != nil {

@@ -306,7 +306,7 @@ func TestDoTALPNAndPadding(t *testing.T) {
 		}
 		q := new(dns.Msg).SetQuestion("secret.lab.test.", dns.TypeA).SetEdns0(1232, false)
 		if padded {
-			if err := PadQuery(q); err != nil {
+			if err := padQuery(q); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -325,10 +325,10 @@ func TestDoTALPNAndPadding(t *testing.T) {
 		if err := m.Unpack(out); err != nil || len(m.Answer) != 1 {
 			t.Fatalf("DoT answer %v (%v)", m, err)
 		}
-		if padded && len(out)%ResponsePadBlock != 0 {
-			t.Errorf("padded query: response of %d octets, want a multiple of %d", len(out), ResponsePadBlock)
+		if padded && len(out)%responsePadBlock != 0 {
+			t.Errorf("padded query: response of %d octets, want a multiple of %d", len(out), responsePadBlock)
 		}
-		if !padded && HasPadding(m) {
+		if !padded && hasPadding(m) {
 			t.Errorf("unpadded query got a padded response")
 		}
 	}

@@ -6,21 +6,21 @@ import (
 	"net"
 )
 
-// ALPNDoT is the ALPN protocol id of DNS over TLS (RFC 7858, registered by
+// alpnDoT is the ALPN protocol id of DNS over TLS (RFC 7858, registered by
 // RFC 8310).
-const ALPNDoT = "dot"
+const alpnDoT = "dot"
 
 // StartDoT listens on o.Addr ("" means 127.0.0.1:0) and serves DNS over TLS
 // (RFC 7858), offering ALPN "dot". Responses are padded with the RFC 8467
 // block-length policy when the query carries a Padding option. It uses
 // the default timeouts.
 func StartDoT(h Handler, o TLSListenerOptions) (*StreamServer, error) {
-	return StartDoTTimeouts(h, o, Timeouts{})
+	return startDoTTimeouts(h, o, Timeouts{})
 }
 
-// StartDoTTimeouts is StartDoT with timeouts (see ServeStreamTimeouts).
-func StartDoTTimeouts(h Handler, o TLSListenerOptions, t Timeouts) (*StreamServer, error) {
-	conf, err := o.ServerConfig(ALPNDoT)
+// startDoTTimeouts is StartDoT with timeouts (see serveStreamTimeouts).
+func startDoTTimeouts(h Handler, o TLSListenerOptions, t Timeouts) (*StreamServer, error) {
+	conf, err := o.ServerConfig(alpnDoT)
 	if err != nil {
 		return nil, fmt.Errorf("resolver: dot: %w", err)
 	}
@@ -28,5 +28,5 @@ func StartDoTTimeouts(h Handler, o TLSListenerOptions, t Timeouts) (*StreamServe
 	if err != nil {
 		return nil, fmt.Errorf("resolver: dot: %w", err)
 	}
-	return ServeStreamTimeouts(tls.NewListener(ln, conf), h, TransportDoT, true, t), nil
+	return serveStreamTimeouts(tls.NewListener(ln, conf), h, TransportDoT, true, t), nil
 }

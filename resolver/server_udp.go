@@ -31,19 +31,19 @@ type UDPServer struct {
 
 // StartUDP listens on addr ("" means 127.0.0.1:0) and serves h until
 // Close. Responses are truncated (TC=1) to the client's EDNS(0) size,
-// bounded by maxSize (0 means DefaultUDPSize), or to 512 octets.
+// bounded by maxSize (0 means 1232), or to 512 octets.
 func StartUDP(h Handler, addr string, maxSize int) (*UDPServer, error) {
 	conn, err := net.ListenPacket("udp", orLoopback(addr))
 	if err != nil {
 		return nil, fmt.Errorf("resolver: udp: %w", err)
 	}
-	return ServeUDP(conn, h, maxSize), nil
+	return serveUDP(conn, h, maxSize), nil
 }
 
-// ServeUDP serves h on conn until Close; maxSize is as for StartUDP.
-func ServeUDP(conn net.PacketConn, h Handler, maxSize int) *UDPServer {
+// serveUDP serves h on conn until Close; maxSize is as for StartUDP.
+func serveUDP(conn net.PacketConn, h Handler, maxSize int) *UDPServer {
 	if maxSize <= 0 {
-		maxSize = DefaultUDPSize
+		maxSize = defaultUDPSize
 	}
 	s := &UDPServer{conn: conn, h: h, maxSize: maxSize}
 	s.wg.Add(1)

@@ -2,9 +2,9 @@ package resolver
 
 import "github.com/miekg/dns"
 
-// SVCBParams returns the SvcParams of an HTTPS or SVCB record, and nil for
+// svcbParams returns the SvcParams of an HTTPS or SVCB record, and nil for
 // a record of another type.
-func SVCBParams(rr dns.RR) []dns.SVCBKeyValue {
+func svcbParams(rr dns.RR) []dns.SVCBKeyValue {
 	switch r := rr.(type) {
 	case *dns.HTTPS:
 		return r.Value
@@ -17,7 +17,7 @@ func SVCBParams(rr dns.RR) []dns.SVCBKeyValue {
 // ECHParam returns the value of the ech SvcParam (key 5, an
 // ECHConfigList) of an HTTPS or SVCB record, and whether it has one.
 func ECHParam(rr dns.RR) ([]byte, bool) {
-	for _, kv := range SVCBParams(rr) {
+	for _, kv := range svcbParams(rr) {
 		if e, ok := kv.(*dns.SVCBECHConfig); ok {
 			return e.ECH, true
 		}

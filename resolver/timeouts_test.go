@@ -66,12 +66,12 @@ func exchangeStream(t *testing.T, c net.Conn) {
 
 func TestStreamIdleTimeout(t *testing.T) {
 	l := newLab(t)
-	tcp, err := StartTCPTimeouts(l.h, "", Timeouts{Idle: toShort, Read: toLong})
+	tcp, err := startTCPTimeouts(l.h, "", Timeouts{Idle: toShort, Read: toLong})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tcp.Close() })
-	dot, err := StartDoTTimeouts(l.h, l.tlsOpts(), Timeouts{Idle: toShort, Read: toLong})
+	dot, err := startDoTTimeouts(l.h, l.tlsOpts(), Timeouts{Idle: toShort, Read: toLong})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestStreamIdleTimeout(t *testing.T) {
 
 func TestStreamReadTimeout(t *testing.T) {
 	l := newLab(t)
-	tcp, err := StartTCPTimeouts(l.h, "", Timeouts{Idle: toLong, Read: toShort})
+	tcp, err := startTCPTimeouts(l.h, "", Timeouts{Idle: toLong, Read: toShort})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestDoHSlowPOSTIsCutOff(t *testing.T) {
 	s := startTestDoH(t, l, Timeouts{Idle: toLong, Read: toShort})
 	for _, stop := range []bool{false, true} {
 		c := dialDoH(t, l, s.Addr().String())
-		io.WriteString(c, "POST "+DoHPath+" HTTP/1.1\r\nHost: dns.lab.test\r\nContent-Type: "+MediaDNSMessage+
+		io.WriteString(c, "POST "+DoHPath+" HTTP/1.1\r\nHost: dns.lab.test\r\nContent-Type: "+mediaDNSMessage+
 			"\r\nContent-Length: 100\r\n\r\n\x00\x09")
 		start := time.Now()
 		if !stop { // dribble a byte every 30 ms: the body keeps coming but never ends
@@ -262,7 +262,7 @@ func TestConfigTimeoutsReachListeners(t *testing.T) {
 	t.Run("doq", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		conn, err := quic.DialAddr(ctx, r.Addr(TransportDoQ).String(), tlsConf(ALPNDoQ), &quic.Config{MaxIdleTimeout: toLong})
+		conn, err := quic.DialAddr(ctx, r.Addr(TransportDoQ).String(), tlsConf(alpnDoQ), &quic.Config{MaxIdleTimeout: toLong})
 		if err != nil {
 			t.Fatal(err)
 		}

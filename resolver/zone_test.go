@@ -76,7 +76,7 @@ func TestZoneErrors(t *testing.T) {
 
 func TestDuplicateZones(t *testing.T) {
 	zs := testZones(t)
-	if _, err := NewAuthority(append(zs, zs[0])); !errors.Is(err, ErrDuplicateZone) {
+	if _, err := newAuthority(append(zs, zs[0])); !errors.Is(err, ErrDuplicateZone) {
 		t.Errorf("got %v, want ErrDuplicateZone", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/relay"
 )
 
 // serve handles one client connection: read the ClientHello, decide, and
@@ -39,7 +40,7 @@ func (s *Split) serve(c net.Conn) {
 	}
 	s.track(backend)
 	defer s.untrack(backend)
-	relayIdle(c, backend, s.cfg.IdleTimeout)
+	relay.Pipe(c, backend, s.cfg.IdleTimeout)
 }
 
 // handshake reads the client's first flight and connects it to a backend.

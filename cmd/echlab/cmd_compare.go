@@ -35,7 +35,8 @@ func newCompareFlags() (*flag.FlagSet, *compareFlags) {
 	fs.StringVar(&c.csvOut, "csv", "", "write a CSV of the flows to FILE")
 	fs.StringVar(&c.mdOut, "markdown", "", "write a Markdown report to FILE")
 	fs.BoolVar(&c.wide, "wide", false, "print every column of the tables (addresses, ECH parameters, JA4; wider than 120 columns)")
-	fs.StringVar(&c.scenarioMap, "scenario-map", "", "JSON lines of {scenario, client_port, server_port, start, end} labelling flows")
+	fs.StringVar(&c.scenarioMap, "scenario-map", "", "JSON lines of {scenario, client_randoms, dns_ids, proto, client_port, server_port, start, end}\n"+
+		"labelling flows, most exact key first (echlab run writes one: scenarios.jsonl)")
 	return fs, c
 }
 
