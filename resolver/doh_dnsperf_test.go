@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -258,7 +257,7 @@ func BenchmarkDoHLoad(b *testing.B) {
 					resp, err := c.Exchange(context.Background(), query("secret.lab.test.", dns.TypeHTTPS, id))
 					if err != nil || resp.Id != id {
 						if failed.Add(1) == 1 {
-							b.Error(fmt.Sprintf("query %d: err %v", id, err))
+							b.Errorf("query %d: err %v", id, err)
 						}
 					}
 				}

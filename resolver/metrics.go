@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/echlab/echlab/internal/inflight"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -36,7 +38,7 @@ func newMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 16), // 5µs .. ~164ms
 		}, []string{"transport"}),
 	}
-	m.Registry.MustRegister(m.queries, m.latency, prometheus.NewGoCollector())
+	m.Registry.MustRegister(m.queries, m.latency, collectors.NewGoCollector())
 	return m
 }
 
@@ -64,6 +66,7 @@ func (m *Metrics) HTTPHandler() http.Handler {
 type MetricsServer struct {
 	srv *http.Server
 	ln  net.Listener
+	g   *inflight.Group // Serve, each connection and each request
 }
 
 // startMetrics listens on addr ("" means 127.0.0.1:0) and serves
@@ -75,17 +78,24 @@ func startMetrics(m *Metrics, addr string) (*MetricsServer, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.HTTPHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
+	g := &inflight.Group{}
+	srv := &http.Server{Handler: g.Handler(mux), ConnState: g.ConnState(nil), ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			ln.Close()
 		}
-	}()
-	return &MetricsServer{srv: srv, ln: ln}, nil
+	})
+	return &MetricsServer{srv: srv, ln: ln, g: g}, nil
 }
 
 // Addr returns the address the server listens on.
 func (s *MetricsServer) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops the server.
-func (s *MetricsServer) Close() error { return s.srv.Close() }
+// Close stops the server, closes its connections and waits for its
+// goroutines.
+func (s *MetricsServer) Close() error {
+	s.g.Close()
+	err := s.srv.Close()
+	s.g.Wait()
+	return err
+}

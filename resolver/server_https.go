@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/echlab/echlab/internal/inflight"
 	"github.com/echlab/echlab/internal/timeout"
 )
 
@@ -44,6 +45,7 @@ func (o DoHOptions) timeouts() Timeouts {
 type DoHServer struct {
 	srv *http.Server
 	ln  net.Listener
+	g   *inflight.Group // Serve, each connection and each request
 }
 
 // StartDoH listens on o.Addr (TCP) and serves DoH with TLS until Close.
@@ -69,8 +71,10 @@ func serveDoH(ln net.Listener, h Handler, o DoHOptions) (*DoHServer, error) {
 		o.ErrorLog = log.New(io.Discard, "", 0)
 	}
 	t := o.timeouts()
+	g := &inflight.Group{}
 	srv := &http.Server{
-		Handler:           timeout.Body(newDoHHandler(h, o.DoHHandlerOptions), t.Read),
+		Handler:           g.Handler(timeout.Body(newDoHHandler(h, o.DoHHandlerOptions), t.Read)),
+		ConnState:         g.ConnState(nil),
 		TLSConfig:         conf,
 		ReadHeaderTimeout: t.Read,
 		IdleTimeout:       t.Idle,
@@ -79,8 +83,8 @@ func serveDoH(ln net.Listener, h Handler, o DoHOptions) (*DoHServer, error) {
 	}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(!o.HTTP1Only)
-	go srv.ServeTLS(ln, "", "")
-	return &DoHServer{srv: srv, ln: ln}, nil
+	g.Go(func() { srv.ServeTLS(ln, "", "") }) //nolint:errcheck // ends with Close
+	return &DoHServer{srv: srv, ln: ln, g: g}, nil
 }
 
 // Addr returns the TCP address the server listens on.
@@ -89,8 +93,25 @@ func (s *DoHServer) Addr() net.Addr { return s.ln.Addr() }
 // URL returns the server's DoH URL, https://ADDR/dns-query.
 func (s *DoHServer) URL() string { return "https://" + s.ln.Addr().String() + DoHPath }
 
-// Close stops the server and closes its connections.
-func (s *DoHServer) Close() error { return s.srv.Close() }
+// Close stops the server, closes its connections (which cancels the
+// context of the requests in flight) and waits for its goroutines: Serve,
+// each connection's and each request's.
+func (s *DoHServer) Close() error {
+	s.g.Close()
+	err := s.srv.Close()
+	s.g.Wait()
+	return err
+}
 
-// Shutdown stops the server gracefully, waiting for requests in flight.
-func (s *DoHServer) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// Shutdown stops the server gracefully, waiting for requests in flight
+// and then for its goroutines. If ctx ends first, it closes the
+// connections left as Close does and returns ctx's error.
+func (s *DoHServer) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	s.g.Close()
+	s.g.Wait()
+	return err
+}

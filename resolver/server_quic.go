@@ -99,7 +99,8 @@ func (s *DoQServer) Addr() net.Addr { return s.conn.LocalAddr() }
 // URL returns the server's URL for NewClient, quic://ADDR.
 func (s *DoQServer) URL() string { return "quic://" + s.conn.LocalAddr().String() }
 
-// Close stops the server, closing every connection with DOQ_NO_ERROR.
+// Close stops the server, closing every connection with DOQ_NO_ERROR,
+// and waits for its goroutines: each connection's and each stream's.
 func (s *DoQServer) Close() error {
 	var err error
 	s.closeMu.Do(func() {
@@ -123,9 +124,14 @@ func (s *DoQServer) accept() {
 	}
 }
 
+// serveConn serves the streams of conn until it closes; Close closes it
+// with DOQ_NO_ERROR. Every goroutine it starts is counted in s.wg (s.wg
+// counts serveConn itself while it adds them).
 func (s *DoQServer) serveConn(conn *quic.Conn) {
 	defer s.wg.Done()
+	s.wg.Add(2)
 	go func() {
+		defer s.wg.Done()
 		select {
 		case <-s.ctx.Done():
 			conn.CloseWithError(DoQNoError, "server closing")
@@ -133,6 +139,7 @@ func (s *DoQServer) serveConn(conn *quic.Conn) {
 		}
 	}()
 	go func() {
+		defer s.wg.Done()
 		// A client may not open unidirectional streams (RFC 9250 4.3.3).
 		if _, err := conn.AcceptUniStream(conn.Context()); err == nil {
 			conn.CloseWithError(DoQProtocolError, "unidirectional stream")
@@ -143,11 +150,15 @@ func (s *DoQServer) serveConn(conn *quic.Conn) {
 		if err != nil {
 			return
 		}
+		s.wg.Add(1)
 		go s.serveStream(conn, str)
 	}
 }
 
+// serveStream answers the query on str. A stream still reading when the
+// connection closes (Close, idle timeout) ends with a read error.
 func (s *DoQServer) serveStream(conn *quic.Conn, str *quic.Stream) {
+	defer s.wg.Done()
 	str.SetReadDeadline(time.Now().Add(s.opts.StreamTimeout))
 	wire, err := io.ReadAll(io.LimitReader(str, 2+maxMessage+1))
 	if err != nil {

@@ -62,6 +62,8 @@ type StreamServer struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	ctx    context.Context // of every query; Close cancels it
+	cancel context.CancelFunc
 }
 
 // StartTCP listens on addr ("" means 127.0.0.1:0) and serves Do53 over
@@ -92,6 +94,7 @@ func serveStream(ln net.Listener, h Handler, transport string, pad bool) *Stream
 func serveStreamTimeouts(ln net.Listener, h Handler, transport string, pad bool, t Timeouts) *StreamServer {
 	s := &StreamServer{ln: ln, h: h, transport: transport, pad: pad, conns: map[net.Conn]struct{}{},
 		timeouts: t.or(streamIdleTimeout, defaultReadTimeout)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.loop()
 	return s
@@ -100,8 +103,10 @@ func serveStreamTimeouts(ln net.Listener, h Handler, transport string, pad bool,
 // Addr returns the address the server listens on.
 func (s *StreamServer) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops the server, closes its connections and waits for them.
+// Close stops the server, closes its connections, cancels the context of
+// the queries in flight and waits for every connection's goroutine.
 func (s *StreamServer) Close() error {
+	s.cancel()
 	s.mu.Lock()
 	s.closed = true
 	for c := range s.conns {
@@ -177,7 +182,7 @@ func (s *StreamServer) serveConn(c net.Conn) {
 		if req == nil || req.Response {
 			return // no header to answer: the stream is out of sync
 		}
-		resp := s.h.Answer(context.Background(), req, Meta{Transport: s.transport, Client: c.RemoteAddr(), UDPSize: dns.MaxMsgSize})
+		resp := s.h.Answer(s.ctx, req, Meta{Transport: s.transport, Client: c.RemoteAddr(), UDPSize: dns.MaxMsgSize})
 		resp.Truncate(dns.MaxMsgSize)
 		resp.Compress = true // Truncate turns it off when the message fits anyway
 		if s.pad {

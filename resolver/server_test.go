@@ -253,6 +253,7 @@ func TestQueryLogAndMetrics(t *testing.T) {
 		`echlab_resolver_queries_total{qtype="AAAA",rcode="NXDOMAIN",transport="tcp"} 1`,
 		`echlab_resolver_queries_total{qtype="HTTPS",rcode="REFUSED",transport="udp"} 1`,
 		`echlab_resolver_query_duration_seconds_count{transport="udp"} 2`,
+		"\ngo_goroutines ",
 	} {
 		if !strings.Contains(string(body), w) {
 			t.Errorf("metrics lack %s", w)

@@ -27,6 +27,8 @@ type UDPServer struct {
 	maxSize int
 	wg      sync.WaitGroup
 	closed  atomic.Bool
+	ctx     context.Context // of every query; Close cancels it
+	cancel  context.CancelFunc
 }
 
 // StartUDP listens on addr ("" means 127.0.0.1:0) and serves h until
@@ -46,6 +48,7 @@ func serveUDP(conn net.PacketConn, h Handler, maxSize int) *UDPServer {
 		maxSize = defaultUDPSize
 	}
 	s := &UDPServer{conn: conn, h: h, maxSize: maxSize}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.loop()
 	return s
@@ -54,9 +57,11 @@ func serveUDP(conn net.PacketConn, h Handler, maxSize int) *UDPServer {
 // Addr returns the address the server listens on.
 func (s *UDPServer) Addr() net.Addr { return s.conn.LocalAddr() }
 
-// Close stops the server and waits for queries in flight.
+// Close stops the server, cancels the context of the queries in flight
+// and waits for their handlers to return.
 func (s *UDPServer) Close() error {
 	s.closed.Store(true)
+	s.cancel()
 	err := s.conn.Close()
 	s.wg.Wait()
 	return err
@@ -90,7 +95,7 @@ func (s *UDPServer) handle(pkt []byte, from net.Addr) {
 		return // no header to answer, or a response: drop it
 	}
 	size := udpSize(req, s.maxSize)
-	resp := s.h.Answer(context.Background(), req, Meta{Transport: TransportUDP, Client: from, UDPSize: size})
+	resp := s.h.Answer(s.ctx, req, Meta{Transport: TransportUDP, Client: from, UDPSize: size})
 	resp.Truncate(size)
 	b, err := resp.Pack()
 	if err != nil {

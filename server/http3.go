@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"slices"
 	"sync"
@@ -49,7 +50,9 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 	h.tr = &quic.Transport{Conn: udp, ConnContext: func(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
 		p := &peekConn{start: s.cfg.Now()}
 		o := &quicECH{}
-		go s.logFailedQUIC(ctx, p, o, ci.RemoteAddr)
+		if !s.spawn(func() { s.logFailedQUIC(ctx, p, o, ci.RemoteAddr) }) {
+			return nil, errClosing
+		}
 		return context.WithValue(withObservation(ctx, p), quicECHKey{}, o), nil
 	}}
 	tlsCfg := http3.ConfigureTLSConfig(tlsConfig(&s.cfg, s.certs, &s.known, nil))
@@ -78,6 +81,13 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 	return h, nil
 }
 
+// errClosing refuses a QUIC connection that arrives while the server
+// closes.
+var errClosing = errors.New("server: closing")
+
+// close stops HTTP/3; http3.Server.Close waits for its handlers, and
+// closing the transport ends every connection, so that the goroutines
+// the server started for them (logFailedQUIC, the record cleanup) return.
 func (h *h3Server) close() {
 	h.srv.Close()
 	h.tr.Close()
@@ -106,10 +116,12 @@ func (l *loggingListener) Accept(ctx context.Context) (*quic.Conn, error) {
 	}
 	l.s.log.write(rec)
 	l.h.recs.Store(c, rec)
-	go func() {
+	if !l.s.spawn(func() {
 		<-c.Context().Done()
 		l.h.recs.Delete(c)
-	}()
+	}) {
+		l.h.recs.Delete(c) // closing: h3.close ends c
+	}
 	return c, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/echlab/echlab/internal/inflight"
 	"github.com/echlab/echlab/internal/pki"
 	"github.com/echlab/echlab/internal/timeout"
 )
@@ -31,7 +32,8 @@ type Server struct {
 	mu          sync.Mutex
 	handshaking map[net.Conn]struct{} // closed by Close so it need not wait for timeouts
 
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // accept loop, handshakes, HTTP/3 watchers
+	httpWG    inflight.Group // net/http's Serve, connection and handler goroutines
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -62,15 +64,15 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	s.http = &http.Server{
-		Handler:           timeout.Body(s.handler(), c.ReadTimeout),
+		Handler:           s.httpWG.Handler(timeout.Body(s.handler(), c.ReadTimeout)),
 		ReadHeaderTimeout: c.ReadTimeout,
 		IdleTimeout:       c.IdleTimeout,
 		ConnContext:       s.connContext,
-		ConnState:         s.connState,
+		ConnState:         s.httpWG.ConnState(s.connState),
 		ErrorLog:          discardLogger(),
 	}
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.http.Serve(s.ready) }() //nolint:errcheck // ends with Close
+	s.httpWG.Go(func() { s.http.Serve(s.ready) }) //nolint:errcheck // ends with Close
+	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.acceptLoop() }()
 	return s, nil
 }
@@ -93,10 +95,13 @@ func (s *Server) CA() *pki.CA { return s.cfg.CA }
 // PublicName returns the client-facing name.
 func (s *Server) PublicName() string { return s.cfg.PublicName }
 
-// Close stops the listeners and closes every connection.
+// Close stops the listeners, closes every connection and waits for the
+// server's goroutines: handshakes, net/http's connection and handler
+// goroutines, and the HTTP/3 side's.
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.httpWG.Close()
 		s.mu.Lock()
 		close(s.done)
 		for c := range s.handshaking {
@@ -110,8 +115,27 @@ func (s *Server) Close() error {
 			s.h3.close()
 		}
 		s.wg.Wait()
+		s.httpWG.Wait()
 	})
 	return err
+}
+
+// spawn runs f on a goroutine that Close waits for. Once Close has begun
+// it runs nothing and reports false.
+func (s *Server) spawn(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
 }
 
 func (s *Server) acceptLoop() { acceptEach(s.ln, s.ServeConn) }
