@@ -96,8 +96,8 @@ func TestGitignoreCoversREADMEOutputs(t *testing.T) {
 		"conn.jsonl", "front.secret", "sslkeylog.txt", "out/capture.pcapng",
 		"anywhere/ca.key", "cmd/echlab/x.pem", "lab/front.secret", "client/tls.keylog")
 	mustNot := []string{
-		"README.md", "go.mod", "go.sum", "client/keylog.go", "lab/keylog.go", "ech/pem.go",
-		"ech/testdata/rfc9934-figure1.pem", "lab/testdata/ech-tls.pcapng",
+		"README.md", "go.mod", "go.sum", "client/keylog.go", "lab/observe/keylog.go", "ech/pem.go",
+		"ech/testdata/rfc9934-figure1.pem", "lab/observe/testdata/ech-tls.pcapng",
 		"notebooks/sample/flows.csv", "notebooks/sample/client.jsonl", "resolver/testdata/lab.test.zone",
 	}
 	got := ignored(t, append(slices.Clone(must), mustNot...))

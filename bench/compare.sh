@@ -12,7 +12,7 @@ pairs=${1:-10000}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cap=$dir/bench.pcapng
-ECHLAB_BENCH_CAPTURE=$cap ECHLAB_BENCH_PAIRS=$pairs go test ./lab/ -run '^TestWriteBenchCapture$' -count=1 >/dev/null
+ECHLAB_BENCH_CAPTURE=$cap ECHLAB_BENCH_PAIRS=$pairs go test ./lab/observe/ -run '^TestWriteBenchCapture$' -count=1 >/dev/null
 go build -o "$dir/echlab" ./cmd/echlab
 hellos=$((pairs * 2))
 echo "capture: $(du -h "$cap" | cut -f1), $hellos ClientHellos"

@@ -18,29 +18,32 @@
 // flow reports, report.md, summary.json and manifest.json (the File*
 // constants name them). Progress reports the phases while it runs.
 //
-// # Observer
+// # Observer (package lab/capture)
 //
-// Capture comes in two kinds. StartLiveCapture reads real packets from a
-// Linux packet socket (root or CAP_NET_RAW) and writes them as pcapng;
-// elsewhere it returns an error wrapping errors.ErrUnsupported. Without
-// that privilege, or off Linux, the runner puts an Observer (recording relays)
-// in front of every listener, and its Recorder notes every byte the client
-// exchanges with the time it was seen, then writes a pcapng with
-// synthesized Ethernet/IP/TCP/UDP framing (handshakes, sequence numbers,
-// MSS-sized segments, FIN) that Wireshark and tshark open like a real
-// capture. Synthesized captures say so in their section header comment,
-// and Compare reports it.
+// Capture comes in two kinds, both in package capture. StartLiveCapture
+// reads real packets from a Linux packet socket (root or CAP_NET_RAW) and
+// writes them as pcapng; elsewhere it returns an error wrapping
+// errors.ErrUnsupported. Without that privilege, or off Linux, the runner
+// puts an Observer (recording relays) in front of every listener, and its
+// Recorder notes every byte the client exchanges with the time it was
+// seen, then writes a pcapng with synthesized Ethernet/IP/TCP/UDP framing
+// (handshakes, sequence numbers, MSS-sized segments, FIN) that Wireshark
+// and tshark open like a real capture. Synthesized captures say so in
+// their section header comment, and Compare reports it.
 //
-// # Compare
+// # Compare (package lab/observe)
 //
-// Compare (echlab compare, and the last step of Run) reads any pcap or
-// pcapng (the lab's, tcpdump's, Wireshark's), reassembles TCP streams,
-// decrypts QUIC Initial packets (RFC 9001 §5.2), reads plain DNS, dissects
-// ClientHello and ServerHello with package ech, and builds one Flow per
-// connection: what an observer sees (SNI, ALPN, the ECH extension's outer
-// fields, a JA4 fingerprint, the server's choices) and, given the ECH keys,
-// what ECH hid. Report writers turn the result into a terminal table, JSON
-// lines, CSV or Markdown, with a privacy summary per scenario: which names
-// an observer learned, and from where. WriteGlance puts the run's expected
-// and observed outcomes side by side.
+// observe.Compare (echlab compare, and the last step of Run) reads any
+// pcap or pcapng (the lab's, tcpdump's, Wireshark's), reassembles TCP
+// streams, decrypts QUIC Initial packets (RFC 9001 §5.2), reads plain DNS,
+// dissects ClientHello and ServerHello with package ech, and builds one
+// Flow per connection: what an observer sees (SNI, ALPN, the ECH
+// extension's outer fields, a JA4 fingerprint, the server's choices) and,
+// given the ECH keys, what ECH hid. Report writers turn the result into a
+// terminal table, JSON lines, CSV or Markdown, with a privacy summary per
+// scenario: which names an observer learned, and from where. WriteGlance
+// (here in lab) puts the run's expected and observed outcomes side by
+// side.
+//
+// Dependencies point one way: lab → lab/observe → lab/capture.
 package lab

@@ -5,6 +5,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // Marks of a row of the at-a-glance table and of its verdict line.
@@ -32,6 +34,15 @@ func (r Row) Mark() string {
 	return MarkPass
 }
 
+// TableOptions lays out the terminal table of WriteGlance: the same
+// fields and defaults as observe.TableOptions (which lays out
+// observe.WriteTable), so one value converts to the other.
+type TableOptions observe.TableOptions
+
+// width is the width the layout fits, 0 for wide (see
+// observe.TableOptions.FitWidth).
+func (o TableOptions) width() int { return observe.TableOptions(o).FitWidth() }
+
 // WriteGlance prints the at-a-glance table in the default layout (see
 // TableOptions.WriteGlance).
 func WriteGlance(w io.Writer, rows []Row, capture string) error {
@@ -45,7 +56,7 @@ func WriteGlance(w io.Writer, rows []Row, capture string) error {
 func (o TableOptions) WriteGlance(w io.Writer, rows []Row, capture string) error {
 	fmt.Fprintf(w, "What an on-path observer learned (%s capture):\n\n", capture)
 	t := o.glanceTable(rows)
-	if err := t.write(w, o.width()); err != nil {
+	if err := t.Write(w, o.width()); err != nil {
 		return err
 	}
 	o.writeSizes(w, rows)
@@ -71,12 +82,12 @@ func (o TableOptions) writeVerdicts(w io.Writer, rows []Row) {
 				line += fmt.Sprintf(" [%d]", i+1)
 			}
 		}
-		for _, l := range wrap(r.Mark()+" "+line, o.width(), 2) {
+		for _, l := range observe.Wrap(r.Mark()+" "+line, o.width(), 2) {
 			fmt.Fprintln(w, l)
 		}
 	}
 	for i, n := range notes {
-		for _, l := range wrap(fmt.Sprintf("[%d] %s", i+1, n), o.width(), 4) {
+		for _, l := range observe.Wrap(fmt.Sprintf("[%d] %s", i+1, n), o.width(), 4) {
 			fmt.Fprintln(w, l)
 		}
 	}
@@ -84,9 +95,9 @@ func (o TableOptions) writeVerdicts(w io.Writer, rows []Row) {
 
 // glanceTable is the table of rows: every column when wide, else the
 // narrow cells (see glanceLegend).
-func (o TableOptions) glanceTable(rows []Row) *textTable {
+func (o TableOptions) glanceTable(rows []Row) *observe.TextTable {
 	if o.Wide {
-		t := &textTable{head: []string{"", "SCENARIO", "DNS", "OBSERVER SAW SNI", "NAME IN DNS?", "ECH", "INNER (WITH KEYS)",
+		t := &observe.TextTable{Head: []string{"", "SCENARIO", "DNS", "OBSERVER SAW SNI", "NAME IN DNS?", "ECH", "INNER (WITH KEYS)",
 			"ACCEPTED", "ALPN SEEN", "HANDSHAKE MS", "CH BYTES", "RUNS"}}
 		for _, r := range rows {
 			inDNS := "no"
@@ -97,19 +108,19 @@ func (o TableOptions) glanceTable(rows []Row) *textTable {
 			if strings.Contains(r.Accepted, "→") {
 				acc += " (" + r.Accepted + ")"
 			}
-			t.add(r.Mark(), r.Scenario, r.Transport, list(r.SNI), skippedDash(r, inDNS), echKinds(r, false),
+			t.Add(r.Mark(), r.Scenario, r.Transport, list(r.SNI), skippedDash(r, inDNS), echKinds(r, false),
 				list(r.InnerSNI), acc, alpnSeen(r), msCell(r), chCell(r), runsCell(r))
 		}
 		return t
 	}
-	t := &textTable{head: []string{"  SCENARIO", "DNS", "SNI SEEN", "DNS Q", "ECH", "INNER", "ACC", "ALPN", "MS", "CH B", "OK"},
-		cut: map[int]bool{2: true, 5: true, 7: true}}
+	t := &observe.TextTable{Head: []string{"  SCENARIO", "DNS", "SNI SEEN", "DNS Q", "ECH", "INNER", "ACC", "ALPN", "MS", "CH B", "OK"},
+		Cut: map[int]bool{2: true, 5: true, 7: true}}
 	for _, r := range rows {
 		ms := msCell(r)
 		if r.HandshakeN == r.OK { // n is the OK column's
 			ms = strings.Fields(ms)[0]
 		}
-		t.add(r.Mark()+" "+r.Scenario, r.Transport, short(r.SNI), skippedDash(r, dash(intOrEmpty(len(r.DNSNames)))),
+		t.Add(r.Mark()+" "+r.Scenario, r.Transport, short(r.SNI), skippedDash(r, dash(intOrEmpty(len(r.DNSNames)))),
 			echKinds(r, true), short(r.InnerSNI), accCell(r), alpnShort(r), ms, chCell(r), runsCell(r))
 	}
 	return t
@@ -149,7 +160,7 @@ func (r *Row) verdict() string {
 // echALPNNote adds to the verdict of a row with real ECH what became of
 // the ALPN: hidden with the name, or copied into the ClientHelloOuter.
 func (r *Row) echALPNNote() string {
-	if r.Skipped == r.Cases || !slices.Contains(r.ECH, ECHReal) {
+	if r.Skipped == r.Cases || !slices.Contains(r.ECH, observe.ECHReal) {
 		return ""
 	}
 	switch {

@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // The cells of the glance table, narrow and wide.
@@ -44,7 +47,7 @@ func short(v []string) string {
 func echKinds(r Row, narrow bool) string {
 	kinds := slices.Clone(r.ECH)
 	for i, k := range kinds {
-		if narrow && k == ECHGreaseOrKey {
+		if narrow && k == observe.ECHGreaseOrKey {
 			kinds[i] = "grease?"
 		}
 	}
@@ -117,4 +120,20 @@ func alpnSeen(r Row) string {
 		out = "none"
 	}
 	return out + " (hidden: " + strings.Join(r.HiddenALPN, ",") + ")"
+}
+
+// dash stands in for an empty cell.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// intOrEmpty is n in decimal, or "" for 0.
+func intOrEmpty(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }

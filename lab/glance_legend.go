@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // legendEntry explains a column or a mark: its narrow and wide names.
@@ -38,31 +40,9 @@ func (o TableOptions) writeLegend(w io.Writer) {
 		}
 		parts = append(parts, strings.TrimPrefix(name+": "+e.text, ": "))
 	}
-	for _, l := range pack(parts, o.width()) {
+	for _, l := range observe.Pack(parts, o.width()) {
 		fmt.Fprintln(w, l)
 	}
-}
-
-// pack joins parts with " · " into lines of at most width runes (0: one
-// part a line), wrapping a part that is longer than a line by itself.
-func pack(parts []string, width int) []string {
-	var lines []string
-	line := ""
-	for _, p := range parts {
-		switch {
-		case line == "":
-			line = p
-		case width > 0 && runes(line)+3+runes(p) <= width:
-			line += " · " + p
-		default:
-			lines = append(lines, wrap(line, width, 2)...)
-			line = p
-		}
-	}
-	if line != "" {
-		lines = append(lines, wrap(line, width, 2)...)
-	}
-	return lines
 }
 
 // writeSizes prints, for each row with sizes by inner name length, a
@@ -80,14 +60,14 @@ func (o TableOptions) writeSizes(w io.Writer, rows []Row) {
 		}
 		for i := 0; i < len(r.Sizes); i += per {
 			chunk := r.Sizes[i:min(i+per, len(r.Sizes))]
-			t := &textTable{head: []string{"NAME LENGTH"}, rows: [][]string{{"CLIENTHELLO"}, {"ECH PAYLOAD"}}}
+			t := &observe.TextTable{Head: []string{"NAME LENGTH"}, Rows: [][]string{{"CLIENTHELLO"}, {"ECH PAYLOAD"}}}
 			for _, s := range chunk {
-				t.head = append(t.head, fmt.Sprint(s.NameLength))
-				t.rows[0] = append(t.rows[0], fmt.Sprint(s.ClientHelloBytes))
-				t.rows[1] = append(t.rows[1], dash(intOrEmpty(s.ECHPayloadBytes)))
+				t.Head = append(t.Head, fmt.Sprint(s.NameLength))
+				t.Rows[0] = append(t.Rows[0], fmt.Sprint(s.ClientHelloBytes))
+				t.Rows[1] = append(t.Rows[1], dash(intOrEmpty(s.ECHPayloadBytes)))
 			}
 			var b strings.Builder
-			t.write(&b, 0) //nolint:errcheck // a strings.Builder
+			t.Write(&b, 0) //nolint:errcheck // a strings.Builder
 			for _, l := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 				fmt.Fprintln(w, "  "+l)
 			}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/echlab/echlab/client"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // TestGlanceRealRun runs the lab (synth capture: time-window labels, no
@@ -28,14 +29,14 @@ func TestGlanceRealRun(t *testing.T) {
 	if err := WriteGlance(&glance, res.Rows, res.Capture); err != nil {
 		t.Fatal(err)
 	}
-	TableOptions{Wide: true}.WriteGlance(&wide, res.Rows, res.Capture) //nolint:errcheck // a buffer
-	WriteTable(&table, res.Report)                                     //nolint:errcheck // a buffer
-	TableOptions{Wide: true}.WriteTable(&wideTable, res.Report)        //nolint:errcheck // a buffer
-	checkWidth(t, "run table", glance.String(), DefaultTableWidth)
-	checkWidth(t, "compare table", table.String(), DefaultTableWidth)
-	if widest(wide.String()) <= DefaultTableWidth || widest(wideTable.String()) <= DefaultTableWidth {
+	TableOptions{Wide: true}.WriteGlance(&wide, res.Rows, res.Capture)  //nolint:errcheck // a buffer
+	observe.WriteTable(&table, res.Report)                              //nolint:errcheck // a buffer
+	observe.TableOptions{Wide: true}.WriteTable(&wideTable, res.Report) //nolint:errcheck // a buffer
+	checkWidth(t, "run table", glance.String(), observe.DefaultTableWidth)
+	checkWidth(t, "compare table", table.String(), observe.DefaultTableWidth)
+	if widest(wide.String()) <= observe.DefaultTableWidth || widest(wideTable.String()) <= observe.DefaultTableWidth {
 		t.Errorf("--wide tables are %d and %d runes wide, want every column (wider than %d)",
-			widest(wide.String()), widest(wideTable.String()), DefaultTableWidth)
+			widest(wide.String()), widest(wideTable.String()), observe.DefaultTableWidth)
 	}
 	for _, want := range []string{"OBSERVER SAW SNI", "NAME IN DNS?", "INNER (WITH KEYS)", "HANDSHAKE MS"} {
 		if !strings.Contains(wide.String(), want) {
@@ -89,7 +90,7 @@ func TestGlanceRealRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	block := strings.SplitN(strings.SplitN(string(md), "```\n", 2)[1], "```", 2)[0]
-	checkWidth(t, "report.md glance", block, DefaultTableWidth)
+	checkWidth(t, "report.md glance", block, observe.DefaultTableWidth)
 	if !strings.Contains(block, glanceLegend[0].text) {
 		t.Errorf("report.md glance lacks the legend:\n%s", block)
 	}
@@ -164,8 +165,8 @@ func TestGlanceRecordedFullRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	TableOptions{Wide: true}.WriteGlance(&wide, s.Rows, "live") //nolint:errcheck // a buffer
-	checkWidth(t, "full run", out.String(), DefaultTableWidth)
-	if widest(wide.String()) <= DefaultTableWidth {
+	checkWidth(t, "full run", out.String(), observe.DefaultTableWidth)
+	if widest(wide.String()) <= observe.DefaultTableWidth {
 		t.Errorf("wide table %d runes wide", widest(wide.String()))
 	}
 	checkLegend(t, out.String(), glanceTableHead(TableOptions{}))
@@ -208,14 +209,14 @@ func TestGlanceMarks(t *testing.T) {
 	}
 	yes, no := true, false
 	svc := netip.MustParseAddrPort("127.0.0.1:4443")
-	flow := func(scen, sni string, acc *bool) *Flow {
-		return &Flow{Scenario: scen, Server: svc, SNI: sni, ClientHelloLen: 1650, ECH: ECHReal, InnerSNI: SecretName, ECHAccepted: acc}
+	flow := func(scen, sni string, acc *bool) *observe.Flow {
+		return &observe.Flow{Scenario: scen, Server: svc, SNI: sni, ClientHelloLen: 1650, ECH: observe.ECHReal, InnerSNI: SecretName, ECHAccepted: acc}
 	}
-	dnsFlow := func(scen string) *Flow {
-		return &Flow{Scenario: scen, Server: netip.MustParseAddrPort("127.0.0.1:53"),
-			DNS: []DNSMessage{{Name: "_4443._https." + SecretName + ".", Type: "HTTPS"}}}
+	dnsFlow := func(scen string) *observe.Flow {
+		return &observe.Flow{Scenario: scen, Server: netip.MustParseAddrPort("127.0.0.1:53"),
+			DNS: []observe.DNSMessage{{Name: "_4443._https." + SecretName + ".", Type: "HTTPS"}}}
 	}
-	rep := &Report{Flows: []*Flow{
+	rep := &observe.Report{Flows: []*observe.Flow{
 		flow("ech-shared/doh", PublicName, &no), flow("ech-shared/doh", PublicName, &yes),
 		flow("ech-shared/doh", PublicName, &no), flow("ech-shared/doh", PublicName, &yes),
 		{Scenario: "baseline/do53", Server: svc, SNI: SecretName, ClientHelloLen: 1520}, dnsFlow("baseline/do53"),
@@ -259,18 +260,18 @@ func TestGlanceMarks(t *testing.T) {
 // TestTableFit cuts only the cuttable columns, from the widest, keeping a
 // name's start and end.
 func TestTableFit(t *testing.T) {
-	tb := &textTable{head: []string{"ID", "NAME", "SIZE"}, cut: map[int]bool{1: true}}
-	tb.add("1", "_12345._https."+strings.Repeat("w", 40)+".secret.lab.test", "1650")
-	tb.add("2", "public.lab.test", "99999999")
+	tb := &observe.TextTable{Head: []string{"ID", "NAME", "SIZE"}, Cut: map[int]bool{1: true}}
+	tb.Add("1", "_12345._https."+strings.Repeat("w", 40)+".secret.lab.test", "1650")
+	tb.Add("2", "public.lab.test", "99999999")
 	var b bytes.Buffer
-	if err := tb.write(&b, 40); err != nil {
+	if err := tb.Write(&b, 40); err != nil {
 		t.Fatal(err)
 	}
 	checkWidth(t, "fitted", b.String(), 40)
 	if !strings.Contains(b.String(), "_12345._https.ww") || !strings.Contains(b.String(), "….lab.test  1650") || !strings.Contains(b.String(), "99999999") {
 		t.Errorf("fitted:\n%s", b.String())
 	}
-	if got := wrap("aaa bbb ccc ddd", 8, 2); !slices.Equal(got, []string{"aaa bbb", "  ccc", "  ddd"}) {
+	if got := observe.Wrap("aaa bbb ccc ddd", 8, 2); !slices.Equal(got, []string{"aaa bbb", "  ccc", "  ddd"}) {
 		t.Errorf("wrap: %q", got)
 	}
 }
@@ -313,7 +314,7 @@ func checkLegend(t *testing.T, out string, cols []string) {
 	}
 }
 
-func glanceTableHead(o TableOptions) []string { return o.glanceTable(nil).head }
+func glanceTableHead(o TableOptions) []string { return o.glanceTable(nil).Head }
 
 // glanceLine is the table line of a scenario's first row.
 func glanceLine(out, scenario string) string {

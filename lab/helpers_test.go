@@ -2,7 +2,6 @@ package lab
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -14,7 +13,8 @@ import (
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
 	"github.com/echlab/echlab/internal/testutil"
-	"github.com/quic-go/quic-go"
+	"github.com/echlab/echlab/lab/capture"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // labTLS is a loopback TLS server with ECH, its keys and a client config.
@@ -64,7 +64,7 @@ func (l *labTLS) client(sni string, useECH bool, alpn ...string) *tls.Config {
 
 // serveTLS accepts TLS connections on a recorded loopback listener and
 // echoes one line back.
-func serveTLS(t testing.TB, rec *Recorder, cfg *tls.Config) string {
+func serveTLS(t testing.TB, rec *capture.Recorder, cfg *tls.Config) string {
 	t.Helper()
 	ln := testutil.ListenTCP(t)
 	testutil.AcceptEach(t, rec.WrapListener(ln), func(c net.Conn) {
@@ -98,44 +98,8 @@ func dialTLS(t testing.TB, addr string, cfg *tls.Config) *tls.ConnectionState {
 	return &st
 }
 
-// quicExchange runs one quic-go connection whose client socket is
-// recorded.
-func quicExchange(t testing.TB, rec *Recorder, l *labTLS, sni, alpn string, versions ...quic.Version) {
-	t.Helper()
-	srvConf := l.server.Clone()
-	srvConf.NextProtos = []string{alpn}
-	srvConf.EncryptedClientHelloKeys = nil
-	qc := &quic.Config{Versions: versions}
-	ln, err := quic.ListenAddr("127.0.0.1:0", srvConf, qc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	go func() {
-		c, err := ln.Accept(ctx)
-		if err != nil {
-			return
-		}
-		<-c.Context().Done()
-	}()
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer udp.Close()
-	tr := &quic.Transport{Conn: rec.WrapPacketConn(udp)}
-	defer tr.Close()
-	c, err := tr.Dial(ctx, ln.Addr(), l.client(sni, false, alpn), qc)
-	if err != nil {
-		t.Fatalf("quic dial: %v", err)
-	}
-	c.CloseWithError(0, "done")
-}
-
 // writeCapture writes rec to a file in a temporary directory.
-func writeCapture(t testing.TB, rec *Recorder) string {
+func writeCapture(t testing.TB, rec *capture.Recorder) string {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := rec.WritePcapng(&buf); err != nil {
@@ -148,14 +112,14 @@ func writeCapture(t testing.TB, rec *Recorder) string {
 	return p
 }
 
-func compareFile(t testing.TB, path string, opts CompareOptions) *Report {
+func compareFile(t testing.TB, path string, opts observe.CompareOptions) *observe.Report {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rep, err := Compare(f, opts)
+	rep, err := observe.Compare(f, opts)
 	if err != nil {
 		t.Fatalf("Compare(%s): %v", path, err)
 	}

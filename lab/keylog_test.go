@@ -15,6 +15,8 @@ import (
 	"github.com/echlab/echlab/client"
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/testutil"
+	"github.com/echlab/echlab/lab/capture"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // keylogCapture is a recorded capture of three connections to one ECH
@@ -34,7 +36,7 @@ type keylogCapture struct {
 func recordKeylogCapture(t *testing.T) *keylogCapture {
 	t.Helper()
 	l := newLabTLS(t)
-	rec := NewRecorder()
+	rec := capture.NewRecorder()
 	addr := serveTLS(t, rec, l.server)
 	var kl bytes.Buffer
 	plainConf := l.client("plain.lab.test", false, "h2")
@@ -63,7 +65,7 @@ func recordKeylogCapture(t *testing.T) *keylogCapture {
 		t.Fatal(err)
 	}
 	kc := &keylogCapture{dir: dir, keylog: kl.Bytes(), lab: l, sealed: sealed, sealedClientCH: hex.EncodeToString(sealed.Outer.Random)}
-	for _, f := range compareFile(t, path, CompareOptions{}).Flows {
+	for _, f := range compareFile(t, path, observe.CompareOptions{}).Flows {
 		switch f.SNI {
 		case "plain.lab.test":
 			kc.plain = f.Client.String()
@@ -79,18 +81,18 @@ func recordKeylogCapture(t *testing.T) *keylogCapture {
 	return kc
 }
 
-func (kc *keylogCapture) compare(t *testing.T, keylog []byte, keys ech.KeySource) *Report {
+func (kc *keylogCapture) compare(t *testing.T, keylog []byte, keys ech.KeySource) *observe.Report {
 	t.Helper()
-	kl, err := ParseKeylog(bytes.NewReader(keylog))
+	kl, err := observe.ParseKeylog(bytes.NewReader(keylog))
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := CompareOptions{Keys: keys}
+	opts := observe.CompareOptions{Keys: keys}
 	opts.UseKeylog(kl)
 	return compareFile(t, filepath.Join(kc.dir, FileCapture), opts)
 }
 
-func flowByRandom(rep *Report, random string) *Flow {
+func flowByRandom(rep *observe.Report, random string) *observe.Flow {
 	for _, f := range rep.Flows {
 		if f.ClientRandom == random {
 			return f
@@ -117,13 +119,13 @@ func TestCompareKeylogOpensSealedECH(t *testing.T) {
 	if f == nil {
 		t.Fatal("no flow with the sealed hello's outer random")
 	}
-	if f.ECH != ECHReal || f.ECHOpenedBy != "keylog" || f.InnerSNI != SecretName || !slices.Equal(f.InnerALPN, []string{"h2"}) ||
+	if f.ECH != observe.ECHReal || f.ECHOpenedBy != "keylog" || f.InnerSNI != SecretName || !slices.Equal(f.InnerALPN, []string{"h2"}) ||
 		f.ECHAccepted == nil || !*f.ECHAccepted || !f.Keylog {
 		t.Errorf("sealed flow from the keylog alone: ECH %q by %q inner %q %v accepted %v keylog %v",
 			f.ECH, f.ECHOpenedBy, f.InnerSNI, f.InnerALPN, f.ECHAccepted, f.Keylog)
 	}
 	for _, g := range rep.Flows {
-		if g.Client.String() == kc.goECH && (g.ECH != ECHGreaseOrKey || g.Keylog || len(g.Warnings) != 0) {
+		if g.Client.String() == kc.goECH && (g.ECH != observe.ECHGreaseOrKey || g.Keylog || len(g.Warnings) != 0) {
 			t.Errorf("crypto/tls ECH flow: ECH %q keylog %v warnings %v", g.ECH, g.Keylog, g.Warnings)
 		}
 	}
@@ -134,13 +136,13 @@ func TestCompareKeylogOpensSealedECH(t *testing.T) {
 		t.Errorf("with keys and keylog: opened by %q", f.ECHOpenedBy)
 	}
 	for _, g := range withKey.Flows {
-		if g.Client.String() == kc.goECH && (g.ECH != ECHReal || !g.Keylog) {
+		if g.Client.String() == kc.goECH && (g.ECH != observe.ECHReal || !g.Keylog) {
 			t.Errorf("crypto/tls ECH flow with the key: ECH %q keylog %v", g.ECH, g.Keylog)
 		}
 	}
 	bad := bytes.Replace(kc.keylog, []byte("ECH_SECRET "+kc.sealedClientCH+" "+hex.EncodeToString(kc.sealed.SharedSecret)),
 		[]byte("ECH_SECRET "+kc.sealedClientCH+" "+strings.Repeat("00", len(kc.sealed.SharedSecret))), 1)
-	if f := flowByRandom(kc.compare(t, bad, nil), kc.sealedClientCH); f.ECH != ECHGreaseOrKey || f.InnerSNI != "" {
+	if f := flowByRandom(kc.compare(t, bad, nil), kc.sealedClientCH); f.ECH != observe.ECHGreaseOrKey || f.InnerSNI != "" {
 		t.Errorf("wrong ECH_SECRET: ECH %q inner %q", f.ECH, f.InnerSNI)
 	}
 }
@@ -149,16 +151,16 @@ func TestCompareKeylogOpensSealedECH(t *testing.T) {
 // ECH_SECRET without ECH_CONFIG are reported, and reach the report.
 func TestParseKeylogWarnings(t *testing.T) {
 	r1, r2 := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
-	kl, err := ParseKeylog(strings.NewReader("# comment\nECH_CONFIG " + r1 + " 00ff\nECH_SECRET " + r2 + " 0011\nnot a line\n"))
+	kl, err := observe.ParseKeylog(strings.NewReader("# comment\nECH_CONFIG " + r1 + " 00ff\nECH_SECRET " + r2 + " 0011\nnot a line\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(kl.ECH) != 0 || len(kl.Warnings) != 2 || !kl.Randoms[r1] || !kl.Randoms[r2] {
 		t.Fatalf("ECH %v warnings %q randoms %v", kl.ECH, kl.Warnings, kl.Randoms)
 	}
-	opts := CompareOptions{}
+	opts := observe.CompareOptions{}
 	opts.UseKeylog(kl)
-	rep := compareFile(t, filepath.Join("testdata", "ech-tls.pcapng"), opts)
+	rep := compareFile(t, filepath.Join("observe", "testdata", "ech-tls.pcapng"), opts)
 	if !slices.Contains(rep.Warnings, kl.Warnings[0]) {
 		t.Errorf("report warnings %q", rep.Warnings)
 	}
@@ -180,7 +182,7 @@ func TestDSBCaptureTshark(t *testing.T) {
 	if st, err := os.Stat(withKeys); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("%s: %v %v", FileCaptureKeys, st.Mode(), err)
 	}
-	if got := compareFile(t, withKeys, CompareOptions{}); len(got.Flows) != len(rep.Flows) || len(got.Warnings) != 0 {
+	if got := compareFile(t, withKeys, observe.CompareOptions{}); len(got.Flows) != len(rep.Flows) || len(got.Warnings) != 0 {
 		t.Errorf("Compare of the capture with its DSB: %d flows (want %d), warnings %v", len(got.Flows), len(rep.Flows), got.Warnings)
 	}
 	port := func(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
@@ -217,7 +219,7 @@ func tsharkDecrypted(t *testing.T, args ...string) map[string]bool {
 // TestInsertDSBBadInput: a classic pcap or garbage is an error.
 func TestInsertDSBBadInput(t *testing.T) {
 	for _, in := range [][]byte{nil, []byte("hello, not a capture at all, no"), {0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0}} {
-		if _, err := InsertDSB(in, []byte("x")); err == nil {
+		if _, err := capture.InsertDSB(in, []byte("x")); err == nil {
 			t.Errorf("InsertDSB(%q) gave no error", in)
 		}
 	}

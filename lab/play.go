@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/client"
+	"github.com/echlab/echlab/lab/observe"
 	"github.com/echlab/echlab/resolver"
 )
 
@@ -132,7 +133,7 @@ func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
 		return res, err
 	}
 	if len(res.Cases) > 0 {
-		ready := ScenarioRule{Scenario: PlayReadyCheck, Start: readyStart, End: res.Cases[0].Start}
+		ready := observe.ScenarioRule{Scenario: PlayReadyCheck, Start: readyStart, End: res.Cases[0].Start}
 		if err := appendJSONLine(filepath.Join(cfg.OutDir, FileScenarios), ready); err != nil {
 			return res, err
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // headings returns the Markdown heading lines of doc.
@@ -21,7 +23,7 @@ func headings(doc string) []string {
 // with Compare's report nested under it, while echlab compare's own
 // Markdown keeps its H1.
 func TestReportHeadingLevels(t *testing.T) {
-	rep := &Report{Format: "pcapng", Warnings: []string{"a warning"}}
+	rep := &observe.Report{Format: "pcapng", Warnings: []string{"a warning"}}
 	var run bytes.Buffer
 	if err := writeReportMD(&run, &RunResult{Capture: CaptureSynth, Report: rep}); err != nil {
 		t.Fatal(err)
@@ -32,7 +34,7 @@ func TestReportHeadingLevels(t *testing.T) {
 		t.Errorf("report.md headings:\n got %s\nwant %s", got, want)
 	}
 	var cmp bytes.Buffer
-	if err := WriteMarkdown(&cmp, rep); err != nil {
+	if err := observe.WriteMarkdown(&cmp, rep); err != nil {
 		t.Fatal(err)
 	}
 	got = strings.Join(headings(cmp.String()), "|")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/client"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // Row is one line of the at-a-glance comparison and of summary.json: a
@@ -31,9 +32,9 @@ type Row struct {
 	VerifiedFlows int  `json:"ech_verified_flows"`
 	HRR           bool `json:"hrr"` // a HelloRetryRequest was seen
 	// DNSNames are the names the observer read in plain DNS queries.
-	DNSNames []string       `json:"dns_names"`
-	Names    []NameExposure `json:"names"`  // every name learned, and from where
-	Leaked   []string       `json:"leaked"` // hidden names the observer learned anyway
+	DNSNames []string               `json:"dns_names"`
+	Names    []observe.NameExposure `json:"names"`  // every name learned, and from where
+	Leaked   []string               `json:"leaked"` // hidden names the observer learned anyway
 	// LeakExpected: every leak is by design: a client that put its true
 	// name in the SNI (no ECH, GREASE, fallback) or asked for it in plain
 	// Do53. A leak that is not is a finding.
@@ -70,7 +71,7 @@ type Row struct {
 
 // buildRows folds the cases and the compared flows into one Row per
 // scenario × DNS transport, in run order.
-func buildRows(cases []CaseResult, rep *Report, servicePorts map[uint16]bool) []Row {
+func buildRows(cases []CaseResult, rep *observe.Report, servicePorts map[uint16]bool) []Row {
 	s := &rowSet{byLabel: map[string]*Row{}, hidden: map[string][]string{}, hs: map[string][]float64{},
 		clearSNI: map[string]bool{}}
 	for _, c := range cases {
@@ -99,7 +100,7 @@ func (s *rowSet) addCase(c CaseResult) {
 	r := s.byLabel[label]
 	if r == nil {
 		r = &Row{Scenario: rowScenario(c.Case), Transport: c.Transport, SNI: []string{}, ECH: []string{},
-			InnerSNI: []string{}, DNSNames: []string{}, Names: []NameExposure{}, Leaked: []string{}, ALPN: []string{},
+			InnerSNI: []string{}, DNSNames: []string{}, Names: []observe.NameExposure{}, Leaked: []string{}, ALPN: []string{},
 			InnerALPN: []string{}, HiddenALPN: []string{}}
 		s.byLabel[label] = r
 		s.rows = append(s.rows, r)
@@ -131,7 +132,7 @@ func (s *rowSet) addCase(c CaseResult) {
 
 // addReport adds the observer's flows and privacy summary to the rows
 // they are labelled with.
-func (s *rowSet) addReport(rep *Report, servicePorts map[uint16]bool) {
+func (s *rowSet) addReport(rep *observe.Report, servicePorts map[uint16]bool) {
 	for _, f := range rep.Flows {
 		if r := s.byLabel[f.Scenario]; r != nil {
 			r.addFlow(f, servicePorts[f.Server.Port()])
@@ -170,7 +171,7 @@ func (s *rowSet) finish() []Row {
 }
 
 // addFlow adds what the observer saw on one flow of the row's cases.
-func (r *Row) addFlow(f *Flow, toService bool) {
+func (r *Row) addFlow(f *observe.Flow, toService bool) {
 	add := func(l *[]string, v string) {
 		if v != "" && !slices.Contains(*l, v) {
 			*l = append(*l, v)
@@ -256,4 +257,12 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// alpnNote adds to a row's verdict what ESNI left in the clear.
+func (r *Row) alpnNote() string {
+	if r.Skipped == r.Cases || !slices.Contains(r.ECH, observe.ECHESNI) || len(r.ALPN) == 0 {
+		return ""
+	}
+	return "; ESNI hid the name but not the ALPN (" + strings.Join(r.ALPN, ", ") + ")"
 }

@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // NameLengthSize is what an observer measures of the ClientHellos whose
@@ -22,7 +24,7 @@ type NameLengthSize struct {
 type nameSizes map[int]*NameLengthSize
 
 // addSize counts a flow to the service in its inner name's length.
-func (r *Row) addSize(f *Flow) {
+func (r *Row) addSize(f *observe.Flow) {
 	if f.InnerSNI == "" || f.ECHInnerInClear {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/echlab/echlab/client"
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // ErrScenarioFailed is returned by Run when at least one case failed; the
@@ -63,14 +64,14 @@ type CaseResult struct {
 
 // RunResult is what Run did and where it wrote it.
 type RunResult struct {
-	OutDir  string       `json:"out_dir"`
-	Capture string       `json:"capture"` // CaptureLive or CaptureSynth
-	Cases   []CaseResult `json:"cases"`
-	Report  *Report      `json:"-"`
-	Rows    []Row        `json:"rows"`
-	Files   []string     `json:"files"` // written, relative to OutDir
-	Failed  int          `json:"failed"`
-	Skipped int          `json:"skipped"`
+	OutDir  string          `json:"out_dir"`
+	Capture string          `json:"capture"` // CaptureLive or CaptureSynth
+	Cases   []CaseResult    `json:"cases"`
+	Report  *observe.Report `json:"-"`
+	Rows    []Row           `json:"rows"`
+	Files   []string        `json:"files"` // written, relative to OutDir
+	Failed  int             `json:"failed"`
+	Skipped int             `json:"skipped"`
 }
 
 func (c RunConfig) populate() (RunConfig, error) {
@@ -207,7 +208,7 @@ func finish(cfg RunConfig, s *stack, res *RunResult, out *outputs, prog *Progres
 	if cmpErr != nil {
 		// Still write what the cases say, and say why the observer's
 		// side is missing.
-		rep = &Report{Warnings: []string{"compare failed: " + cmpErr.Error()}}
+		rep = &observe.Report{Warnings: []string{"compare failed: " + cmpErr.Error()}}
 	}
 	res.Report = rep
 	if cmpErr == nil {
@@ -222,8 +223,8 @@ func finish(cfg RunConfig, s *stack, res *RunResult, out *outputs, prog *Progres
 	}{
 		{FileReport, func(w io.Writer) error { return writeReportMD(w, res) }},
 		{FileFlowsJSON, func(w io.Writer) error { return writeJSON(w, rep) }},
-		{FileFlowsJSONL, func(w io.Writer) error { return WriteJSON(w, rep) }},
-		{FileFlowsCSV, func(w io.Writer) error { return WriteCSV(w, rep) }},
+		{FileFlowsJSONL, func(w io.Writer) error { return observe.WriteJSON(w, rep) }},
+		{FileFlowsCSV, func(w io.Writer) error { return observe.WriteCSV(w, rep) }},
 		{FileSummary, func(w io.Writer) error {
 			return writeJSON(w, map[string]any{"schema": 1, "capture": res.Capture, "rows": res.Rows})
 		}},
@@ -238,17 +239,17 @@ func finish(cfg RunConfig, s *stack, res *RunResult, out *outputs, prog *Progres
 
 // compareRun runs Compare on the run's capture with every key set, the
 // keylog and the scenario map.
-func compareRun(dir string, keys ech.KeyList, esni []*ech.ESNIKeySet) (*Report, error) {
-	opts := CompareOptions{Keys: keys, ESNIKeys: esni}
+func compareRun(dir string, keys ech.KeyList, esni []*ech.ESNIKeySet) (*observe.Report, error) {
+	opts := observe.CompareOptions{Keys: keys, ESNIKeys: esni}
 	if f, err := os.Open(filepath.Join(dir, FileScenarios)); err == nil {
-		opts.Scenarios, err = ReadScenarioMap(f)
+		opts.Scenarios, err = observe.ReadScenarioMap(f)
 		f.Close()
 		if err != nil {
 			return nil, err
 		}
 	}
 	if f, err := os.Open(filepath.Join(dir, FileKeylog)); err == nil {
-		kl, err := ParseKeylog(f)
+		kl, err := observe.ParseKeylog(f)
 		f.Close()
 		if err != nil {
 			return nil, err
@@ -260,5 +261,5 @@ func compareRun(dir string, keys ech.KeyList, esni []*ech.ESNIKeySet) (*Report, 
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	defer f.Close()
-	return Compare(f, opts)
+	return observe.Compare(f, opts)
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/echlab/echlab/lab/capture"
 )
 
 // capturer is the run's observer: a synthesized capture from the relays,
@@ -18,8 +20,8 @@ type capturer interface {
 
 // synthCapture records through the Observer's relays.
 type synthCapture struct {
-	rec  *Recorder
-	obs  *Observer
+	rec  *capture.Recorder
+	obs  *capture.Observer
 	file string
 }
 
@@ -52,8 +54,8 @@ func startCapture(cfg RunConfig, out *outputs, s *stack) (capturer, error) {
 			return nil, err
 		}
 	}
-	rec := NewRecorder()
-	s.observer = &Observer{WrapConn: rec.WrapConn, WrapPacketConn: rec.WrapPacketConn}
+	rec := capture.NewRecorder()
+	s.observer = &capture.Observer{WrapConn: rec.WrapConn, WrapPacketConn: rec.WrapPacketConn}
 	s.closers = append(s.closers, s.observer)
 	return &synthCapture{rec: rec, obs: s.observer, file: file}, nil
 }
@@ -67,7 +69,7 @@ type liveRun struct {
 
 // newLiveCapture checks that a packet socket can be opened here.
 func newLiveCapture(file string) (capturer, error) {
-	halt, err := StartLiveCapture("lo", []int{1}, io.Discard)
+	halt, err := capture.StartLiveCapture("lo", []int{1}, io.Discard)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +99,7 @@ func (c *liveRun) ready(s *stack) error {
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	halt, err := StartLiveCapture("lo", ports, f)
+	halt, err := capture.StartLiveCapture("lo", ports, f)
 	if err != nil {
 		f.Close()
 		return err

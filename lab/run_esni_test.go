@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // TestRunESNI runs baseline, esni, ech-shared and ech-hide-alpn over DoH
@@ -27,7 +29,7 @@ func TestRunESNI(t *testing.T) {
 		!slices.Contains(base.ALPN, "h2") {
 		t.Errorf("baseline: SNI %v leaked %v ALPN %v, want the name in the clear SNI and ALPN in the clear", base.SNI, base.Leaked, base.ALPN)
 	}
-	if len(esni.SNI) != 0 || len(esni.Leaked) != 0 || !slices.Equal(esni.ECH, []string{ECHESNI}) ||
+	if len(esni.SNI) != 0 || len(esni.Leaked) != 0 || !slices.Equal(esni.ECH, []string{observe.ECHESNI}) ||
 		!slices.Equal(esni.InnerSNI, []string{SecretName}) || !slices.Equal(esni.ALPN, []string{"h2"}) {
 		t.Errorf("esni: SNI %v leaked %v ECH %v inner %v ALPN %v", esni.SNI, esni.Leaked, esni.ECH, esni.InnerSNI, esni.ALPN)
 	}
@@ -57,7 +59,7 @@ func TestRunESNI(t *testing.T) {
 // checkESNIFlows checks the flows to the HTTPS servers: the ESNI
 // ClientHello shows ALPN h2 in the clear and no name; the ECH one
 // carries its ALPN inside the encrypted inner ClientHello.
-func checkESNIFlows(t *testing.T, rep *Report) {
+func checkESNIFlows(t *testing.T, rep *observe.Report) {
 	t.Helper()
 	var sawESNI, sawECH bool
 	for _, f := range rep.Flows {
@@ -67,7 +69,7 @@ func checkESNIFlows(t *testing.T, rep *Report) {
 			if f.SNI != "" || f.InnerSNI != SecretName || !f.ESNIDecrypted || !slices.Equal(f.ALPN, []string{"h2"}) {
 				t.Errorf("esni flow: SNI %q inner %q ALPN %v", f.SNI, f.InnerSNI, f.ALPN)
 			}
-		case f.Scenario == "ech-shared/doh" && f.ECH == ECHReal:
+		case f.Scenario == "ech-shared/doh" && f.ECH == observe.ECHReal:
 			sawECH = true
 			if f.SNI != PublicName || f.InnerSNI != SecretName || len(f.InnerALPN) == 0 {
 				t.Errorf("ech flow: SNI %q inner %q inner ALPN %v", f.SNI, f.InnerSNI, f.InnerALPN)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // checkHideALPNRow checks the summary row of ech-hide-alpn over DoH: the
@@ -22,11 +24,11 @@ func checkHideALPNRow(t *testing.T, r Row) {
 	if len(r.ALPN) != 0 || !slices.Equal(r.InnerALPN, []string{"h2"}) || !slices.Equal(r.HiddenALPN, []string{"h2"}) {
 		t.Errorf("%s: ALPN in clear %v, inner %v, hidden %v; want none, h2, h2", ScenarioHideALPN, r.ALPN, r.InnerALPN, r.HiddenALPN)
 	}
-	if !slices.Equal(r.ECH, []string{ECHReal}) || r.Accepted != "yes" || !slices.Equal(r.InnerSNI, []string{SecretName}) {
+	if !slices.Equal(r.ECH, []string{observe.ECHReal}) || r.Accepted != "yes" || !slices.Equal(r.InnerSNI, []string{SecretName}) {
 		t.Errorf("%s: ECH %v accepted %q inner %v", ScenarioHideALPN, r.ECH, r.Accepted, r.InnerSNI)
 	}
 	for _, n := range r.Names {
-		if n.Name == SecretName && n.Source != SourceNothing {
+		if n.Name == SecretName && n.Source != observe.SourceNothing {
 			t.Errorf("%s: the observer learned %s from %s", ScenarioHideALPN, n.Name, n.Source)
 		}
 	}
@@ -42,12 +44,12 @@ func checkHideALPNRow(t *testing.T, r Row) {
 // checkHideALPNFlows checks the ech-hide-alpn flow as Compare read it
 // with the keys, then compares the capture again without keys: the inner
 // ALPN is then nowhere to be seen.
-func checkHideALPNFlows(t *testing.T, out string, rep *Report) {
+func checkHideALPNFlows(t *testing.T, out string, rep *observe.Report) {
 	t.Helper()
 	label := ScenarioHideALPN + "/doh"
 	var port uint16
 	for _, f := range rep.Flows {
-		if f.Scenario != label || f.ECH != ECHReal {
+		if f.Scenario != label || f.ECH != observe.ECHReal {
 			continue
 		}
 		port = f.Server.Port()
@@ -73,7 +75,7 @@ func checkHideALPNFlows(t *testing.T, out string, rep *Report) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	blind, err := Compare(f, CompareOptions{Scenarios: rules})
+	blind, err := observe.Compare(f, observe.CompareOptions{Scenarios: rules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func checkHideALPNFlows(t *testing.T, out string, rep *Report) {
 			continue
 		}
 		seen++
-		if fl.ECH != ECHOuter || fl.SNI != PublicName || len(fl.ALPN) != 0 || fl.InnerSNI != "" || len(fl.InnerALPN) != 0 {
+		if fl.ECH != observe.ECHOuter || fl.SNI != PublicName || len(fl.ALPN) != 0 || fl.InnerSNI != "" || len(fl.InnerALPN) != 0 {
 			t.Errorf("without keys, %s flow: ECH %q SNI %q ALPN %v inner %q %v", label, fl.ECH, fl.SNI, fl.ALPN, fl.InnerSNI, fl.InnerALPN)
 		}
 	}
@@ -93,14 +95,14 @@ func checkHideALPNFlows(t *testing.T, out string, rep *Report) {
 }
 
 // readRules reads the run's scenario map.
-func readRules(t *testing.T, out string) []ScenarioRule {
+func readRules(t *testing.T, out string) []observe.ScenarioRule {
 	t.Helper()
 	f, err := os.Open(filepath.Join(out, FileScenarios))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rules, err := ReadScenarioMap(f)
+	rules, err := observe.ReadScenarioMap(f)
 	if err != nil {
 		t.Fatal(err)
 	}

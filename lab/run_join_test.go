@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // TestRunJoinsExactly: in a run, every flow the observer saw is joined to
@@ -35,9 +37,9 @@ func checkExactJoins(t *testing.T, out string, res *RunResult) {
 	t.Helper()
 	labels := map[string]int{}
 	for _, f := range res.Report.Flows {
-		want := JoinClientRandom
-		if f.Transport == TransportUDPDNS || f.Transport == TransportTCPDNS {
-			want = JoinDNSID
+		want := observe.JoinClientRandom
+		if f.Transport == observe.TransportUDPDNS || f.Transport == observe.TransportTCPDNS {
+			want = observe.JoinDNSID
 		}
 		if f.ScenarioBy != want {
 			t.Errorf("flow %d (%s %s to %v): %s by %q, want by %s", f.ID, f.Transport, f.Service, f.Server, f.Scenario, f.ScenarioBy, want)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // TestRunKeylogECH: a run's sslkeylog.txt (0600) holds the ECH_SECRET and
@@ -23,7 +25,7 @@ func TestRunKeylogECH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kl, err := ParseKeylog(f)
+	kl, err := observe.ParseKeylog(f)
 	f.Close()
 	if err != nil || len(kl.ECH) != 2 || len(kl.Warnings) != 0 {
 		t.Fatalf("sslkeylog.txt: %d ECH entries (want 2), warnings %v, %v", len(kl.ECH), kl.Warnings, err)
@@ -31,7 +33,7 @@ func TestRunKeylogECH(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(out, FileKeylog)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("%s: %v %v", FileKeylog, st, err)
 	}
-	opts := CompareOptions{Scenarios: readRules(t, out)}
+	opts := observe.CompareOptions{Scenarios: readRules(t, out)}
 	opts.UseKeylog(kl)
 	var opened []string
 	for _, fl := range compareFile(t, filepath.Join(out, FileCapture), opts).Flows {
@@ -39,7 +41,7 @@ func TestRunKeylogECH(t *testing.T) {
 			continue
 		}
 		opened = append(opened, fl.Scenario)
-		if fl.ECH != ECHReal || fl.ECHOpenedBy != "keylog" || fl.InnerSNI != SecretName || fl.ECHAccepted == nil || !*fl.ECHAccepted {
+		if fl.ECH != observe.ECHReal || fl.ECHOpenedBy != "keylog" || fl.InnerSNI != SecretName || fl.ECHAccepted == nil || !*fl.ECHAccepted {
 			t.Errorf("%s flow from the run's keylog alone: ECH %q by %q inner %q accepted %v", fl.Scenario, fl.ECH, fl.ECHOpenedBy, fl.InnerSNI, fl.ECHAccepted)
 		}
 	}
@@ -53,9 +55,9 @@ func TestRunKeylogECH(t *testing.T) {
 	}
 	want, ech, echFlows := map[string]bool{}, map[string]bool{}, 0 // client ports of the h2 connections (to the servers and DoH)
 	for _, fl := range res.Report.Flows {
-		if fl.Service == "h2" && (fl.Scenario == "baseline/doh" || fl.Scenario == "ech-shared/doh" && fl.ECH == ECHReal) {
+		if fl.Service == "h2" && (fl.Scenario == "baseline/doh" || fl.Scenario == "ech-shared/doh" && fl.ECH == observe.ECHReal) {
 			want[strconv.Itoa(int(fl.Client.Port()))] = true
-			if fl.ECH == ECHReal {
+			if fl.ECH == observe.ECHReal {
 				echFlows++
 				ech[strconv.Itoa(int(fl.Client.Port()))] = true
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/internal/testutil"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // TestRunRestOfMatrix runs the scenarios and DNS transports that
@@ -71,15 +72,15 @@ func checkTsharkFlows(t *testing.T, capFile, flowsFile string) (hellos, ech, qui
 	if err != nil {
 		t.Fatal(err)
 	}
-	var flows []Flow
+	var flows []observe.Flow
 	var tlsPorts []uint16
 	for _, line := range strings.Split(strings.TrimSpace(string(jb)), "\n") {
-		var f Flow
+		var f observe.Flow
 		if err := json.Unmarshal([]byte(line), &f); err != nil {
 			t.Fatalf("%s: %v", flowsFile, err)
 		}
 		flows = append(flows, f)
-		if f.Transport == TransportTCP && !slices.Contains(tlsPorts, f.Server.Port()) {
+		if f.Transport == observe.TransportTCP && !slices.Contains(tlsPorts, f.Server.Port()) {
 			tlsPorts = append(tlsPorts, f.Server.Port())
 		}
 	}
@@ -95,7 +96,7 @@ func checkTsharkFlows(t *testing.T, capFile, flowsFile string) (hellos, ech, qui
 		if f.ClientHelloLen == 0 {
 			continue // Do53, or no ClientHello
 		}
-		fromCompare = append(fromCompare, helloView{port: f.Client.Port(), sni: f.SNI, ech: f.ECH != ECHNone && f.ECH != ECHESNI})
+		fromCompare = append(fromCompare, helloView{port: f.Client.Port(), sni: f.SNI, ech: f.ECH != observe.ECHNone && f.ECH != observe.ECHESNI})
 	}
 	less := func(s []helloView) func(i, j int) bool {
 		return func(i, j int) bool {

@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"time"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // Output file names inside RunConfig.OutDir.
@@ -93,7 +95,7 @@ func (o *outputs) writeCase(cr CaseResult) {
 // scenarioLine is one line of scenarios.jsonl: a ScenarioRule for Compare
 // plus the case it stands for.
 type scenarioLine struct {
-	ScenarioRule
+	observe.ScenarioRule
 	Transport string `json:"transport"`
 	Repeat    int    `json:"repeat"`
 	Case      string `json:"case"`
@@ -116,28 +118,28 @@ func writeScenarioMap(dir string, cases []CaseResult, live bool) error {
 	}
 	var lines []scenarioLine
 	for i, cr := range cases {
-		l := scenarioLine{ScenarioRule: ScenarioRule{Scenario: scenarioLabel(cr.Case)}, Transport: cr.Transport,
+		l := scenarioLine{ScenarioRule: observe.ScenarioRule{Scenario: scenarioLabel(cr.Case)}, Transport: cr.Transport,
 			Repeat: cr.Repeat, Case: cr.Label(), InnerName: cr.InnerName, Padding: cr.Padding}
-		add := func(r ScenarioRule) {
+		add := func(r observe.ScenarioRule) {
 			r.Scenario = l.Scenario
 			pl := l
 			pl.ScenarioRule = r
 			lines = append(lines, pl)
 		}
 		if len(cr.ClientRandoms) > 0 {
-			add(ScenarioRule{ClientRandoms: cr.ClientRandoms})
+			add(observe.ScenarioRule{ClientRandoms: cr.ClientRandoms})
 		}
 		for _, p := range ports[i] {
-			r := ScenarioRule{Proto: p.proto, ClientPort: p.port}
+			r := observe.ScenarioRule{Proto: p.proto, ClientPort: p.port}
 			if p.dns {
 				r.DNSIDs = cr.DNSIDs
 			}
 			add(r)
 		}
 		if len(cr.DNSIDs) > 0 {
-			add(ScenarioRule{DNSIDs: cr.DNSIDs, Start: cr.Start, End: cr.End})
+			add(observe.ScenarioRule{DNSIDs: cr.DNSIDs, Start: cr.Start, End: cr.End})
 		}
-		add(ScenarioRule{Start: cr.Start, End: cr.End})
+		add(observe.ScenarioRule{Start: cr.Start, End: cr.End})
 	}
 	return writeFile(filepath.Join(dir, FileScenarios), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
@@ -162,10 +164,10 @@ type clientPort struct {
 // files name transports differently ("tcp" is TLS in one, Do53 in the
 // other); a transport not listed is left out of the map.
 var logProtos = map[string]map[string]clientPort{
-	FileServer: {"tcp": {proto: ProtoTCP}, "quic": {proto: ProtoUDP}},
-	FileQueries: {"udp": {proto: ProtoUDP, dns: true}, "tcp": {proto: ProtoTCP, dns: true},
-		"dot": {proto: ProtoTCP}, "doh": {proto: ProtoTCP}, "json": {proto: ProtoTCP},
-		"doh3": {proto: ProtoUDP}, "doq": {proto: ProtoUDP}},
+	FileServer: {"tcp": {proto: observe.ProtoTCP}, "quic": {proto: observe.ProtoUDP}},
+	FileQueries: {"udp": {proto: observe.ProtoUDP, dns: true}, "tcp": {proto: observe.ProtoTCP, dns: true},
+		"dot": {proto: observe.ProtoTCP}, "doh": {proto: observe.ProtoTCP}, "json": {proto: observe.ProtoTCP},
+		"doh3": {proto: observe.ProtoUDP}, "doq": {proto: observe.ProtoUDP}},
 }
 
 // addClientPorts reads the client addresses of server.jsonl and
@@ -247,10 +249,10 @@ func writeReportMD(w io.Writer, res *RunResult) error {
 	}
 	fmt.Fprint(w, "```\n\n## Cases\n\n| case | outcome | detail |\n|---|---|---|\n")
 	for _, c := range res.Cases {
-		fmt.Fprintf(w, "| %s | %s | %s |\n", md(c.Label()), c.Outcome, md(c.Detail))
+		fmt.Fprintf(w, "| %s | %s | %s |\n", observe.MarkdownCell(c.Label()), c.Outcome, observe.MarkdownCell(c.Detail))
 	}
 	fmt.Fprintln(w)
-	return writeMarkdown(w, res.Report, 2)
+	return observe.WriteMarkdownLevel(w, res.Report, 2)
 }
 
 // ManifestSchema is the version of manifest.json's layout.

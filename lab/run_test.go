@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/internal/testutil"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // TestRunEndToEnd runs the embedded lab on a reduced matrix and checks the
@@ -71,7 +72,7 @@ func checkRow(t *testing.T, r Row) {
 		if !slices.Equal(r.SNI, []string{SecretName}) || !slices.Contains(r.Leaked, SecretName) {
 			t.Errorf("%s: SNI %v leaked %v, want the true name in the clear SNI", name, r.SNI, r.Leaked)
 		}
-		if r.Scenario == "grease" && !slices.Equal(r.ECH, []string{ECHGreaseOrKey}) {
+		if r.Scenario == "grease" && !slices.Equal(r.ECH, []string{observe.ECHGreaseOrKey}) {
 			t.Errorf("%s: ECH %v, want a GREASE extension no key opens", name, r.ECH)
 		}
 	default:
@@ -219,7 +220,7 @@ func checkTshark(t *testing.T, out string) {
 	var fromReport []string
 	jb, _ := os.ReadFile(filepath.Join(out, FileFlowsJSONL))
 	for _, line := range bytes.Split(bytes.TrimSpace(jb), []byte("\n")) {
-		var f Flow
+		var f observe.Flow
 		if err := json.Unmarshal(line, &f); err != nil {
 			t.Fatalf("flows.jsonl: %v", err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/echlab/echlab/client"
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/lab/observe"
 	"github.com/echlab/echlab/resolver"
 	"github.com/miekg/dns"
 )
@@ -172,7 +173,7 @@ func describeESNIServerHello(buf []byte, r *client.Result) (string, error) {
 	if sh.SupportedVersion != 0 {
 		v = sh.SupportedVersion
 	}
-	r.Version, r.Cipher, r.Group = versionName(v), cipherName(sh.CipherSuite), groupName(sh.KeyShareGroup)
+	r.Version, r.Cipher, r.Group = observe.VersionName(v), observe.CipherName(sh.CipherSuite), observe.GroupName(sh.KeyShareGroup)
 	if sh.IsHRR {
 		return "a HelloRetryRequest (" + r.Group + ")", nil
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/lab/capture"
+	"github.com/echlab/echlab/lab/observe"
 	"github.com/echlab/echlab/resolver"
 )
 
@@ -24,7 +26,7 @@ import (
 // run folder for scenarios.jsonl and the lab's logs.
 type joinLab struct {
 	tls     *labTLS
-	rec     *Recorder
+	rec     *capture.Recorder
 	tlsAddr string
 	dnsAddr string
 	dir     string
@@ -33,7 +35,7 @@ type joinLab struct {
 
 func newJoinLab(t *testing.T) *joinLab {
 	t.Helper()
-	l := &joinLab{tls: newLabTLS(t), rec: NewRecorder(), dir: t.TempDir(), logs: map[string][]string{}}
+	l := &joinLab{tls: newLabTLS(t), rec: capture.NewRecorder(), dir: t.TempDir(), logs: map[string][]string{}}
 	l.tlsAddr = serveTLS(t, l.rec, l.tls.server)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -126,7 +128,7 @@ func (l *joinLab) log(file, transport string, localPort int) {
 
 // compare writes the logs and scenarios.jsonl for cases as a live run
 // does, and compares the capture with them.
-func (l *joinLab) compare(t *testing.T, cases []CaseResult, keys ech.KeySource) (*Report, []ScenarioRule) {
+func (l *joinLab) compare(t *testing.T, cases []CaseResult, keys ech.KeySource) (*observe.Report, []observe.ScenarioRule) {
 	t.Helper()
 	for file, lines := range l.logs {
 		if err := os.WriteFile(filepath.Join(l.dir, file), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
@@ -137,11 +139,11 @@ func (l *joinLab) compare(t *testing.T, cases []CaseResult, keys ech.KeySource) 
 		t.Fatal(err)
 	}
 	rules := readRules(t, l.dir)
-	return compareFile(t, writeCapture(t, l.rec), CompareOptions{Keys: keys, Scenarios: rules}), rules
+	return compareFile(t, writeCapture(t, l.rec), observe.CompareOptions{Keys: keys, Scenarios: rules}), rules
 }
 
 // flowOf finds the flow of a transport from a client port.
-func flowOf(t *testing.T, rep *Report, transport string, port int) *Flow {
+func flowOf(t *testing.T, rep *observe.Report, transport string, port int) *observe.Flow {
 	t.Helper()
 	for _, f := range rep.Flows {
 		if f.Transport == transport && int(f.Client.Port()) == port {
@@ -187,16 +189,16 @@ func TestScenarioJoinTransport(t *testing.T) {
 	}
 	rep, rules := l.compare(t, []CaseResult{doh, do53}, nil)
 
-	tcp, udp := flowOf(t, rep, TransportTCP, p), flowOf(t, rep, TransportUDPDNS, p)
-	if tcp.Scenario != "ech-shared/doh" || tcp.ScenarioBy != JoinClientPort {
-		t.Errorf("TCP flow from %d: %s by %s, want ech-shared/doh by %s", p, tcp.Scenario, tcp.ScenarioBy, JoinClientPort)
+	tcp, udp := flowOf(t, rep, observe.TransportTCP, p), flowOf(t, rep, observe.TransportUDPDNS, p)
+	if tcp.Scenario != "ech-shared/doh" || tcp.ScenarioBy != observe.JoinClientPort {
+		t.Errorf("TCP flow from %d: %s by %s, want ech-shared/doh by %s", p, tcp.Scenario, tcp.ScenarioBy, observe.JoinClientPort)
 	}
-	if udp.Scenario != "baseline/do53" || udp.ScenarioBy != JoinDNSID || udp.DNS[0].ID != do53.DNSIDs[0] {
-		t.Errorf("UDP flow from %d: %s by %s, want baseline/do53 by %s", p, udp.Scenario, udp.ScenarioBy, JoinDNSID)
+	if udp.Scenario != "baseline/do53" || udp.ScenarioBy != observe.JoinDNSID || udp.DNS[0].ID != do53.DNSIDs[0] {
+		t.Errorf("UDP flow from %d: %s by %s, want baseline/do53 by %s", p, udp.Scenario, udp.ScenarioBy, observe.JoinDNSID)
 	}
-	late := flowOf(t, rep, TransportTCP, other)
-	if late.Scenario != "baseline/do53" || late.ScenarioBy != JoinTimeWindow {
-		t.Errorf("unlogged flow: %s by %s, want baseline/do53 by %s", late.Scenario, late.ScenarioBy, JoinTimeWindow)
+	late := flowOf(t, rep, observe.TransportTCP, other)
+	if late.Scenario != "baseline/do53" || late.ScenarioBy != observe.JoinTimeWindow {
+		t.Errorf("unlogged flow: %s by %s, want baseline/do53 by %s", late.Scenario, late.ScenarioBy, observe.JoinTimeWindow)
 	}
 	want := fmt.Sprintf("flows %d", late.ID)
 	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "1 flows joined by time window only") || !strings.HasSuffix(rep.Warnings[0], want) {
@@ -205,26 +207,26 @@ func TestScenarioJoinTransport(t *testing.T) {
 
 	// Without query ids, the protocol in the port rules alone keeps the
 	// UDP flow out of the DoH case.
-	var noIDs []ScenarioRule
+	var noIDs []observe.ScenarioRule
 	for _, r := range rules {
 		if r.ClientPort != 0 {
 			r.DNSIDs = nil
 			noIDs = append(noIDs, r)
 		}
 	}
-	rep = compareFile(t, writeCapture(t, l.rec), CompareOptions{Scenarios: noIDs})
-	if f := flowOf(t, rep, TransportUDPDNS, p); f.Scenario != "baseline/do53" || f.ScenarioBy != JoinClientPort {
-		t.Errorf("ports only: UDP flow from %d: %s by %s, want baseline/do53 by %s", p, f.Scenario, f.ScenarioBy, JoinClientPort)
+	rep = compareFile(t, writeCapture(t, l.rec), observe.CompareOptions{Scenarios: noIDs})
+	if f := flowOf(t, rep, observe.TransportUDPDNS, p); f.Scenario != "baseline/do53" || f.ScenarioBy != observe.JoinClientPort {
+		t.Errorf("ports only: UDP flow from %d: %s by %s, want baseline/do53 by %s", p, f.Scenario, f.ScenarioBy, observe.JoinClientPort)
 	}
 
 	// The same capture under the old map (client port alone, first match
 	// wins) puts the UDP query under the DoH case: the bug.
-	var old []ScenarioRule
+	var old []observe.ScenarioRule
 	for _, r := range rules {
-		old = append(old, ScenarioRule{Scenario: r.Scenario, ClientPort: r.ClientPort, Start: r.Start, End: r.End})
+		old = append(old, observe.ScenarioRule{Scenario: r.Scenario, ClientPort: r.ClientPort, Start: r.Start, End: r.End})
 	}
-	rep = compareFile(t, writeCapture(t, l.rec), CompareOptions{Scenarios: old})
-	if f := flowOf(t, rep, TransportUDPDNS, p); f.Scenario != "ech-shared/doh" {
+	rep = compareFile(t, writeCapture(t, l.rec), observe.CompareOptions{Scenarios: old})
+	if f := flowOf(t, rep, observe.TransportUDPDNS, p); f.Scenario != "ech-shared/doh" {
 		t.Errorf("old map: UDP flow joined %s; the test no longer shows the bug", f.Scenario)
 	}
 }
@@ -255,17 +257,17 @@ func TestScenarioJoinClientRandom(t *testing.T) {
 		t.Fatalf("%d flows, want 2", len(rep.Flows))
 	}
 	for _, f := range rep.Flows {
-		if f.Scenario != "ech-shared/doh" || f.ScenarioBy != JoinClientRandom {
-			t.Errorf("flow from %v (ECH %s): %s by %s, want ech-shared/doh by %s", f.Client, f.ECH, f.Scenario, f.ScenarioBy, JoinClientRandom)
+		if f.Scenario != "ech-shared/doh" || f.ScenarioBy != observe.JoinClientRandom {
+			t.Errorf("flow from %v (ECH %s): %s by %s, want ech-shared/doh by %s", f.Client, f.ECH, f.Scenario, f.ScenarioBy, observe.JoinClientRandom)
 		}
 	}
-	if f := flowOf(t, rep, TransportTCP, p); f.ECH != ECHReal {
+	if f := flowOf(t, rep, observe.TransportTCP, p); f.ECH != observe.ECHReal {
 		t.Errorf("flow from %d: ECH %q, want the ECH connection", p, f.ECH)
 	}
 
 	rules := readRules(t, l.dir)
-	rep = compareFile(t, writeCapture(t, l.rec), CompareOptions{Scenarios: rules})
-	if f := flowOf(t, rep, TransportTCP, p); f.Scenario != "baseline/doh" || f.ScenarioBy != JoinClientPort {
+	rep = compareFile(t, writeCapture(t, l.rec), observe.CompareOptions{Scenarios: rules})
+	if f := flowOf(t, rep, observe.TransportTCP, p); f.Scenario != "baseline/doh" || f.ScenarioBy != observe.JoinClientPort {
 		t.Errorf("without keys, ECH flow from %d: %s by %s, want the port rule", p, f.Scenario, f.ScenarioBy)
 	}
 }
@@ -279,12 +281,12 @@ func TestReadScenarioMapKeys(t *testing.T) {
 		{`{"client_port":1}`, "line 2: scenario is empty"},
 		{`{"scenario":"x","dns_ids":[70000]}`, "line 2: json: cannot unmarshal"},
 	} {
-		_, err := ReadScenarioMap(strings.NewReader("{\"scenario\":\"ok\"}\n" + tc.line + "\n"))
-		if !errors.Is(err, ErrScenarioMap) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+		_, err := observe.ReadScenarioMap(strings.NewReader("{\"scenario\":\"ok\"}\n" + tc.line + "\n"))
+		if !errors.Is(err, observe.ErrScenarioMap) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want %q", tc.line, err, tc.want)
 		}
 	}
-	rules, err := ReadScenarioMap(strings.NewReader(`{"scenario":"x","client_randoms":["` + strings.Repeat("AB", 32) + `"]}`))
+	rules, err := observe.ReadScenarioMap(strings.NewReader(`{"scenario":"x","client_randoms":["` + strings.Repeat("AB", 32) + `"]}`))
 	if err != nil || rules[0].ClientRandoms[0] != strings.Repeat("ab", 32) {
 		t.Errorf("upper-case random: %v %v", rules, err)
 	}

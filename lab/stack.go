@@ -13,6 +13,7 @@ import (
 
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/lab/capture"
 	"github.com/echlab/echlab/resolver"
 	"github.com/echlab/echlab/server"
 )
@@ -54,7 +55,7 @@ type stack struct {
 	services  map[string]*service
 	resolver  *resolver.Running
 	dnsURLs   map[string]string // DNS transport → URL the client uses
-	observer  *Observer         // nil with a live capture
+	observer  *capture.Observer // nil with a live capture
 	serverLog io.Writer
 	keylog    io.Writer
 	closers   []io.Closer

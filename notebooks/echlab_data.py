@@ -30,7 +30,7 @@ SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 # DNS transports in the order the lab reports them (lab.AllTransports).
 TRANSPORTS = ["do53", "dot", "doh", "doh3", "doq"]
 
-# ECH states of a flow (lab/flow.go), plus "none" for no extension; "esni"
+# ECH states of a flow (lab/observe/flow.go), plus "none" for no extension; "esni"
 # marks a draft ESNI extension (the esni scenario), not ECH.
 ECH_NONE, ECH_OUTER, ECH_REAL, ECH_GREASE = "none", "ech-outer", "real", "grease-or-unknown-key"
 ECH_ESNI = "esni"
@@ -218,7 +218,7 @@ def _flows_from_csv(path: Path) -> pd.DataFrame:
 def load_flows(data=None) -> pd.DataFrame:
     """Load the observer's flows from flows.jsonl, flows.json or flows.csv.
 
-    One row per flow as lab.Compare saw it. Columns are the flow's JSON
+    One row per flow as observe.Compare (lab/observe) saw it. Columns are the flow's JSON
     fields (alpn joined with ";"), plus: row and dns_transport (from the
     scenario label), ech ("none" when absent), dns_queries (list of names
     asked in plain DNS), dns_qtypes, dns_has_ech.

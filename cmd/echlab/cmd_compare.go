@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/echlab/echlab/lab"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 func init() {
@@ -66,17 +66,17 @@ func runCompare(args []string) error {
 		return err
 	}
 	defer f.Close()
-	rep, err := lab.Compare(f, opts)
+	rep, err := observe.Compare(f, opts)
 	if err != nil {
 		return err
 	}
 	return c.write(rep)
 }
 
-func (c *compareFlags) options() (lab.CompareOptions, error) {
-	var opts lab.CompareOptions
+func (c *compareFlags) options() (observe.CompareOptions, error) {
+	var opts observe.CompareOptions
 	if len(c.keys) > 0 {
-		keys, err := lab.LoadKeySets(c.keys...) // retired keys too: the capture may predate their grace's end
+		keys, err := observe.LoadKeySets(c.keys...) // retired keys too: the capture may predate their grace's end
 		if err != nil {
 			return opts, err
 		}
@@ -88,7 +88,7 @@ func (c *compareFlags) options() (lab.CompareOptions, error) {
 			return opts, err
 		}
 		defer f.Close()
-		kl, err := lab.ParseKeylog(f)
+		kl, err := observe.ParseKeylog(f)
 		if err != nil {
 			return opts, err
 		}
@@ -103,7 +103,7 @@ func (c *compareFlags) options() (lab.CompareOptions, error) {
 			return opts, err
 		}
 		defer f.Close()
-		if opts.Scenarios, err = lab.ReadScenarioMap(f); err != nil {
+		if opts.Scenarios, err = observe.ReadScenarioMap(f); err != nil {
 			return opts, err
 		}
 	}
@@ -112,17 +112,17 @@ func (c *compareFlags) options() (lab.CompareOptions, error) {
 
 // write prints the table unless a report goes to standard output, then
 // writes each requested file.
-func (c *compareFlags) write(rep *lab.Report) error {
+func (c *compareFlags) write(rep *observe.Report) error {
 	outs := []struct {
 		path  string
-		write func(io.Writer, *lab.Report) error
-	}{{c.jsonOut, lab.WriteJSON}, {c.csvOut, lab.WriteCSV}, {c.mdOut, lab.WriteMarkdown}}
+		write func(io.Writer, *observe.Report) error
+	}{{c.jsonOut, observe.WriteJSON}, {c.csvOut, observe.WriteCSV}, {c.mdOut, observe.WriteMarkdown}}
 	toStdout := false
 	for _, o := range outs {
 		toStdout = toStdout || o.path == "-"
 	}
 	if !toStdout {
-		if err := (lab.TableOptions{Wide: c.wide}).WriteTable(os.Stdout, rep); err != nil {
+		if err := (observe.TableOptions{Wide: c.wide}).WriteTable(os.Stdout, rep); err != nil {
 			return err
 		}
 	}
@@ -135,7 +135,7 @@ func (c *compareFlags) write(rep *lab.Report) error {
 	return errors.Join(errs...)
 }
 
-func writeTo(path string, rep *lab.Report, write func(io.Writer, *lab.Report) error) error {
+func writeTo(path string, rep *observe.Report, write func(io.Writer, *observe.Report) error) error {
 	if path == "-" {
 		return write(os.Stdout, rep)
 	}

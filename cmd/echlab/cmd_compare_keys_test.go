@@ -15,7 +15,8 @@ import (
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
 	"github.com/echlab/echlab/internal/testutil"
-	"github.com/echlab/echlab/lab"
+	"github.com/echlab/echlab/lab/capture"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // twoKeySetCapture writes key sets a/ and b/ (and an esni/ folder without
@@ -23,7 +24,7 @@ import (
 // connection sealed to each set's config, plus one ClientHelloOuter that
 // ech.Seal made for set a with its ECH lines in a keylog. It returns the
 // key folder, the capture and the keylog.
-func twoKeySetCapture(t *testing.T) (keys, capture, keylog string) {
+func twoKeySetCapture(t *testing.T) (keys, pcap, keylog string) {
 	dir := t.TempDir()
 	keys = filepath.Join(dir, "keys")
 	ca, err := pki.NewCA("compare keys test CA")
@@ -55,7 +56,7 @@ func twoKeySetCapture(t *testing.T) (keys, capture, keylog string) {
 		lists = append(lists, list)
 	}
 	os.MkdirAll(filepath.Join(keys, "esni"), 0o700)
-	rec := lab.NewRecorder()
+	rec := capture.NewRecorder()
 	ln := testutil.ListenTCP(t)
 	testutil.AcceptEach(t, rec.WrapListener(ln), func(c net.Conn) {
 		tc := tls.Server(c, srv)
@@ -77,14 +78,14 @@ func twoKeySetCapture(t *testing.T) (keys, capture, keylog string) {
 		t.Fatal(err)
 	}
 	sealKeylogged(t, ln.Addr().String(), &ks.Keys()[0].Config, &kl)
-	capture, keylog = filepath.Join(dir, "c.pcapng"), filepath.Join(dir, "keylog.txt")
+	pcap, keylog = filepath.Join(dir, "c.pcapng"), filepath.Join(dir, "keylog.txt")
 	var buf bytes.Buffer
 	if err := rec.WritePcapng(&buf); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(capture, buf.Bytes(), 0o644)
+	os.WriteFile(pcap, buf.Bytes(), 0o644)
 	os.WriteFile(keylog, kl.Bytes(), 0o600)
-	return keys, capture, keylog
+	return keys, pcap, keylog
 }
 
 // sealKeylogged sends a ClientHelloOuter sealed by ech.Seal to addr, reads
@@ -174,7 +175,7 @@ func compareJSON(t *testing.T, args ...string) []compareFlow {
 func opened(flows []compareFlow) map[string]int {
 	n := map[string]int{}
 	for _, f := range flows {
-		if f.ECH == lab.ECHReal && f.InnerSNI == "secret.lab.test" {
+		if f.ECH == observe.ECHReal && f.InnerSNI == "secret.lab.test" {
 			n[f.OpenedBy]++
 		}
 	}

@@ -14,7 +14,7 @@ import (
 func TestCompareCommand(t *testing.T) {
 	dir := t.TempDir()
 	js, cs, md := filepath.Join(dir, "f.jsonl"), filepath.Join(dir, "f.csv"), filepath.Join(dir, "f.md")
-	capture := filepath.Join("..", "..", "lab", "testdata", "ech-tls.pcapng")
+	capture := filepath.Join("..", "..", "lab", "observe", "testdata", "ech-tls.pcapng")
 	if err := runCompare([]string{"--csv", cs, capture, "--json", js, "--markdown", md}); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestCompareCommandErrors(t *testing.T) {
 	if err := runCompare([]string{notCapture}); err == nil || !strings.Contains(err.Error(), "not a pcap") {
 		t.Errorf("text file: %v", err)
 	}
-	if err := runCompare([]string{"--keys", t.TempDir(), filepath.Join("..", "..", "lab", "testdata", "ech-tls.pcapng")}); err == nil {
+	if err := runCompare([]string{"--keys", t.TempDir(), filepath.Join("..", "..", "lab", "observe", "testdata", "ech-tls.pcapng")}); err == nil {
 		t.Error("an empty key directory gave no error")
 	}
 }

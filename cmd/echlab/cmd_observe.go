@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/ech"
-	"github.com/echlab/echlab/lab"
+	"github.com/echlab/echlab/lab/capture"
 )
 
 func init() {
@@ -64,7 +64,7 @@ func (f *observeFlags) run(ports []int) error {
 		return err
 	}
 	defer out.Close()
-	stop, err := lab.StartLiveCapture(f.iface, ports, out)
+	stop, err := capture.StartLiveCapture(f.iface, ports, out)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/ech"
-	"github.com/echlab/echlab/lab"
+	"github.com/echlab/echlab/lab/capture"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // Files the capture writes in the output directory.
@@ -36,7 +37,7 @@ func (l *Lab) StartCapture(iface string) (*Capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("interop: %w", err)
 	}
-	stop, err := lab.StartLiveCapture(iface, []int{l.Port, l.DoHPort}, f)
+	stop, err := capture.StartLiveCapture(iface, []int{l.Port, l.DoHPort}, f)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -85,22 +86,22 @@ type Window struct {
 // port from the server's log (within the window), then anything else to
 // the server or DoH port by time window ("BROWSER/CASE" and
 // "BROWSER/CASE/doh").
-func (l *Lab) ScenarioRules(ws []Window) []lab.ScenarioRule {
-	var rules []lab.ScenarioRule
+func (l *Lab) ScenarioRules(ws []Window) []observe.ScenarioRule {
+	var rules []observe.ScenarioRule
 	for _, w := range ws {
 		for _, c := range w.Clients {
 			ap, err := netip.ParseAddrPort(c)
 			if err != nil {
 				continue
 			}
-			rules = append(rules, lab.ScenarioRule{Scenario: w.Scenario, ClientPort: ap.Port(),
+			rules = append(rules, observe.ScenarioRule{Scenario: w.Scenario, ClientPort: ap.Port(),
 				ServerPort: uint16(l.Port), Start: w.Start, End: w.End})
 		}
 	}
 	for _, w := range ws {
 		rules = append(rules,
-			lab.ScenarioRule{Scenario: w.Scenario, ServerPort: uint16(l.Port), Start: w.Start, End: w.End},
-			lab.ScenarioRule{Scenario: w.Scenario + "/doh", ServerPort: uint16(l.DoHPort), Start: w.Start, End: w.End})
+			observe.ScenarioRule{Scenario: w.Scenario, ServerPort: uint16(l.Port), Start: w.Start, End: w.End},
+			observe.ScenarioRule{Scenario: w.Scenario + "/doh", ServerPort: uint16(l.DoHPort), Start: w.Start, End: w.End})
 	}
 	return rules
 }
@@ -108,7 +109,7 @@ func (l *Lab) ScenarioRules(ws []Window) []lab.ScenarioRule {
 // CompareCapture reads the capture with the observer's keys and the
 // scenario rules of ws, and writes FlowsJSON, FlowsCSV and CompareMD in
 // the lab's directory.
-func (l *Lab) CompareCapture(path string, ws []Window) (*lab.Report, error) {
+func (l *Lab) CompareCapture(path string, ws []Window) (*observe.Report, error) {
 	keys, err := l.ObserverKeys()
 	if err != nil {
 		return nil, err
@@ -118,14 +119,14 @@ func (l *Lab) CompareCapture(path string, ws []Window) (*lab.Report, error) {
 		return nil, fmt.Errorf("interop: %w", err)
 	}
 	defer f.Close()
-	rep, err := lab.Compare(f, lab.CompareOptions{Keys: keys, Scenarios: l.ScenarioRules(ws)})
+	rep, err := observe.Compare(f, observe.CompareOptions{Keys: keys, Scenarios: l.ScenarioRules(ws)})
 	if err != nil {
 		return nil, err
 	}
-	for name, write := range map[string]func(*os.File, *lab.Report) error{
-		FlowsJSON: func(w *os.File, r *lab.Report) error { return lab.WriteJSON(w, r) },
-		FlowsCSV:  func(w *os.File, r *lab.Report) error { return lab.WriteCSV(w, r) },
-		CompareMD: func(w *os.File, r *lab.Report) error { return lab.WriteMarkdown(w, r) },
+	for name, write := range map[string]func(*os.File, *observe.Report) error{
+		FlowsJSON: func(w *os.File, r *observe.Report) error { return observe.WriteJSON(w, r) },
+		FlowsCSV:  func(w *os.File, r *observe.Report) error { return observe.WriteCSV(w, r) },
+		CompareMD: func(w *os.File, r *observe.Report) error { return observe.WriteMarkdown(w, r) },
 	} {
 		out, err := os.Create(filepath.Join(l.Dir, name))
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
-	"github.com/echlab/echlab/lab"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // TestCaptureCompare drives the capture and compare path of Run without a
@@ -110,7 +110,7 @@ func TestCaptureCompare(t *testing.T) {
 			echRes.Observed.Disagreements, retryRes.Outcome, retryRes.Observed.Disagreements)
 	}
 	d := echRes.Observed.Decider()
-	if d == nil || d.SNI != PublicName || d.ECH != lab.ECHReal || d.InnerSNI != SecretName || d.Accepted == nil || !*d.Accepted ||
+	if d == nil || d.SNI != PublicName || d.ECH != observe.ECHReal || d.InnerSNI != SecretName || d.Accepted == nil || !*d.Accepted ||
 		!strings.HasPrefix(d.JA4, "t13d") || d.ClientHelloLen < 200 {
 		t.Errorf("ech: observed %+v", d)
 	}
@@ -118,7 +118,7 @@ func TestCaptureCompare(t *testing.T) {
 		t.Errorf("retry: %d observed flows, want 2", n)
 	}
 	g := greaseRes.Observed.Flows
-	if len(g) != 1 || g[0].SNI != PlainName || g[0].ECH != lab.ECHGreaseOrKey || g[0].ConfigID == nil || *g[0].ConfigID != unheld ||
+	if len(g) != 1 || g[0].SNI != PlainName || g[0].ECH != observe.ECHGreaseOrKey || g[0].ConfigID == nil || *g[0].ConfigID != unheld ||
 		g[0].InnerSNI != "" {
 		t.Errorf("grease: observed %+v, want one flow with SNI %s and an unopened ECH extension, config id %d", g, PlainName, unheld)
 	}

@@ -3,7 +3,7 @@ package interop
 import (
 	"testing"
 
-	"github.com/echlab/echlab/lab"
+	"github.com/echlab/echlab/lab/observe"
 	"github.com/echlab/echlab/server"
 )
 
@@ -54,10 +54,10 @@ func TestDisagreements(t *testing.T) {
 	l := &Lab{StaleID: 10, CurrentID: 20}
 	yes, no := true, false
 	real := func(inner string, cid uint8, acc *bool) ObservedFlow {
-		return ObservedFlow{ID: 1, Client: "127.0.0.1:4000", Transport: "tcp", SNI: PublicName, ECH: lab.ECHReal,
+		return ObservedFlow{ID: 1, Client: "127.0.0.1:4000", Transport: "tcp", SNI: PublicName, ECH: observe.ECHReal,
 			ConfigID: id(cid), InnerSNI: inner, Accepted: acc}
 	}
-	grease := ObservedFlow{ID: 1, Client: "127.0.0.1:4000", Transport: "tcp", SNI: PlainName, ECH: lab.ECHGreaseOrKey, ConfigID: id(77)}
+	grease := ObservedFlow{ID: 1, Client: "127.0.0.1:4000", Transport: "tcp", SNI: PlainName, ECH: observe.ECHGreaseOrKey, ConfigID: id(77)}
 	v := Verdict{Client: "127.0.0.1:4000", Transport: "tcp"}
 	leaky := grease
 	leaky.ECH = ""
@@ -73,7 +73,7 @@ func TestDisagreements(t *testing.T) {
 		{"ech not confirmed", 0, []ObservedFlow{real(SecretName, 20, &no)}, false},
 		{"ech no ServerHello", 0, []ObservedFlow{real(SecretName, 20, nil)}, false},
 		{"ech wrong inner", 0, []ObservedFlow{real(StaleName, 20, &yes)}, false},
-		{"ech unopened", 0, []ObservedFlow{{ID: 1, Client: "127.0.0.1:4000", Transport: "tcp", SNI: PublicName, ECH: lab.ECHGreaseOrKey}}, false},
+		{"ech unopened", 0, []ObservedFlow{{ID: 1, Client: "127.0.0.1:4000", Transport: "tcp", SNI: PublicName, ECH: observe.ECHGreaseOrKey}}, false},
 		{"ech not captured", 0, nil, false},
 		{"grease", 1, []ObservedFlow{grease}, true},
 		{"grease without ECH", 1, []ObservedFlow{leaky}, false},

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/echlab/echlab/lab"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // checkKeylog compares the capture again with only the browser's own
@@ -27,34 +27,34 @@ func (l *Lab) checkKeylog(res *Result, capturePath string) error {
 	} else if err != nil {
 		return fmt.Errorf("interop: %w", err)
 	}
-	kl, err := lab.ParseKeylog(f)
+	kl, err := observe.ParseKeylog(f)
 	f.Close()
 	if err != nil {
 		return err
 	}
-	opts := lab.CompareOptions{}
+	opts := observe.CompareOptions{}
 	opts.UseKeylog(kl)
 	c, err := os.Open(capturePath)
 	if err != nil {
 		return fmt.Errorf("interop: %w", err)
 	}
 	defer c.Close()
-	rep, err := lab.Compare(c, opts)
+	rep, err := observe.Compare(c, opts)
 	if err != nil {
 		return err
 	}
-	byClient := map[string]*lab.Flow{}
+	byClient := map[string]*observe.Flow{}
 	for _, fl := range rep.Flows {
 		byClient[fl.Transport+" "+fl.Client.String()] = fl
 	}
 	o := res.Observed
 	o.KeylogECH = len(kl.ECH)
 	for _, want := range o.Flows {
-		if want.ECH != lab.ECHReal {
+		if want.ECH != observe.ECHReal {
 			continue
 		}
 		got := byClient[want.Transport+" "+want.Client]
-		if got != nil && got.ECH == lab.ECHReal && got.ECHOpenedBy == "keylog" && got.InnerSNI == want.InnerSNI {
+		if got != nil && got.ECH == observe.ECHReal && got.ECHOpenedBy == "keylog" && got.InnerSNI == want.InnerSNI {
 			o.KeylogOpened++
 			continue
 		}

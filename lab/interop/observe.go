@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/echlab/echlab/lab"
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // Observed is what the capture shows of one browser on one case: the
@@ -64,7 +64,7 @@ func (o *Observed) disagreed() []string {
 // observe collects the result's flows from the comparison (by the scenario
 // label "BROWSER/CASE"), checks them against the case and, when they
 // disagree, turns a pass into a failure that says why.
-func (l *Lab) observe(res *Result, cmp *lab.Report) {
+func (l *Lab) observe(res *Result, cmp *observe.Report) {
 	scen := res.Browser + "/" + res.Case
 	o := &Observed{Deciding: -1}
 	for _, f := range cmp.Flows {
@@ -90,7 +90,7 @@ func (l *Lab) observe(res *Result, cmp *lab.Report) {
 	}
 }
 
-func observedFlow(f *lab.Flow) ObservedFlow {
+func observedFlow(f *observe.Flow) ObservedFlow {
 	return ObservedFlow{ID: f.ID, Client: f.Client.String(), Transport: f.Transport, SNI: f.SNI, ECH: f.ECH,
 		ConfigID: f.ECHConfigID, JA4: f.JA4, ClientHelloLen: f.ClientHelloLen, ECHPayloadLen: f.ECHPayloadLen,
 		InnerSNI: f.InnerSNI, Accepted: f.ECHAccepted, Warnings: f.Warnings}
@@ -118,7 +118,7 @@ func (l *Lab) disagreements(c Case, v Verdict, o *Observed) []string {
 		l.wantAccepted(d, c.Host, want)
 	case "grease":
 		want(d.SNI == PlainName, "outer SNI %q, want %s", d.SNI, PlainName)
-		want(d.ECH == lab.ECHGreaseOrKey, "ECH %q, want %s (an extension no key opens)", dashIf(d.ECH), lab.ECHGreaseOrKey)
+		want(d.ECH == observe.ECHGreaseOrKey, "ECH %q, want %s (an extension no key opens)", dashIf(d.ECH), observe.ECHGreaseOrKey)
 		want(d.ConfigID != nil, "no ECH config id")
 		want(d.Accepted == nil || !*d.Accepted, "ECH acceptance confirmed for a GREASE extension")
 	case "retry":
@@ -135,7 +135,7 @@ func (l *Lab) disagreements(c Case, v Verdict, o *Observed) []string {
 // the inner name host, and acceptance verified.
 func (l *Lab) wantAccepted(d *ObservedFlow, host string, want func(bool, string, ...any)) {
 	want(d.SNI == PublicName, "outer SNI %q, want %s", d.SNI, PublicName)
-	want(d.ECH == lab.ECHReal, "ECH %q, want %s", dashIf(d.ECH), lab.ECHReal)
+	want(d.ECH == observe.ECHReal, "ECH %q, want %s", dashIf(d.ECH), observe.ECHReal)
 	want(d.ConfigID != nil && *d.ConfigID == l.CurrentID, "ECH config id %s, want %d", idString(d.ConfigID), l.CurrentID)
 	want(d.InnerSNI == host, "inner SNI %q, want %s", d.InnerSNI, host)
 	want(d.Accepted != nil && *d.Accepted, "ECH acceptance %s in the ServerHello, want confirmed", boolString(d.Accepted))
@@ -143,7 +143,7 @@ func (l *Lab) wantAccepted(d *ObservedFlow, host string, want func(bool, string,
 
 // staleRejected: the stale config, opened by the observer, not accepted.
 func (l *Lab) staleRejected(f ObservedFlow, host string) bool {
-	return f.SNI == PublicName && f.ECH == lab.ECHReal && f.ConfigID != nil && *f.ConfigID == l.StaleID &&
+	return f.SNI == PublicName && f.ECH == observe.ECHReal && f.ConfigID != nil && *f.ConfigID == l.StaleID &&
 		f.InnerSNI == host && f.Accepted != nil && !*f.Accepted
 }
 

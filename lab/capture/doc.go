@@ -1,0 +1,9 @@
+// Package capture writes and reads the lab's captures: it reads any pcap or
+// pcapng (Read, DecodeLink) into decoded TCP/UDP packets, captures live from
+// a Linux AF_PACKET socket (StartLiveCapture; elsewhere an error wrapping
+// errors.ErrUnsupported), splits GSO/TSO super-packets, and records
+// connections through wrapped sockets and relays (Recorder, Observer) to
+// write a synthesized pcapng with Ethernet/IP/TCP/UDP framing (WritePcapng,
+// WriteScript). InsertDSB embeds TLS secrets in a pcapng. It imports no
+// other lab package.
+package capture

@@ -1,0 +1,145 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/echlab/echlab/internal/relay"
+)
+
+// UDPRelayIdle is how long a UDP relay keeps a client's session socket
+// without traffic before it closes it.
+const UDPRelayIdle = 30 * time.Second
+
+// Observer is the lab's on-path observer when no live capture is possible:
+// a set of recording relays, one in front of each server and resolver
+// listener. The DNS records and resolver URLs the client uses point at the
+// relays' addresses, so every byte the client exchanges passes through
+// them. The relay hands its client-side sockets to WrapConn and
+// WrapPacketConn (a Recorder's wrappers), which see what a wire observer
+// between client and relay would see.
+type Observer struct {
+	// WrapConn wraps each accepted client TCP connection; nil records
+	// nothing.
+	WrapConn func(net.Conn) net.Conn
+	// WrapPacketConn wraps each client-facing UDP socket; nil records
+	// nothing.
+	WrapPacketConn func(net.PacketConn) net.PacketConn
+
+	mu     sync.Mutex
+	closed bool
+	relays []io.Closer
+	wg     sync.WaitGroup
+}
+
+// RelayTCP starts a relay on 127.0.0.1 (a free port) that forwards every
+// connection to backend, and returns its address.
+func (o *Observer) RelayTCP(backend string) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("lab: relay for %s: %w", backend, err)
+	}
+	return o.serveTCP(ln, backend)
+}
+
+// RelayPair starts a TCP and a UDP relay on the same port number (as an
+// HTTPS server with HTTP/3 listens), forwarding to the TCP and UDP
+// backends, and returns the shared address.
+func (o *Observer) RelayPair(tcpBackend, udpBackend string) (string, error) {
+	var lastErr error
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("lab: relay for %s: %w", tcpBackend, err)
+		}
+		pc, err := net.ListenPacket("udp", ln.Addr().String())
+		if err != nil {
+			ln.Close()
+			lastErr = err
+			continue
+		}
+		addr, err := o.serveTCP(ln, tcpBackend)
+		if err != nil {
+			pc.Close()
+			return "", err
+		}
+		if _, err := o.serveUDP(pc, udpBackend); err != nil {
+			return "", err
+		}
+		return addr, nil
+	}
+	return "", fmt.Errorf("lab: no port free for both TCP and UDP: %w", lastErr)
+}
+
+// Close stops every relay and waits for their goroutines.
+func (o *Observer) Close() error {
+	o.mu.Lock()
+	o.closed = true
+	relays := o.relays
+	o.relays = nil
+	o.mu.Unlock()
+	var errs []error
+	for _, r := range relays {
+		if err := r.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	o.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// track registers c to be closed by Close; it reports false (and closes
+// c) when the observer is already closed.
+func (o *Observer) track(c io.Closer) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		c.Close()
+		return false
+	}
+	o.relays = append(o.relays, c)
+	return true
+}
+
+func (o *Observer) serveTCP(ln net.Listener, backend string) (string, error) {
+	if !o.track(ln) {
+		return "", fmt.Errorf("lab: relay for %s: %w", backend, net.ErrClosed)
+	}
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if o.WrapConn != nil {
+				c = o.WrapConn(c)
+			}
+			if !o.track(c) {
+				return
+			}
+			o.wg.Add(1)
+			go func() {
+				defer o.wg.Done()
+				relayTCP(c, backend)
+			}()
+		}
+	}()
+	return ln.Addr().String(), nil
+}
+
+// relayTCP copies bytes both ways between client and a fresh connection
+// to backend, passing half-closes on, until both directions end.
+func relayTCP(client net.Conn, backend string) {
+	up, err := net.DialTimeout("tcp", backend, 5*time.Second)
+	if err != nil {
+		client.Close()
+		return
+	}
+	relay.Pipe(client, up, 0)
+}

@@ -1,0 +1,131 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// RelayUDP starts a UDP relay on 127.0.0.1 (a free port) that forwards
+// datagrams to backend, one session socket per client address, and
+// returns its address.
+func (o *Observer) RelayUDP(backend string) (string, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("lab: relay for %s: %w", backend, err)
+	}
+	return o.serveUDP(pc, backend)
+}
+
+// udpSession is one client address's socket towards the backend.
+type udpSession struct {
+	up   *net.UDPConn
+	last time.Time
+}
+
+func (o *Observer) serveUDP(pc net.PacketConn, backend string) (string, error) {
+	baddr, err := net.ResolveUDPAddr("udp", backend)
+	if err != nil {
+		pc.Close()
+		return "", fmt.Errorf("lab: relay backend %q: %w", backend, err)
+	}
+	addr := pc.LocalAddr().String()
+	if o.WrapPacketConn != nil {
+		pc = o.WrapPacketConn(pc)
+	}
+	if !o.track(pc) {
+		return "", fmt.Errorf("lab: relay for %s: %w", backend, net.ErrClosed)
+	}
+	r := &udpRelay{o: o, pc: pc, backend: baddr, sessions: map[string]*udpSession{}}
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		r.run()
+	}()
+	return addr, nil
+}
+
+// udpRelay forwards datagrams between client addresses on pc and the
+// backend, one connected session socket per client address.
+type udpRelay struct {
+	o        *Observer
+	pc       net.PacketConn
+	backend  *net.UDPAddr
+	mu       sync.Mutex
+	sessions map[string]*udpSession
+}
+
+func (r *udpRelay) run() {
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := r.pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		s, err := r.session(from)
+		if err != nil {
+			continue
+		}
+		s.up.Write(buf[:n]) //nolint:errcheck // UDP: a lost datagram is the client's to retry
+	}
+}
+
+// session returns the session socket of a client address, making it (and
+// its backend-to-client loop) on first use.
+func (r *udpRelay) session(from net.Addr) (*udpSession, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := from.String()
+	if s, ok := r.sessions[key]; ok {
+		s.last = time.Now()
+		return s, nil
+	}
+	up, err := net.DialUDP("udp", nil, r.backend)
+	if err != nil {
+		return nil, err
+	}
+	if !r.o.track(up) {
+		return nil, net.ErrClosed
+	}
+	s := &udpSession{up: up, last: time.Now()}
+	r.sessions[key] = s
+	r.o.wg.Add(1)
+	go func() {
+		defer r.o.wg.Done()
+		r.back(s, from, key)
+	}()
+	return s, nil
+}
+
+// back copies the backend's datagrams to the client until the session
+// has been idle for UDPRelayIdle or the relay closes.
+func (r *udpRelay) back(s *udpSession, client net.Addr, key string) {
+	defer func() {
+		r.mu.Lock()
+		delete(r.sessions, key)
+		r.mu.Unlock()
+		s.up.Close()
+	}()
+	buf := make([]byte, 65535)
+	for {
+		s.up.SetReadDeadline(time.Now().Add(UDPRelayIdle)) //nolint:errcheck
+		n, err := s.up.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				r.mu.Lock()
+				idle := time.Since(s.last) >= UDPRelayIdle
+				r.mu.Unlock()
+				if !idle {
+					continue
+				}
+			}
+			return
+		}
+		if _, err := r.pc.WriteTo(buf[:n], client); err != nil {
+			return
+		}
+	}
+}

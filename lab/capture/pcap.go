@@ -1,0 +1,388 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+// Sentinel errors of the capture readers and writers.
+var (
+	// ErrNotCapture means the input is neither pcap nor pcapng.
+	ErrNotCapture = errors.New("lab: not a pcap or pcapng capture")
+	// ErrTruncated means the capture ends inside its file header.
+	ErrTruncated = errors.New("lab: capture truncated")
+	// ErrMalformed means the capture's block structure is broken.
+	ErrMalformed = errors.New("lab: malformed capture")
+)
+
+// CaptureError names where in a capture file reading failed.
+type CaptureError struct {
+	Format string // "pcap" or "pcapng"
+	Offset int64  // byte offset of the bad header or block
+	Field  string // e.g. "block_total_length"
+	Err    error  // ErrTruncated or ErrMalformed
+}
+
+func (e *CaptureError) Error() string {
+	return fmt.Sprintf("lab: %s at offset %d: %s: %v", e.Format, e.Offset, e.Field, e.Err)
+}
+
+// Unwrap returns the sentinel error.
+func (e *CaptureError) Unwrap() error { return e.Err }
+
+// SynthComment is the section header comment of captures a Recorder wrote.
+const SynthComment = "echlab synthesized capture"
+
+// maxPacket bounds the bytes of a single captured packet we accept.
+const maxPacket = 256 << 10
+
+const (
+	pcapngSHB = 0x0A0D0D0A
+	pcapngEPB = 6
+)
+
+// Packet is one decoded IP packet carrying TCP or UDP.
+type Packet struct {
+	TS       time.Time
+	Src, Dst netip.AddrPort
+	Proto    uint8 // 6 TCP, 17 UDP
+	Seq, Ack uint32
+	Flags    uint8 // TCP flags
+	Payload  []byte
+}
+
+// TCP flag bits.
+const (
+	TCPFIN = 0x01
+	TCPSYN = 0x02
+	TCPRST = 0x04
+	TCPACK = 0x10
+)
+
+// Meta is what Read learns about the capture file itself.
+type Meta struct {
+	Format      string
+	Comment     string
+	Packets     int
+	Undecodable int
+	Warnings    []string
+}
+
+type packetSource interface {
+	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
+// Read reads a whole pcap or pcapng held in data and calls fn for
+// every IPv4/IPv6 TCP or UDP packet. A file cut short inside a packet is a
+// warning; a bad file header is an error.
+func Read(data []byte, fn func(*Packet)) (*Meta, error) {
+	meta := &Meta{}
+	src, linkOf, err := openCapture(data, meta)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		raw, ci, err := src.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			meta.Warnings = append(meta.Warnings, fmt.Sprintf("capture cut short after %d packets: %v", meta.Packets, err))
+			break
+		}
+		meta.Packets++
+		p, ok := DecodeLink(linkOf(ci), raw)
+		if !ok {
+			meta.Undecodable++
+			continue
+		}
+		p.TS = ci.Timestamp
+		fn(p)
+	}
+	if meta.Undecodable > 0 {
+		meta.Warnings = append(meta.Warnings, fmt.Sprintf("%d of %d packets were not IPv4/IPv6 TCP or UDP (or were fragments) and were skipped", meta.Undecodable, meta.Packets))
+	}
+	return meta, nil
+}
+
+func openCapture(data []byte, meta *Meta) (packetSource, func(gopacket.CaptureInfo) layers.LinkType, error) {
+	if len(data) < 4 {
+		return nil, nil, &CaptureError{Format: "file", Offset: 0, Field: "magic", Err: ErrTruncated}
+	}
+	switch binary.LittleEndian.Uint32(data) {
+	case pcapngSHB:
+		meta.Format = "pcapng"
+		whole, err := checkPcapng(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		if whole < len(data) {
+			meta.Warnings = append(meta.Warnings, fmt.Sprintf("pcapng cut short: %d trailing bytes of a partial block ignored", len(data)-whole))
+			data = data[:whole]
+		}
+		r, err := pcapgo.NewNgReader(bytes.NewReader(data), pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		if err != nil {
+			return nil, nil, &CaptureError{Format: "pcapng", Field: "section header", Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+		}
+		meta.Comment = r.SectionInfo().Comment
+		return r, func(ci gopacket.CaptureInfo) layers.LinkType {
+			if len(ci.AncillaryData) > 0 {
+				if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+					return lt
+				}
+			}
+			return r.LinkType()
+		}, nil
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
+		meta.Format = "pcap"
+		if len(data) < 24 {
+			return nil, nil, &CaptureError{Format: "pcap", Offset: 0, Field: "file header", Err: ErrTruncated}
+		}
+		r, err := pcapgo.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, nil, &CaptureError{Format: "pcap", Field: "file header", Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+		}
+		// Some writers put a wrong snaplen in the header; bound it instead.
+		r.SetSnaplen(maxPacket)
+		lt := r.LinkType()
+		return r, func(gopacket.CaptureInfo) layers.LinkType { return lt }, nil
+	}
+	return nil, nil, ErrNotCapture
+}
+
+// checkPcapng walks the block structure before pcapgo reads it, so that a
+// corrupt length cannot make the reader allocate gigabytes or loop. A file
+// cut inside its last block is trimmed to the whole blocks (a warning later,
+// from the packet count); a broken first block is an error. It returns the
+// length of the whole blocks.
+func checkPcapng(data []byte) (int, error) {
+	if len(data) < 28 {
+		return 0, &CaptureError{Format: "pcapng", Offset: 0, Field: "section header block", Err: ErrTruncated}
+	}
+	var order binary.ByteOrder
+	switch binary.LittleEndian.Uint32(data[8:]) {
+	case 0x1A2B3C4D:
+		order = binary.LittleEndian
+	case 0x4D3C2B1A:
+		order = binary.BigEndian
+	default:
+		return 0, &CaptureError{Format: "pcapng", Offset: 8, Field: "byte_order_magic", Err: ErrMalformed}
+	}
+	off := 0
+	for off < len(data) {
+		if len(data)-off < 12 {
+			return off, nil
+		}
+		typ := order.Uint32(data[off:])
+		if typ == pcapngSHB && off > 0 {
+			switch binary.LittleEndian.Uint32(data[off+8:]) {
+			case 0x1A2B3C4D:
+				order = binary.LittleEndian
+			case 0x4D3C2B1A:
+				order = binary.BigEndian
+			default:
+				return 0, &CaptureError{Format: "pcapng", Offset: int64(off + 8), Field: "byte_order_magic", Err: ErrMalformed}
+			}
+		}
+		n := int(order.Uint32(data[off+4:]))
+		if n < 12 || n%4 != 0 || n > maxPacket+1024 {
+			return 0, &CaptureError{Format: "pcapng", Offset: int64(off + 4), Field: "block_total_length", Err: ErrMalformed}
+		}
+		if n > len(data)-off {
+			if off == 0 {
+				return 0, &CaptureError{Format: "pcapng", Offset: 4, Field: "section header block", Err: ErrTruncated}
+			}
+			return off, nil
+		}
+		if order.Uint32(data[off+n-4:]) != uint32(n) {
+			return 0, &CaptureError{Format: "pcapng", Offset: int64(off + n - 4), Field: "trailing block_total_length", Err: ErrMalformed}
+		}
+		if err := checkBlockBody(order, typ, data[off:off+n], off); err != nil {
+			return 0, err
+		}
+		off += n
+	}
+	return off, nil
+}
+
+// checkBlockBody checks the fixed fields pcapgo trusts.
+func checkBlockBody(order binary.ByteOrder, typ uint32, b []byte, off int) error {
+	bad := func(field string) error {
+		return &CaptureError{Format: "pcapng", Offset: int64(off), Field: field, Err: ErrMalformed}
+	}
+	switch typ {
+	case pcapngSHB:
+		if len(b) < 28 {
+			return bad("section header block length")
+		}
+	case 1: // interface description
+		if len(b) < 20 {
+			return bad("interface description block length")
+		}
+	case pcapngEPB:
+		if len(b) < 32 || int(order.Uint32(b[20:])) > len(b)-32 {
+			return bad("enhanced packet captured_length")
+		}
+	case 2: // obsolete packet block
+		if len(b) < 32 || int(order.Uint32(b[20:])) > len(b)-32 {
+			return bad("packet block captured_length")
+		}
+	case 3: // simple packet block
+		if len(b) < 16 || int(order.Uint32(b[8:])) > len(b)-16 {
+			return bad("simple packet original_length")
+		}
+	}
+	if typ == pcapngSHB || typ == 1 || typ == 5 || typ == pcapngEPB {
+		return checkOptions(order, typ, b, off)
+	}
+	return nil
+}
+
+// checkOptions makes sure the option list of a block stays inside it.
+func checkOptions(order binary.ByteOrder, typ uint32, b []byte, off int) error {
+	start := map[uint32]int{pcapngSHB: 24, 1: 16, 5: 20, pcapngEPB: 28}[typ]
+	if typ == pcapngEPB {
+		cl := int(order.Uint32(b[20:]))
+		start += (cl + 3) &^ 3
+	}
+	end := len(b) - 4
+	for o := start; o+4 <= end; {
+		code, l := order.Uint16(b[o:]), int(order.Uint16(b[o+2:]))
+		if code == 0 {
+			return nil
+		}
+		o += 4 + (l+3)&^3
+		if o > end {
+			return &CaptureError{Format: "pcapng", Offset: int64(off + o), Field: "option length", Err: ErrMalformed}
+		}
+	}
+	return nil
+}
+
+// DecodeLink strips the link layer named by lt and decodes IP and TCP/UDP.
+func DecodeLink(lt layers.LinkType, b []byte) (*Packet, bool) {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		if len(b) < 14 {
+			return nil, false
+		}
+		et, rest := binary.BigEndian.Uint16(b[12:]), b[14:]
+		for (et == 0x8100 || et == 0x88a8) && len(rest) >= 4 {
+			et, rest = binary.BigEndian.Uint16(rest[2:]), rest[4:]
+		}
+		return decodeEtherType(et, rest)
+	case layers.LinkTypeLinuxSLL:
+		if len(b) < 16 {
+			return nil, false
+		}
+		return decodeEtherType(binary.BigEndian.Uint16(b[14:]), b[16:])
+	case 276 & 0xff: // LINKTYPE_LINUX_SLL2: gopacket keeps link types in a byte, so 276 reads as 20
+		if len(b) < 20 {
+			return nil, false
+		}
+		return decodeEtherType(binary.BigEndian.Uint16(b[0:]), b[20:])
+	case layers.LinkTypeRaw, 12, 14, 228, 229: // raw IP, IPv4, IPv6
+		return decodeIP(b)
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		if len(b) < 4 {
+			return nil, false
+		}
+		return decodeIP(b[4:])
+	}
+	return nil, false
+}
+
+func decodeEtherType(et uint16, b []byte) (*Packet, bool) {
+	if et != 0x0800 && et != 0x86dd {
+		return nil, false
+	}
+	return decodeIP(b)
+}
+
+// decodeIP decodes an IPv4 or IPv6 packet with a TCP or UDP payload.
+// Fragments are skipped.
+func decodeIP(b []byte) (*Packet, bool) {
+	if len(b) < 1 {
+		return nil, false
+	}
+	p := &Packet{}
+	var src, dst netip.Addr
+	switch b[0] >> 4 {
+	case 4:
+		if len(b) < 20 {
+			return nil, false
+		}
+		ihl, total := int(b[0]&0x0f)*4, int(binary.BigEndian.Uint16(b[2:]))
+		if ihl < 20 || total < ihl || len(b) < ihl {
+			return nil, false
+		}
+		if total <= len(b) {
+			b = b[:total] // drop Ethernet padding
+		}
+		if frag := binary.BigEndian.Uint16(b[6:]); frag&0x3fff != 0 {
+			return nil, false
+		}
+		p.Proto = b[9]
+		src, dst = netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
+		b = b[ihl:]
+	case 6:
+		if len(b) < 40 {
+			return nil, false
+		}
+		plen := int(binary.BigEndian.Uint16(b[4:]))
+		next := b[6]
+		src, dst = netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
+		b = b[40:]
+		if plen <= len(b) {
+			b = b[:plen]
+		}
+		for next == 0 || next == 43 || next == 60 {
+			if len(b) < 8 || len(b) < 8+int(b[1])*8 {
+				return nil, false
+			}
+			next, b = b[0], b[8+int(b[1])*8:]
+		}
+		p.Proto = next
+	default:
+		return nil, false
+	}
+	return decodeTransport(p, src, dst, b)
+}
+
+func decodeTransport(p *Packet, src, dst netip.Addr, b []byte) (*Packet, bool) {
+	switch p.Proto {
+	case 6:
+		if len(b) < 20 {
+			return nil, false
+		}
+		off := int(b[12]>>4) * 4
+		if off < 20 || off > len(b) {
+			return nil, false
+		}
+		p.Seq, p.Ack, p.Flags = binary.BigEndian.Uint32(b[4:]), binary.BigEndian.Uint32(b[8:]), b[13]
+		p.Payload = b[off:]
+	case 17:
+		if len(b) < 8 {
+			return nil, false
+		}
+		l := int(binary.BigEndian.Uint16(b[4:]))
+		p.Payload = b[8:]
+		if l >= 8 && l-8 <= len(p.Payload) {
+			p.Payload = p.Payload[:l-8]
+		}
+	default:
+		return nil, false
+	}
+	p.Src = netip.AddrPortFrom(src.Unmap(), binary.BigEndian.Uint16(b[0:]))
+	p.Dst = netip.AddrPortFrom(dst.Unmap(), binary.BigEndian.Uint16(b[2:]))
+	return p, true
+}

@@ -1,0 +1,79 @@
+package observe
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/echlab/echlab/lab/capture"
+)
+
+// bigCapture records one ECH and one plain TLS connection for real, then
+// replays their events as n connections from distinct client ports: a large
+// capture of realistic ClientHellos without n real handshakes.
+func bigCapture(tb testing.TB, n int) []byte {
+	tb.Helper()
+	l := newLabTLS(tb)
+	rec := capture.NewRecorder()
+	addr := serveTLS(tb, rec, l.server)
+	dialTLS(tb, addr, l.client("secret.lab.test", true, "h2"))
+	dialTLS(tb, addr, l.client("plain.lab.test", false, "h2"))
+	conns, events := rec.Script()
+	var bigConns []capture.ScriptConn
+	var bigEvents []capture.ScriptEvent
+	for i := 0; i < n; i++ {
+		base := len(bigConns)
+		for _, c := range conns {
+			c.Client = netip.AddrPortFrom(c.Client.Addr(), uint16(32768+(len(bigConns)%28000)))
+			bigConns = append(bigConns, c)
+		}
+		for _, e := range events {
+			e.Conn += base
+			bigEvents = append(bigEvents, e)
+		}
+	}
+	var buf bytes.Buffer
+	if err := capture.WriteScript(&buf, bigConns, bigEvents); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// BenchmarkCompare measures Compare on a capture of 2000 TLS connections
+// (half with ECH); the ClientHellos/s metric is the headline figure.
+func BenchmarkCompare(b *testing.B) {
+	data := bigCapture(b, 1000)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	var hellos int
+	for i := 0; i < b.N; i++ {
+		rep, err := Compare(bytes.NewReader(data), CompareOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		hellos = len(rep.Flows)
+	}
+	b.ReportMetric(float64(hellos*b.N)/b.Elapsed().Seconds(), "ClientHellos/s")
+}
+
+// TestWriteBenchCapture writes the large capture for bench/compare.sh when
+// ECHLAB_BENCH_CAPTURE names a file (ECHLAB_BENCH_PAIRS connection pairs,
+// default 10000).
+func TestWriteBenchCapture(t *testing.T) {
+	path := os.Getenv("ECHLAB_BENCH_CAPTURE")
+	if path == "" {
+		t.Skip("set ECHLAB_BENCH_CAPTURE=FILE to write the benchmark capture")
+	}
+	n := 10000
+	if s := os.Getenv("ECHLAB_BENCH_PAIRS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(path, bigCapture(t, n), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,245 @@
+package observe
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/testutil"
+	"github.com/echlab/echlab/lab/capture"
+)
+
+// recordTLSFlows records an ECH connection, a plain one and one whose
+// ClientHello offers a config id the server does not have.
+func recordTLSFlows(t *testing.T) (*labTLS, string) {
+	t.Helper()
+	l := newLabTLS(t)
+	rec := capture.NewRecorder()
+	addr := serveTLS(t, rec, l.server)
+	st := dialTLS(t, addr, l.client("secret.lab.test", true, "h2", "http/1.1"))
+	if !st.ECHAccepted {
+		t.Fatal("crypto/tls did not accept ECH")
+	}
+	dialTLS(t, addr, l.client("plain.lab.test", false, "http/1.1"))
+	return l, writeCapture(t, rec)
+}
+
+func flowByClientPort(t *testing.T, rep *Report, port uint16) *Flow {
+	t.Helper()
+	for _, f := range rep.Flows {
+		if f.Client.Port() == port {
+			return f
+		}
+	}
+	t.Fatalf("no flow from client port %d", port)
+	return nil
+}
+
+func TestCompareSynthesizedECH(t *testing.T) {
+	l, path := recordTLSFlows(t)
+	rep := compareFile(t, path, CompareOptions{})
+	if !rep.Synthesized || rep.Format != "pcapng" {
+		t.Errorf("capture kind: synthesized=%v format=%s", rep.Synthesized, rep.Format)
+	}
+	if len(rep.Flows) != 2 {
+		t.Fatalf("got %d flows, want 2: %+v", len(rep.Flows), rep.Flows)
+	}
+	e, p := rep.Flows[0], rep.Flows[1]
+	if e.SNI != "public.lab.test" || e.ECH != ECHOuter || e.ECHConfigID == nil || *e.ECHConfigID != 7 {
+		t.Errorf("ECH flow: SNI %q ECH %q config id %v", e.SNI, e.ECH, e.ECHConfigID)
+	}
+	if e.ECHKDF != 1 || e.ECHAEAD != 1 || e.ECHEncLen != 32 || e.ECHPayloadLen == 0 {
+		t.Errorf("ECH flow suite/enc/payload: %#x %#x %d %d", e.ECHKDF, e.ECHAEAD, e.ECHEncLen, e.ECHPayloadLen)
+	}
+	if e.ServerVersion != 0x0304 || e.ServerCipher == 0 || e.ServerGroup == 0 {
+		t.Errorf("ServerHello view: %#x %#x %#x", e.ServerVersion, e.ServerCipher, e.ServerGroup)
+	}
+	if p.SNI != "plain.lab.test" || p.ECH != ECHNone || p.Service != "http/1.1" {
+		t.Errorf("plain flow: %+v", p)
+	}
+	if !strings.HasPrefix(e.JA4, "t13d") || !strings.HasPrefix(p.JA4, "t13d") {
+		t.Errorf("JA4: %s, %s", e.JA4, p.JA4)
+	}
+	if e.InnerSNI != "" || e.ECHAccepted != nil {
+		t.Errorf("without keys the inner SNI must stay hidden: %q %v", e.InnerSNI, e.ECHAccepted)
+	}
+
+	rep = compareFile(t, path, CompareOptions{Keys: ech.KeyList{l.key}})
+	e = rep.Flows[0]
+	if e.ECH != ECHReal || e.InnerSNI != "secret.lab.test" || strings.Join(e.InnerALPN, ",") != "h2,http/1.1" {
+		t.Errorf("with keys: ECH %q inner SNI %q ALPN %v warnings %v", e.ECH, e.InnerSNI, e.InnerALPN, e.Warnings)
+	}
+	if e.ECHAccepted == nil || !*e.ECHAccepted {
+		t.Errorf("acceptance not verified: %v %v", e.ECHAccepted, e.Warnings)
+	}
+	other, err := ech.GenerateKey(ech.KeyOptions{ConfigID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep = compareFile(t, path, CompareOptions{Keys: ech.KeyList{other}})
+	if got := rep.Flows[0].ECH; got != ECHGreaseOrKey {
+		t.Errorf("with a wrong key: ECH %q, want %q", got, ECHGreaseOrKey)
+	}
+}
+
+// TestTsharkAgrees opens a synthesized capture in tshark and checks that,
+// flow by flow, tshark reads the same SNI and the same presence of the ECH
+// extension as Compare.
+func TestTsharkAgrees(t *testing.T) {
+	tshark := testutil.NeedTool(t, "tshark")
+	l := newLabTLS(t)
+	rec := capture.NewRecorder()
+	addr := serveTLS(t, rec, l.server)
+	dialTLS(t, addr, l.client("secret.lab.test", true, "h2", "http/1.1"))
+	dialTLS(t, addr, l.client("plain.lab.test", false, "http/1.1"))
+	quicExchange(t, rec, l, "doq.lab.test", "doq")
+	path := writeCapture(t, rec)
+	rep := compareFile(t, path, CompareOptions{})
+	lines := 0
+	for _, h := range tsharkHellos(t, tshark, path) {
+		f := flowByClientPort(t, rep, h.port)
+		hasECH := slices.Contains(h.types, "65037")
+		if h.sni != f.SNI || hasECH != (f.ECH != ECHNone) {
+			t.Errorf("port %d: tshark SNI %q ECH %v; Compare SNI %q ECH %q", h.port, h.sni, hasECH, f.SNI, f.ECH)
+		}
+		lines++
+	}
+	if lines != len(rep.Flows) || lines != 3 {
+		t.Errorf("tshark saw %d ClientHellos, Compare %d flows", lines, len(rep.Flows))
+	}
+	// tshark must not flag malformed packets in our framing.
+	assertTsharkClean(t, tshark, path)
+}
+
+// tsharkHello is one ClientHello as tshark reads it in a capture.
+type tsharkHello struct {
+	port  uint16   // the client's TCP or UDP port
+	sni   string   // the server_name, empty if none
+	types []string // the extension types, in decimal
+}
+
+// tsharkHellos returns every ClientHello (TCP and QUIC) tshark finds in
+// the capture at path, in capture order. tlsPorts are TCP server ports
+// tshark is told to decode as TLS: on random ports its heuristics
+// sometimes take a stream for another protocol and miss the ClientHello.
+func tsharkHellos(t *testing.T, tshark, path string, tlsPorts ...uint16) []tsharkHello {
+	t.Helper()
+	args := []string{"-r", path}
+	for _, p := range tlsPorts {
+		args = append(args, "-d", fmt.Sprintf("tcp.port==%d,tls", p))
+	}
+	args = append(args, "-Y", "tls.handshake.type == 1", "-T", "fields",
+		"-E", "separator=/t", "-E", "aggregator=,", "-e", "tcp.srcport", "-e", "udp.srcport",
+		"-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extension.type")
+	cmd := exec.Command(tshark, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, stderr.String())
+	}
+	var hellos []tsharkHello
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		cols := strings.Split(line, "\t")
+		if len(cols) != 4 {
+			t.Fatalf("tshark line %q", line)
+		}
+		port, err := strconv.Atoi(cols[0] + cols[1])
+		if err != nil {
+			t.Fatalf("tshark line %q: port: %v", line, err)
+		}
+		hellos = append(hellos, tsharkHello{port: uint16(port), sni: cols[2], types: strings.Split(cols[3], ",")})
+	}
+	return hellos
+}
+
+// assertTsharkClean fails the test if tshark marks any packet of the
+// capture at path as malformed or with an error-level expert note.
+func assertTsharkClean(t *testing.T, tshark, path string) {
+	t.Helper()
+	out, err := exec.Command(tshark, "-r", path, "-Y", "_ws.malformed || _ws.expert.severity >= error").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line != "" && !strings.Contains(line, "Running as user") {
+			t.Errorf("tshark flags a packet: %s", line)
+		}
+	}
+}
+
+// TestHelloRetryRequest forces a HelloRetryRequest (the server only takes
+// P-256, the client's first key shares are X25519MLKEM768 and X25519) on an
+// ECH connection: the observer sees the HRR and, with keys, verifies
+// acceptance across it.
+func TestHelloRetryRequest(t *testing.T) {
+	l := newLabTLS(t)
+	rec := capture.NewRecorder()
+	srv := l.server.Clone()
+	srv.CurvePreferences = []tls.CurveID{tls.CurveP256}
+	addr := serveTLS(t, rec, srv)
+	if st := dialTLS(t, addr, l.client("secret.lab.test", true, "h2")); !st.ECHAccepted {
+		t.Fatal("crypto/tls did not accept ECH")
+	}
+	rep := compareFile(t, writeCapture(t, rec), CompareOptions{Keys: ech.KeyList{l.key}})
+	f := rep.Flows[0]
+	if !f.HRR || f.ServerGroup != uint16(tls.CurveP256) || f.InnerSNI != "secret.lab.test" {
+		t.Errorf("HRR %v group %#x inner SNI %q warnings %v", f.HRR, f.ServerGroup, f.InnerSNI, f.Warnings)
+	}
+	if f.ECHAccepted == nil || !*f.ECHAccepted {
+		t.Errorf("acceptance after HRR not verified: %v %v", f.ECHAccepted, f.Warnings)
+	}
+}
+
+// TestRecorderConcurrent records many connections at once: every flow must
+// come out whole, with its own SNI.
+func TestRecorderConcurrent(t *testing.T) {
+	l := newLabTLS(t)
+	rec := capture.NewRecorder()
+	addr := serveTLS(t, rec, l.server)
+	const n = 16
+	done := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			sni := "plain.lab.test"
+			c, err := tls.Dial("tcp", addr, l.client(sni, i%2 == 0, "h2"))
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			c.Write([]byte("ping"))
+			c.Read(make([]byte, 4))
+			c.Close()
+			done <- ""
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if msg := <-done; msg != "" {
+			t.Fatal(msg)
+		}
+	}
+	rep := compareFile(t, writeCapture(t, rec), CompareOptions{})
+	if len(rep.Flows) != n {
+		t.Fatalf("%d flows, want %d", len(rep.Flows), n)
+	}
+	ech := 0
+	for _, f := range rep.Flows {
+		if len(f.Warnings) > 0 || (f.SNI != "plain.lab.test" && f.SNI != "public.lab.test") || f.ServerVersion != 0x0304 {
+			t.Errorf("flow %d: SNI %q version %#x warnings %v", f.ID, f.SNI, f.ServerVersion, f.Warnings)
+		}
+		if f.ECH == ECHOuter {
+			ech++
+		}
+	}
+	if ech != n/2 {
+		t.Errorf("%d ECH flows, want %d", ech, n/2)
+	}
+}

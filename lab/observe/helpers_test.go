@@ -1,0 +1,209 @@
+package observe
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/internal/testutil"
+	"github.com/echlab/echlab/lab/capture"
+	"github.com/quic-go/quic-go"
+)
+
+// labTLS is a loopback TLS server with ECH, its keys and a client config.
+type labTLS struct {
+	ca     *pki.CA
+	key    *ech.Key
+	list   []byte // ECHConfigList
+	server *tls.Config
+}
+
+func newLabTLS(t testing.TB) *labTLS {
+	t.Helper()
+	ca, err := pki.NewCA("lab test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("lab", []string{"public.lab.test", "secret.lab.test", "plain.lab.test", "doq.lab.test", "127.0.0.1"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ech.GenerateKey(ech.KeyOptions{ConfigID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := ech.MarshalConfigList(key.Config.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := key.TLSKey(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &labTLS{ca: ca, key: key, list: list, server: &tls.Config{
+		Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13,
+		NextProtos:               []string{"h2", "http/1.1", "doq"},
+		EncryptedClientHelloKeys: []tls.EncryptedClientHelloKey{tk},
+	}}
+}
+
+func (l *labTLS) client(sni string, useECH bool, alpn ...string) *tls.Config {
+	c := &tls.Config{ServerName: sni, RootCAs: l.ca.Pool(), NextProtos: alpn, MinVersion: tls.VersionTLS13}
+	if useECH {
+		c.EncryptedClientHelloConfigList = l.list
+	}
+	return c
+}
+
+// serveTLS accepts TLS connections on a recorded loopback listener and
+// echoes one line back.
+func serveTLS(t testing.TB, rec *capture.Recorder, cfg *tls.Config) string {
+	t.Helper()
+	ln := testutil.ListenTCP(t)
+	testutil.AcceptEach(t, rec.WrapListener(ln), func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		tc.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		n, err := tc.Read(buf)
+		if err == nil {
+			tc.Write(buf[:n])
+		}
+		tc.Close()
+	})
+	return ln.Addr().String()
+}
+
+// dialTLS makes one TLS connection and an exchange of a few bytes.
+func dialTLS(t testing.TB, addr string, cfg *tls.Config) *tls.ConnectionState {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		t.Fatalf("dial %s (SNI %s): %v", addr, cfg.ServerName, err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	st := c.ConnectionState()
+	return &st
+}
+
+// quicExchange runs one quic-go connection whose client socket is
+// recorded.
+func quicExchange(t testing.TB, rec *capture.Recorder, l *labTLS, sni, alpn string, versions ...quic.Version) {
+	t.Helper()
+	srvConf := l.server.Clone()
+	srvConf.NextProtos = []string{alpn}
+	srvConf.EncryptedClientHelloKeys = nil
+	qc := &quic.Config{Versions: versions}
+	ln, err := quic.ListenAddr("127.0.0.1:0", srvConf, qc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go func() {
+		c, err := ln.Accept(ctx)
+		if err != nil {
+			return
+		}
+		<-c.Context().Done()
+	}()
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	tr := &quic.Transport{Conn: rec.WrapPacketConn(udp)}
+	defer tr.Close()
+	c, err := tr.Dial(ctx, ln.Addr(), l.client(sni, false, alpn), qc)
+	if err != nil {
+		t.Fatalf("quic dial: %v", err)
+	}
+	c.CloseWithError(0, "done")
+}
+
+// writeCapture writes rec to a file in a temporary directory.
+func writeCapture(t testing.TB, rec *capture.Recorder) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := rec.WritePcapng(&buf); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "capture.pcapng")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func compareFile(t testing.TB, path string, opts CompareOptions) *Report {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := Compare(f, opts)
+	if err != nil {
+		t.Fatalf("Compare(%s): %v", path, err)
+	}
+	return rep
+}
+
+// The lab's names (package lab's PublicName and SecretName).
+const (
+	PublicName = "public.lab.test"
+	SecretName = "secret.lab.test"
+)
+
+// port is the port of a host:port address.
+func port(addr string) uint16 {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return uint16(n)
+}
+
+// captureConn keeps what crypto/tls writes and fails its first read, so
+// that a tls.Client hands over its ClientHello.
+type captureConn struct {
+	net.Conn // nil: only the methods below are called
+	written  []byte
+}
+
+func (c *captureConn) Write(b []byte) (int, error) {
+	c.written = append(c.written, b...)
+	return len(b), nil
+}
+func (c *captureConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (c *captureConn) Close() error                     { return nil }
+func (c *captureConn) SetDeadline(time.Time) error      { return nil }
+func (c *captureConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *captureConn) SetWriteDeadline(time.Time) error { return nil }
+
+// goClientHello returns crypto/tls's ClientHello message for name and
+// alpn.
+func goClientHello(name string, alpn []string) ([]byte, error) {
+	conf := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS13, NextProtos: alpn}
+	tc := &captureConn{}
+	tls.Client(tc, conf).Handshake() //nolint:errcheck // it fails on purpose after the ClientHello
+	msg, _, err := ech.HandshakeFromRecords(tc.written)
+	if err != nil {
+		return nil, fmt.Errorf("crypto/tls ClientHello: %w", err)
+	}
+	return msg, nil
+}
