@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -38,7 +39,8 @@ func startLiveCapture(iface string, ports []int, w io.Writer) (*liveCapture, err
 	if err := checkEthernet(iface); err != nil {
 		return nil, err
 	}
-	fd, err := openPacketSocket(ifi.Index)
+	loopback := ifi.Flags&net.FlagLoopback != 0
+	fd, err := openPacketSocket(ifi.Index, ports, loopback)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +52,7 @@ func startLiveCapture(iface string, ports []int, w io.Writer) (*liveCapture, err
 		unix.Close(fd)
 		return nil, fmt.Errorf("lab: writing pcapng header: %w", err)
 	}
-	lc := &liveCapture{fd: fd, w: nw, ports: map[uint16]bool{}, loopback: ifi.Flags&net.FlagLoopback != 0}
+	lc := &liveCapture{fd: fd, w: nw, ports: map[uint16]bool{}, loopback: loopback}
 	for _, p := range ports {
 		lc.ports[uint16(p)] = true
 	}
@@ -59,36 +61,63 @@ func startLiveCapture(iface string, ports []int, w io.Writer) (*liveCapture, err
 	return lc, nil
 }
 
+// liveRcvBuf is the packet socket's receive buffer. Packets wait there
+// until the reader writes them; loopback frames are charged at up to 64 KiB
+// each (GSO super-packets), so the kernel's default of about 200 KiB
+// overflows within a burst of a few big TLS records.
+var liveRcvBuf = 64 << 20
+
+// liveHold, when set (tests only), holds the reader until it is closed.
+var liveHold chan struct{}
+
 // openPacketSocket opens an AF_PACKET socket bound to one interface, with
-// a receive timeout so that the reader notices stop.
-func openPacketSocket(ifindex int) (int, error) {
-	proto := int(htons(unix.ETH_P_ALL))
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+// a kernel filter for ports (see liveFilter), a large receive buffer, and
+// a receive timeout so that the reader notices stop. The socket is opened
+// for no protocol and bound only once the filter is attached, so that no
+// unfiltered packet is ever queued.
+func openPacketSocket(ifindex int, ports []int, loopback bool) (fd int, err error) {
+	fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 		return -1, ErrNoPermission
 	}
 	if err != nil {
 		return -1, fmt.Errorf("lab: packet socket: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("lab: binding packet socket: %w", err)
+	defer func() {
+		if err != nil {
+			unix.Close(fd)
+		}
+	}()
+	prog, err := liveFilter(ports, loopback)
+	if err != nil {
+		return -1, err
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0]))}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return -1, fmt.Errorf("lab: packet socket filter: %w", err)
+	}
+	// SO_RCVBUFFORCE passes net.core.rmem_max, which capturing as root
+	// allows; with CAP_NET_RAW alone, SO_RCVBUF gets what rmem_max gives.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, liveRcvBuf) != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, liveRcvBuf); err != nil {
+			return -1, fmt.Errorf("lab: packet socket SO_RCVBUF: %w", err)
+		}
 	}
 	// A virtio_net_hdr before each frame says whether it is a GSO/TSO
 	// super-packet, which run splits back into wire-sized packets; the
 	// kernel stamps each packet as it passes the tap (SO_TIMESTAMPNS).
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
-		unix.Close(fd)
 		return -1, fmt.Errorf("lab: packet socket PACKET_VNET_HDR: %w", err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-		unix.Close(fd)
 		return -1, fmt.Errorf("lab: packet socket SO_TIMESTAMPNS: %w", err)
 	}
 	tv := unix.Timeval{Usec: 50_000}
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
 		return -1, fmt.Errorf("lab: packet socket timeout: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
+		return -1, fmt.Errorf("lab: binding packet socket: %w", err)
 	}
 	return fd, nil
 }
@@ -121,10 +150,17 @@ type liveCapture struct {
 	err      error
 	once     sync.Once
 	split    atomic.Int64 // GSO/TSO super-packets split (for tests)
+	// seen and dropped are the kernel's counts (PACKET_STATISTICS) of the
+	// frames that passed the filter and of those lost because the socket's
+	// buffer was full, read once the reader has stopped.
+	seen, dropped uint64
 }
 
 func (lc *liveCapture) run() {
 	defer lc.wg.Done()
+	if liveHold != nil {
+		<-liveHold
+	}
 	buf := make([]byte, vnetHdrLen+maxPacket)
 	oob := make([]byte, 128)
 	var drainUntil time.Time
@@ -202,13 +238,24 @@ func (lc *liveCapture) wanted(frame []byte) bool {
 	return len(lc.ports) == 0 || lc.ports[p.Src.Port()] || lc.ports[p.Dst.Port()]
 }
 
+// stop ends the capture. Besides read and write errors, it reports
+// (ErrDropped) packets the kernel dropped for want of buffer space: the
+// capture is then missing packets of the connections it watched.
 func (lc *liveCapture) stop() error {
 	lc.once.Do(func() {
 		lc.done.Store(true)
 		lc.wg.Wait()
+		if st, err := unix.GetsockoptTpacketStats(lc.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+			// tp_packets already counts the dropped ones.
+			lc.seen, lc.dropped = uint64(st.Packets), uint64(st.Drops)
+		}
 		unix.Close(lc.fd)
 		if err := lc.w.Flush(); err != nil && lc.err == nil {
 			lc.err = fmt.Errorf("lab: flushing pcapng: %w", err)
+		}
+		if lc.err == nil && lc.dropped > 0 {
+			lc.err = fmt.Errorf("%w: the kernel dropped %d of %d packets (the capture socket's buffer was full): flows may be missing or cut",
+				ErrDropped, lc.dropped, lc.seen)
 		}
 	})
 	return lc.err
