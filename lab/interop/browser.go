@@ -22,13 +22,17 @@ type Browser struct {
 	// h3Required says whether a failure of the h3 case is a failure (true)
 	// or recorded as "not supported".
 	h3Required bool
+	// keylogECH says whether its SSLKEYLOGFILE holds ECH_SECRET and
+	// ECH_CONFIG lines (NSS does, BoringSSL does not): checkKeylog then
+	// requires them to open its ECH flows.
+	keylogECH bool
 }
 
 // browsers are the known browsers, by name: the Debian packages'
 // executables.
 var browsers = map[string]Browser{
 	"chromium": {Name: "chromium", Path: "chromium", setup: chromiumSetup},
-	"firefox":  {Name: "firefox", Path: "firefox-esr", setup: firefoxSetup, h3Required: true},
+	"firefox":  {Name: "firefox", Path: "firefox-esr", setup: firefoxSetup, h3Required: true, keylogECH: true},
 }
 
 // BrowserNames are the names Config.Browsers accepts, in run order.

@@ -1,12 +1,16 @@
 package interop
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/echlab/echlab/lab/observe"
 )
 
 // TestBrowsers runs the whole browser suite: as root with
@@ -83,6 +87,37 @@ func browsersInNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFirefoxKeylog(t, rep)
+	checkJoinedByRandom(t, rep, os.Getenv("ECHLAB_INTEROP_OUT"))
+}
+
+// checkJoinedByRandom: every flow of the capture, to the server (TCP and
+// QUIC) and to the DoH port, was joined to its browser and case by a
+// ClientHello random of the browser's SSLKEYLOGFILE, and the comparison
+// has no time-window warning.
+func checkJoinedByRandom(t *testing.T, rep *Report, dir string) {
+	for _, w := range rep.Capture.Warnings {
+		if strings.Contains(w, "time window") {
+			t.Errorf("capture warning: %s", w)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, FlowsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var f observe.Flow
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatalf("%s: %v", FlowsJSON, err)
+		}
+		n++
+		if f.ScenarioBy != observe.JoinClientRandom {
+			t.Errorf("flow %d (%s %v → %v) joined to %q by %q, want by %s", f.ID, f.Transport, f.Client, f.Server, f.Scenario, f.ScenarioBy, observe.JoinClientRandom)
+		}
+	}
+	if n < len(rep.Results) {
+		t.Errorf("%s holds %d flows for %d results", FlowsJSON, n, len(rep.Results))
+	}
 }
 
 // checkFirefoxKeylog: Firefox ESR's own SSLKEYLOGFILE holds ECH_SECRET and

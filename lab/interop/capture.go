@@ -10,6 +10,7 @@ import (
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/lab/capture"
 	"github.com/echlab/echlab/lab/observe"
+	"github.com/echlab/echlab/server"
 )
 
 // Files the capture writes in the output directory.
@@ -73,37 +74,105 @@ func (l *Lab) ObserverKeys() (ech.KeyList, error) {
 	return keys, nil
 }
 
-// Window is the stretch of a run in which one browser ran one case, and the
-// client addresses the server logged for it.
+// Window is one browser's run of one case: the ClientHello randoms of its
+// SSLKEYLOGFILE, the connections the server logged for it, and its stretch
+// of time.
 type Window struct {
 	Scenario string // "BROWSER/CASE"
+	Randoms  []string
 	Start    time.Time
 	End      time.Time
-	Clients  []string // ConnRecord.ClientAddr of the server's records
+	Clients  []ConnClient // of the server's records
 }
 
-// ScenarioRules label the capture's flows: a server flow by its client
-// port from the server's log (within the window), then anything else to
-// the server or DoH port by time window ("BROWSER/CASE" and
-// "BROWSER/CASE/doh").
-func (l *Lab) ScenarioRules(ws []Window) []observe.ScenarioRule {
+// ConnClient is a client address the server logged, with the record's
+// transport (server.TransportTCP, server.TransportQUIC).
+type ConnClient struct {
+	Transport string
+	Addr      string
+}
+
+// windows are the Windows of rep's results.
+func windows(rep *Report) []Window {
+	ws := make([]Window, 0, len(rep.Results))
+	for _, r := range rep.Results {
+		w := Window{Scenario: r.Browser + "/" + r.Case, Randoms: r.ClientRandoms, Start: r.Start, End: r.End}
+		for _, c := range r.Connections {
+			w.Clients = append(w.Clients, ConnClient{Transport: c.Transport, Addr: c.ClientAddr})
+		}
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// ScenarioRules label the capture's flows "BROWSER/CASE" (to the server)
+// and "BROWSER/CASE/doh" (to the DoH port). First by the ClientHello
+// randoms of the browser's keylog: those in doh (the randoms of flows to
+// the DoH port) label DoH flows, the others server flows. Then, for flows
+// no random matches, a server flow by protocol and client port from the
+// server's log within the window; last anything else to the server or the
+// DoH port by time window, which compare.md names as a guess.
+func (l *Lab) ScenarioRules(ws []Window, doh map[string]bool) []observe.ScenarioRule {
 	var rules []observe.ScenarioRule
 	for _, w := range ws {
+		var srv, dns []string
+		for _, r := range w.Randoms {
+			if doh[r] {
+				dns = append(dns, r)
+			} else {
+				srv = append(srv, r)
+			}
+		}
+		if len(srv) > 0 {
+			rules = append(rules, observe.ScenarioRule{Scenario: w.Scenario, ClientRandoms: srv})
+		}
+		if len(dns) > 0 {
+			rules = append(rules, observe.ScenarioRule{Scenario: w.Scenario + "/doh", ClientRandoms: dns})
+		}
 		for _, c := range w.Clients {
-			ap, err := netip.ParseAddrPort(c)
-			if err != nil {
+			ap, err := netip.ParseAddrPort(c.Addr)
+			proto, ok := recordProtos[c.Transport]
+			if err != nil || !ok {
 				continue
 			}
-			rules = append(rules, observe.ScenarioRule{Scenario: w.Scenario, ClientPort: ap.Port(),
+			rules = append(rules, observe.ScenarioRule{Scenario: w.Scenario, Proto: proto, ClientPort: ap.Port(),
 				ServerPort: uint16(l.Port), Start: w.Start, End: w.End})
 		}
 	}
 	for _, w := range ws {
-		rules = append(rules,
-			observe.ScenarioRule{Scenario: w.Scenario, ServerPort: uint16(l.Port), Start: w.Start, End: w.End},
-			observe.ScenarioRule{Scenario: w.Scenario + "/doh", ServerPort: uint16(l.DoHPort), Start: w.Start, End: w.End})
+		for _, proto := range []string{observe.ProtoTCP, observe.ProtoUDP} { // HTTPS and HTTP/3 share the port
+			rules = append(rules, observe.ScenarioRule{Scenario: w.Scenario, Proto: proto, ServerPort: uint16(l.Port), Start: w.Start, End: w.End})
+		}
+		rules = append(rules, observe.ScenarioRule{Scenario: w.Scenario + "/doh", Proto: observe.ProtoTCP,
+			ServerPort: uint16(l.DoHPort), Start: w.Start, End: w.End})
 	}
 	return rules
+}
+
+// recordProtos maps a server record's transport to its layer-4 protocol.
+var recordProtos = map[string]string{server.TransportTCP: observe.ProtoTCP, server.TransportQUIC: observe.ProtoUDP}
+
+// dohRandoms returns the ClientHello randoms of the capture's flows to the
+// DoH port: a first, keyless pass over the capture, so that ScenarioRules
+// can tell a keylog's DoH randoms from its server ones (a random rule
+// matches whatever the server port).
+func (l *Lab) dohRandoms(path string) (map[string]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("interop: %w", err)
+	}
+	defer f.Close()
+	rep, err := observe.Compare(f, observe.CompareOptions{})
+	if err != nil {
+		return nil, err
+	}
+	doh := map[string]bool{}
+	for _, fl := range rep.Flows {
+		if int(fl.Server.Port()) == l.DoHPort && fl.ClientRandom != "" {
+			doh[fl.ClientRandom] = true
+		}
+	}
+	return doh, nil
 }
 
 // CompareCapture reads the capture with the observer's keys and the
@@ -114,12 +183,16 @@ func (l *Lab) CompareCapture(path string, ws []Window) (*observe.Report, error) 
 	if err != nil {
 		return nil, err
 	}
+	doh, err := l.dohRandoms(path)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("interop: %w", err)
 	}
 	defer f.Close()
-	rep, err := observe.Compare(f, observe.CompareOptions{Keys: keys, Scenarios: l.ScenarioRules(ws)})
+	rep, err := observe.Compare(f, observe.CompareOptions{Keys: keys, Scenarios: l.ScenarioRules(ws, doh)})
 	if err != nil {
 		return nil, err
 	}
@@ -143,27 +216,25 @@ func (l *Lab) CompareCapture(path string, ws []Window) (*observe.Report, error) 
 	return rep, nil
 }
 
-// Observe stops the capture, compares it (see CompareCapture) with a
-// window per result, and gives each result its Observed view; a result the
-// capture contradicts fails.
+// Observe stops the capture, compares it (see CompareCapture) with the
+// randoms and window of each result, settles the server's records by the
+// capture's flows (settleRecords), and gives each result its Observed
+// view; a result the capture contradicts fails.
 func (l *Lab) Observe(rep *Report, capt *Capture) error {
-	time.Sleep(150 * time.Millisecond) // the capture reads with a 50 ms timeout
+	// No wait before stopping: the browsers have exited, so every packet
+	// they sent (and the server's answers they read) went through lo,
+	// where the kernel queues each on the capture's socket as it passes;
+	// Stop reads that socket until it has been idle for a read timeout,
+	// so it writes all of them.
 	if err := capt.Stop(); err != nil {
 		return err
 	}
-	ws := make([]Window, 0, len(rep.Results))
-	for _, r := range rep.Results {
-		w := Window{Scenario: r.Browser + "/" + r.Case, Start: r.Start, End: r.End}
-		for _, c := range r.Connections {
-			w.Clients = append(w.Clients, c.ClientAddr)
-		}
-		ws = append(ws, w)
-	}
-	cmp, err := l.CompareCapture(capt.Path, ws)
+	cmp, err := l.CompareCapture(capt.Path, windows(rep))
 	if err != nil {
 		return err
 	}
-	rep.Capture = CaptureSummary{File: CaptureFile, Packets: cmp.Packets, Flows: len(cmp.Flows), Warnings: cmp.Warnings}
+	warnings := append(cmp.Warnings, l.settleRecords(rep, cmp, recordWait)...)
+	rep.Capture = CaptureSummary{File: CaptureFile, Packets: cmp.Packets, Flows: len(cmp.Flows), Warnings: warnings}
 	for i := range rep.Results {
 		l.observe(&rep.Results[i], cmp)
 		if err := l.checkKeylog(&rep.Results[i], capt.Path); err != nil {

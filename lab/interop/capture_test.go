@@ -1,11 +1,14 @@
 package interop
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +22,9 @@ import (
 // browser: as root it re-runs itself in a fresh network namespace, captures
 // lo live while Go's crypto/tls plays the ech and retry cases and a
 // GREASE-like hello (an ECH config for plain.lab.test whose key nobody
-// holds), then checks the observer's view of each flow.
+// holds), then checks the observer's view of each flow, and that each
+// server flow was joined to its case by a ClientHello random of the case's
+// keylog, even when every case's window covers every flow.
 func TestCaptureCompare(t *testing.T) {
 	if !InNetns() {
 		if os.Geteuid() != 0 {
@@ -44,17 +49,24 @@ func TestCaptureCompare(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", l.Port)
+	var keylog bytes.Buffer // the case's SSLKEYLOGFILE
 	dial := func(name string, list []byte) (*tls.Conn, error) {
-		return tls.Dial("tcp", addr, &tls.Config{ServerName: name, RootCAs: ca, EncryptedClientHelloConfigList: list, NextProtos: []string{"h2"}})
+		return tls.Dial("tcp", addr, &tls.Config{ServerName: name, RootCAs: ca, EncryptedClientHelloConfigList: list,
+			NextProtos: []string{"h2"}, KeyLogWriter: &keylog})
 	}
 	rep := &Report{}
+	// No wait after a case: Observe settles the records with the capture.
 	play := func(c Case, do func()) {
+		keylog.Reset()
 		mark, start := l.Log.Mark(), time.Now()
 		do()
-		time.Sleep(100 * time.Millisecond)
+		kl, err := observe.ParseKeylog(bytes.NewReader(keylog.Bytes()))
+		if err != nil || len(kl.Randoms) == 0 {
+			t.Fatalf("%s: keylog: %v, %d randoms", c.Name, err, len(kl.Randoms))
+		}
 		recs := l.Log.Since(mark)
 		rep.Results = append(rep.Results, Result{Browser: "go", Case: c.Name, Verdict: l.judge(c, recs),
-			Connections: recs, Start: start, End: time.Now()})
+			Connections: recs, ClientRandoms: slices.Sorted(maps.Keys(kl.Randoms)), Start: start, End: time.Now()})
 	}
 	play(Cases[0], func() {
 		current, _ := publishedECH(t, l, SecretName)
@@ -103,6 +115,52 @@ func TestCaptureCompare(t *testing.T) {
 	var table strings.Builder
 	rep.Table(&table) //nolint:errcheck // strings.Builder
 	t.Log("\n" + table.String())
+	for _, r := range rep.Results {
+		for _, f := range r.Observed.Flows {
+			if f.JoinedBy != observe.JoinClientRandom {
+				t.Errorf("%s: flow %d from %s joined by %q, want %s", r.Case, f.ID, f.Client, f.JoinedBy, observe.JoinClientRandom)
+			}
+		}
+	}
+	// (The test's own DoH lookups have no keylog: a window joins them,
+	// and compare.md says so.)
+	// Every window covers every flow: only the randoms tell the cases
+	// apart.
+	ws := windows(rep)
+	for i := range ws {
+		ws[i].Start, ws[i].End = ws[0].Start, ws[len(ws)-1].End
+	}
+	joined, err := l.CompareCapture(capt.Path, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perCase := map[string]int{}
+	for _, f := range joined.Flows {
+		if int(f.Server.Port()) != l.Port {
+			continue
+		}
+		perCase[f.Scenario]++
+		if f.ScenarioBy != observe.JoinClientRandom {
+			t.Errorf("flow %d from %v: %s by %q, want by %s", f.ID, f.Client, f.Scenario, f.ScenarioBy, observe.JoinClientRandom)
+		}
+	}
+	if perCase["go/ech"] != 1 || perCase["go/grease"] != 1 || perCase["go/retry"] != 2 {
+		t.Errorf("server flows per case %v, want go/ech 1, go/grease 1, go/retry 2", perCase)
+	}
+	// Without keylogs, the server's log joins them by protocol and client
+	// port.
+	ws = windows(rep)
+	for i := range ws {
+		ws[i].Randoms = nil
+	}
+	if joined, err = l.CompareCapture(capt.Path, ws); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range joined.Flows {
+		if int(f.Server.Port()) == l.Port && f.ScenarioBy != observe.JoinClientPort {
+			t.Errorf("without keylogs, flow %d from %v: %s by %q, want by %s", f.ID, f.Client, f.Scenario, f.ScenarioBy, observe.JoinClientPort)
+		}
+	}
 
 	echRes, greaseRes, retryRes := rep.Results[0], rep.Results[1], rep.Results[2]
 	if echRes.Outcome != Pass || !echRes.Observed.Agrees() || retryRes.Outcome != Pass || !retryRes.Observed.Agrees() {

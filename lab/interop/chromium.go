@@ -22,7 +22,8 @@ var chromiumFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--n
 // chromiumSetup makes a fresh HOME with an NSS database trusting the lab CA
 // and a fresh user data dir whose Local State turns on secure DNS through
 // the lab DoH and ECH. The run dumps the page's DOM to stdout and writes a
-// NetLog.
+// NetLog and its TLS secrets (KeylogFile, --ssl-key-log-file), whose
+// client randoms join the capture's flows to the case.
 func chromiumSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 	home := filepath.Join(dir, "home")
 	if err := trustCA(filepath.Join(home, ".pki", "nssdb"), l.CAFile); err != nil {
@@ -40,6 +41,10 @@ func chromiumSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 	if err := os.WriteFile(filepath.Join(profile, "Local State"), b, 0o600); err != nil {
 		return nil, nil, fmt.Errorf("interop: %w", err)
 	}
+	keylog, err := createKeylog(dir)
+	if err != nil {
+		return nil, nil, err
+	}
 	args := append([]string(nil), chromiumFlags...)
 	if c.Name == "h3" {
 		// Chromium refuses QUIC to a server whose certificate chains to a
@@ -48,6 +53,7 @@ func chromiumSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 		args = append(args, fmt.Sprintf("--origin-to-force-quic-on=%s:%d", c.Host, l.Port))
 	}
 	args = append(args, "--user-data-dir="+profile, "--log-net-log="+filepath.Join(dir, "netlog.json"),
+		"--ssl-key-log-file="+keylog,
 		"--dump-dom", l.URL(c.Host))
 	return args, []string{"HOME=" + home}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/echlab/echlab/resolver"
 	"github.com/echlab/echlab/server"
@@ -19,6 +20,7 @@ type JSONLog[T any] struct {
 	w       io.WriteCloser
 	partial []byte
 	recs    []T
+	changed chan struct{} // closed (and dropped) when records arrive; nil until waited on
 }
 
 // ConnLog is the server's connection log.
@@ -44,6 +46,10 @@ func (c *JSONLog[T]) Write(b []byte) (int, error) {
 		var r T
 		if json.Unmarshal(c.partial[:i], &r) == nil {
 			c.recs = append(c.recs, r)
+			if c.changed != nil {
+				close(c.changed)
+				c.changed = nil
+			}
 		}
 		c.partial = c.partial[i+1:]
 	}
@@ -62,6 +68,31 @@ func (c *JSONLog[T]) Since(mark int) []T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]T(nil), c.recs[mark:]...)
+}
+
+// waitFor waits until ok holds for the records from mark on, checking
+// again each time a record arrives (no polling), for at most timeout, and
+// reports whether it held.
+func (c *JSONLog[T]) waitFor(mark int, timeout time.Duration, ok func([]T) bool) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		held := ok(c.recs[mark:])
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		if held {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return false
+		}
+	}
 }
 
 // Close closes the file.

@@ -3,6 +3,9 @@ package interop
 import (
 	"bytes"
 	"testing"
+	"time"
+
+	"github.com/echlab/echlab/server"
 )
 
 type nopCloser struct{ *bytes.Buffer }
@@ -44,4 +47,33 @@ func FuzzConnLog(f *testing.F) {
 			t.Fatalf("%d records from %d lines", n, bytes.Count(b, []byte("\n")))
 		}
 	})
+}
+
+// TestConnLogWaitFor: waitFor returns as soon as a record makes its
+// condition true, woken by the write, and false after its bound when none
+// does.
+func TestConnLogWaitFor(t *testing.T) {
+	c := newConnLog(nopCloser{&bytes.Buffer{}})
+	c.Write([]byte(`{"ech":"none"}` + "\n"))
+	mark := c.Mark()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		c.Write([]byte(`{"ech":"accepted"}` + "\n"))
+	}()
+	start := time.Now()
+	if !c.waitFor(mark, time.Minute, func(r []server.ConnRecord) bool { return len(r) == 1 && r[0].ECH == "accepted" }) {
+		t.Fatal("waitFor missed the record")
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("waitFor took %v: not woken by the write", d)
+	}
+	<-written
+	start = time.Now()
+	if c.waitFor(mark, 50*time.Millisecond, func(r []server.ConnRecord) bool { return len(r) == 2 }) {
+		t.Error("waitFor held without the second record")
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("waitFor gave up after %v, before its bound", d)
+	}
 }

@@ -13,9 +13,11 @@
 //
 // The handshakes are also captured live on loopback (capture.pcapng) and
 // read back with lab.Compare and the lab's keys, as an on-path observer
-// with the keys would see them (flows.jsonl, flows.csv, compare.md); each
-// result carries that Observed view, and a case passes only when the
-// capture agrees with the server.
+// with the keys would see them (flows.jsonl, flows.csv, compare.md). Each
+// flow is joined to its browser and case by the ClientHello randoms of the
+// browser's own SSLKEYLOGFILE, and the server's records are settled by
+// those flows; each result carries that Observed view, and a case passes
+// only when the capture agrees with the server.
 //
 // Browsers must never reach the machine's own resolver, so Run refuses to
 // start a browser unless the process is in a network namespace that has

@@ -50,8 +50,11 @@ var firefoxPrefs = map[string]any{
 	"services.settings.server":                                "https://127.0.0.1:1/",
 }
 
-// KeylogFile is the SSLKEYLOGFILE Firefox writes in its run folder: NSS
-// (as bundled with Firefox ESR) logs ECH_SECRET and ECH_CONFIG there too.
+// KeylogFile is the SSLKEYLOGFILE (RFC 9850) each browser writes in its
+// run folder (Firefox's SSLKEYLOGFILE, Chromium's --ssl-key-log-file),
+// created empty with mode 0600 before the run: its client randoms join
+// the capture's flows to the case. NSS (as bundled with Firefox ESR) logs
+// ECH_SECRET and ECH_CONFIG there too.
 const KeylogFile = "sslkeylog.txt"
 
 // firefoxSetup makes a fresh profile with cert9.db trusting the lab CA and
@@ -81,6 +84,10 @@ func firefoxSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("interop: %w", err)
 	}
+	keylog, err := createKeylog(dir)
+	if err != nil {
+		return nil, nil, err
+	}
 	args := []string{"--headless", "--no-remote", "--profile", profile,
 		"--screenshot", filepath.Join(dir, "screenshot.png"), l.URL(c.Host)}
 	mozLog := "TRR:4,nsHostResolver:4,nsHttp:3"
@@ -89,6 +96,6 @@ func firefoxSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 	}
 	env := []string{"HOME=" + home, "MOZ_LOG=" + mozLog,
 		"MOZ_LOG_FILE=" + filepath.Join(dir, "moz.log"), "MOZ_CRASHREPORTER_DISABLE=1",
-		"SSLKEYLOGFILE=" + filepath.Join(dir, KeylogFile)}
+		"SSLKEYLOGFILE=" + keylog}
 	return args, env, nil
 }

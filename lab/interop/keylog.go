@@ -4,21 +4,57 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/echlab/echlab/lab/observe"
 )
 
+// createKeylog makes the empty SSLKEYLOGFILE (KeylogFile) of a run in dir,
+// readable by its owner only: the browser appends its TLS secrets to it
+// and keeps the file's mode.
+func createKeylog(dir string) (string, error) {
+	name := filepath.Join(dir, KeylogFile)
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("interop: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("interop: %w", err)
+	}
+	return name, nil
+}
+
+// keylogRandoms returns the client randoms (lowercase hex, sorted) that an
+// SSLKEYLOGFILE has lines for, whatever the label; none when the file does
+// not exist. The browser has exited, so the file is complete.
+func keylogRandoms(name string) ([]string, error) {
+	f, err := os.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("interop: %w", err)
+	}
+	defer f.Close()
+	kl, err := observe.ParseKeylog(f)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(kl.Randoms)), nil
+}
+
 // checkKeylog compares the capture again with only the browser's own
-// SSLKEYLOGFILE of the case (Firefox writes one, see KeylogFile) and no
-// server key, and checks that it opens every ECH connection the keys
+// SSLKEYLOGFILE of the case (see KeylogFile) and no server key, for
+// browsers whose keylog has ECH lines (Browser.keylogECH: Firefox), and
+// checks that it opens every ECH connection the keys
 // opened, to the same inner name: NSS logs ECH_SECRET and ECH_CONFIG
 // (RFC 9850) keyed by the outer random. It sets KeylogOpened and adds a
-// disagreement (failing a pass) for each flow it does not open. Results
-// without a keylog file are left alone.
+// disagreement (failing a pass) for each flow it does not open. Other
+// results, and those without a keylog file, are left alone.
 func (l *Lab) checkKeylog(res *Result, capturePath string) error {
-	if res.Observed == nil {
+	if res.Observed == nil || !browsers[res.Browser].keylogECH {
 		return nil
 	}
 	f, err := os.Open(filepath.Join(l.Dir, res.Dir, KeylogFile))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/echlab/echlab/ech"
@@ -117,8 +118,19 @@ func (l *Lab) rotate(ca *pki.CA, ks *ech.KeySet) error {
 	if err := selfCheck(l.server.Addr(), ca, ks); err != nil {
 		return err
 	}
+	// The rotator's own clock: the rotation happens at its "now", and the
+	// clock is then moved past the grace period, so that Expire drops the
+	// old key without waiting for the wall clock to pass it.
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	const grace = time.Nanosecond
 	rot, err := server.StartRotator(server.RotatorConfig{Keys: ks, Dir: filepath.Join(l.Dir, "keys", "current"),
-		Grace: time.Nanosecond, KeyOptions: ech.KeyOptions{PublicName: PublicName}})
+		Grace: grace, Now: clock, KeyOptions: ech.KeyOptions{PublicName: PublicName}})
 	if err != nil {
 		return err
 	}
@@ -127,7 +139,9 @@ func (l *Lab) rotate(ca *pki.CA, ks *ech.KeySet) error {
 	if err != nil {
 		return err
 	}
-	time.Sleep(time.Millisecond)
+	mu.Lock()
+	now = now.Add(grace)
+	mu.Unlock()
 	if _, err := rot.Expire(); err != nil {
 		return err
 	}

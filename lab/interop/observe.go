@@ -41,6 +41,9 @@ type ObservedFlow struct {
 	InnerSNI       string   `json:"inner_sni,omitempty"`    // opened with the keys
 	Accepted       *bool    `json:"ech_accepted,omitempty"` // verified from the ServerHello
 	Warnings       []string `json:"warnings,omitempty"`
+	// JoinedBy says how the flow was joined to the case
+	// (observe.JoinClientRandom, ...; see observe.ScenarioRule).
+	JoinedBy string `json:"joined_by"`
 }
 
 // Decider returns the deciding flow, or nil.
@@ -93,7 +96,7 @@ func (l *Lab) observe(res *Result, cmp *observe.Report) {
 func observedFlow(f *observe.Flow) ObservedFlow {
 	return ObservedFlow{ID: f.ID, Client: f.Client.String(), Transport: f.Transport, SNI: f.SNI, ECH: f.ECH,
 		ConfigID: f.ECHConfigID, JA4: f.JA4, ClientHelloLen: f.ClientHelloLen, ECHPayloadLen: f.ECHPayloadLen,
-		InnerSNI: f.InnerSNI, Accepted: f.ECHAccepted, Warnings: f.Warnings}
+		InnerSNI: f.InnerSNI, Accepted: f.ECHAccepted, Warnings: f.Warnings, JoinedBy: f.ScenarioBy}
 }
 
 // disagreements checks the observer's view against the case: the outer

@@ -43,10 +43,17 @@ type Result struct {
 	// RCODE"), in order; queries for other names (the browser's background
 	// services) are answered REFUSED and left out.
 	DNS []string `json:"dns"`
-	// Connections are the server's records of the case's connections.
+	// Connections are the server's records of the case's connections:
+	// those logged while it ran, settled once the capture is compared
+	// (see settleRecords).
 	Connections []server.ConnRecord `json:"connections"`
+	// ClientRandoms are the ClientHello randoms (hex) in the browser's
+	// SSLKEYLOGFILE of the case (KeylogFile): the capture's flows are
+	// joined to the case by them.
+	ClientRandoms []string `json:"client_randoms,omitempty"`
 	// Start and End bound the case's run: the capture's flows that start
-	// in between belong to it.
+	// in between, and that no random or logged client port joined, belong
+	// to it (compare.md warns about those).
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	// Observed is the capture's view of the case (nil until compared).
@@ -200,24 +207,48 @@ func (l *Lab) runCase(b Browser, c Case, limit time.Duration) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	time.Sleep(200 * time.Millisecond) // let the last records reach the log
+	// The browser has exited. Records of connections the server is still
+	// finishing may come later: Observe settles them with the capture
+	// (settleRecords), which says which connection belongs to which case.
 	end := time.Now()
-	recs := l.Log.Since(mark)
-	slices.SortStableFunc(recs, func(a, b server.ConnRecord) int { return a.Time.Compare(b.Time) })
-	res := Result{Browser: b.Name, Case: c.Name, URL: l.URL(c.Host), Verdict: l.judge(c, recs),
+	randoms, err := keylogRandoms(filepath.Join(dir, KeylogFile))
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Browser: b.Name, Case: c.Name, URL: l.URL(c.Host),
 		DurationMS: float64(o.Duration.Microseconds()) / 1000, ExitCode: o.ExitCode, TimedOut: o.TimedOut,
-		Dir: rel, Connections: recs, DNS: labQueries(l.Queries.Since(qmark)), Start: start, End: end}
-	for _, r := range recs {
+		Dir: rel, Connections: l.Log.Since(mark), DNS: labQueries(l.Queries.Since(qmark)), ClientRandoms: randoms,
+		Start: start, End: end}
+	res.PageLoaded, res.Page = pageLoaded(b, dir)
+	l.decide(&res)
+	return res, nil
+}
+
+// decide judges res from its Connections (sorting them by time): the
+// server's verdict, and for a known browser, a pass whose page did not
+// load fails and a failed h3 case of a browser that need not do HTTP/3
+// is "not supported".
+func (l *Lab) decide(res *Result) {
+	c := Case{Name: res.Case}
+	if i := slices.IndexFunc(Cases, func(x Case) bool { return x.Name == res.Case }); i >= 0 {
+		c = Cases[i]
+	}
+	slices.SortStableFunc(res.Connections, func(a, b server.ConnRecord) int { return a.Time.Compare(b.Time) })
+	res.Verdict = l.judge(c, res.Connections)
+	res.HandshakeMS = nil
+	for _, r := range res.Connections {
 		res.HandshakeMS = append(res.HandshakeMS, r.HandshakeMS)
 	}
-	res.PageLoaded, res.Page = pageLoaded(b, dir)
+	b, ok := browsers[res.Browser]
+	if !ok {
+		return
+	}
 	if res.Outcome == Pass && !res.PageLoaded {
 		res.Outcome, res.Why = Fail, res.Why+"; but the page did not load"
 	}
 	if c.Name == "h3" && res.Outcome == Fail && !b.h3Required {
 		res.Outcome = NotSupported
 	}
-	return res, nil
 }
 
 // pageLoaded says whether the browser got the page: Chromium dumps the
