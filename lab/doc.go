@@ -18,6 +18,15 @@
 // flow reports, report.md, summary.json and manifest.json (the File*
 // constants name them). Progress reports the phases while it runs.
 //
+// # Scenarios
+//
+// Each scenario is one Scenario value, declared in scenarios.go: its client
+// (ClientSpec: fetch mode, HTTP/3, a sealed or ESNI probe, a padding
+// sweep), the server it needs (Service*), what judge checks (Expect), what
+// the observer must see (Watch, checked by the rows), how its rows read
+// (Render), and whether and how Play runs it (PlaySpec). Run, Play, the rows
+// and the glance ask the value; PlayScenarios is a view of the same list.
+//
 // # Observer (package lab/capture)
 //
 // Capture comes in two kinds, both in package capture. StartLiveCapture

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -18,14 +19,17 @@ const (
 	MarkSkipped      = "-" // every case was skipped
 )
 
-// Mark is the row's mark: skipped, failed, leak (not expected), leak
-// (expected) or pass, the first that applies.
+// Mark is the row's mark: skipped, failed, the observer saw what the
+// scenario rules out (Unmet: MarkLeak), leak (expected), leak (not
+// expected) or pass, the first that applies.
 func (r Row) Mark() string {
 	switch {
 	case r.Cases > 0 && r.Skipped == r.Cases:
 		return MarkSkipped
 	case r.Failed > 0:
 		return MarkFailed
+	case len(r.Unmet) > 0:
+		return MarkLeak
 	case len(r.Leaked) > 0 && r.LeakExpected:
 		return MarkLeakExpected
 	case len(r.Leaked) > 0:
@@ -126,8 +130,18 @@ func (o TableOptions) glanceTable(rows []Row) *observe.TextTable {
 	return t
 }
 
-// verdict is the one-sentence reading of a row.
+// verdict is the one-sentence reading of a row, with what the observer
+// saw that the scenario rules out.
 func (r *Row) verdict() string {
+	v := r.observed()
+	if len(r.Unmet) > 0 {
+		v += "; not as the scenario expects: " + strings.Join(r.Unmet, ", ")
+	}
+	return v
+}
+
+// observed says what the observer learned of a row.
+func (r *Row) observed() string {
 	who := r.Scenario
 	if r.Transport != "" {
 		who += " over " + r.Transport
@@ -164,10 +178,9 @@ func (r *Row) echALPNNote() string {
 		return ""
 	}
 	switch {
-	case len(r.ALPN) > 0 && strings.HasPrefix(r.Scenario, "padding-"):
-		return "; ALPN in clear (" + strings.Join(r.ALPN, ", ") + "): ech.Seal copies crypto/tls's ALPN into the outer ClientHello"
 	case len(r.ALPN) > 0:
-		return "; ALPN in clear (" + strings.Join(r.ALPN, ", ") + "): Go's crypto/tls copies it into the outer ClientHello"
+		why := cmp.Or(r.scen.Render.ALPNInClear, "Go's crypto/tls copies it into the outer ClientHello")
+		return "; ALPN in clear (" + strings.Join(r.ALPN, ", ") + "): " + why
 	case len(r.HiddenALPN) > 0:
 		return "; ECH hid the ALPN too (" + strings.Join(r.HiddenALPN, ", ") + " only inside the inner ClientHello)"
 	}

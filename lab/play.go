@@ -18,15 +18,6 @@ import (
 	"github.com/echlab/echlab/resolver"
 )
 
-// Play scenarios: the client-runner role of the docker lab (lab/docker/)
-// plays these against remote servers through a remote resolver. The
-// names shared with Scenarios mean the same thing; the resolver-down ones
-// are the fault run (the resolver is stopped while they play).
-const (
-	PlayResolverDown         = "resolver-down"          // fail closed with a DNS error, in bounded time
-	PlayResolverDownFallback = "resolver-down-fallback" // told to fall back: connects without ECH, says why
-)
-
 // PlayReadyCheck labels, in scenarios.jsonl, the flows of Play's wait
 // for the lab (DNS queries and TCP dials before the first case).
 const PlayReadyCheck = "ready-check"
@@ -34,13 +25,34 @@ const PlayReadyCheck = "ready-check"
 // playSettle is the pause before each case.
 const playSettle = 150 * time.Millisecond
 
-// PlayScenarios lists every scenario Play knows; PlayDefault the ones it
-// plays when none are named.
+// PlayScenarios lists every scenario Play knows, PlayDefault the ones it
+// plays when none are named: the views of Scenarios with a PlaySpec, in
+// name order, the fault run's (PlaySpec.ResolverDown, only when named)
+// last. The client-runner role of the docker lab (lab/docker/) plays them
+// against remote servers through a remote resolver; the resolver-down ones
+// are the fault run (the resolver is stopped while they play).
 var (
-	PlayScenarios = []string{"baseline", "ech-shared", "ech-shared-h3", "ech-split", "grease", "stale-retry",
-		PlayResolverDown, PlayResolverDownFallback}
-	PlayDefault = []string{"baseline", "ech-shared", "ech-shared-h3", "ech-split", "grease", "stale-retry"}
+	PlayScenarios = playNames(func(p *PlaySpec) bool { return true })
+	PlayDefault   = playNames(func(p *PlaySpec) bool { return p.Default })
 )
+
+// playNames lists the scenarios with a PlaySpec that keep accepts, in name
+// order, the ResolverDown ones last.
+func playNames(keep func(*PlaySpec) bool) []string {
+	var up, down []string
+	for _, s := range Scenarios {
+		switch {
+		case s.Play == nil || !keep(s.Play):
+		case s.Play.ResolverDown:
+			down = append(down, s.Name)
+		default:
+			up = append(up, s.Name)
+		}
+	}
+	slices.Sort(up)
+	slices.Sort(down)
+	return append(up, down...)
+}
 
 // PlayConfig configures Play. DNS and RootCAs are required; the names
 // default to the docker lab's.
@@ -180,7 +192,7 @@ func (c PlayConfig) populate() (PlayConfig, []Case, error) {
 			return c, nil, fmt.Errorf("%w %q (play knows: %s)", ErrScenario, s, strings.Join(PlayScenarios, ","))
 		}
 		ts := []string{DNSDoH}
-		if s == "ech-shared" {
+		if sc, _ := LookupScenario(s); sc.playSpec().EveryTransport {
 			ts = trs
 		}
 		for _, t := range ts {
@@ -197,8 +209,9 @@ func (c PlayConfig) populate() (PlayConfig, []Case, error) {
 func (p *player) runCase(ctx context.Context, c Case) (cr CaseResult) {
 	cr = CaseResult{Case: c, Start: time.Now()}
 	defer func() { cr.End = time.Now() }()
+	play := c.scenario().playSpec()
 	timeout := p.cfg.CaseTimeout
-	if c.Scenario == "stale-retry" {
+	if play.StaleFirst {
 		timeout = p.cfg.RotationWait + p.cfg.CaseTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -209,10 +222,10 @@ func (p *player) runCase(ctx context.Context, c Case) (cr CaseResult) {
 		return cr
 	}
 	defer stub.Close()
-	switch c.Scenario {
-	case "stale-retry":
-		cr.Result, err = p.staleRetry(ctx, stub)
-	case PlayResolverDown, PlayResolverDownFallback:
+	switch {
+	case play.StaleFirst:
+		cr.Result, err = p.staleRetry(ctx, c, stub)
+	case play.ResolverDown:
 		cr.Result, err = p.resolverDown(ctx, c, stub)
 		cr.Outcome, cr.Detail = judgeDown(c, cr.Result, err)
 		return cr
@@ -229,7 +242,7 @@ func (p *player) stub(transport string) (resolver.Client, error) {
 }
 
 func (p *player) url(c Case) string {
-	if c.Scenario == "ech-split" {
+	if c.scenario().Service == ServiceSplit {
 		return "https://" + p.cfg.SplitName + "/api/conn"
 	}
 	return "https://" + p.cfg.SecretName + "/api/conn"
@@ -239,13 +252,10 @@ func (p *player) options(c Case, stub resolver.Client) client.Options {
 	o := client.Options{Resolver: stub, DNSTransport: c.Transport, DNSServer: p.cfg.DNS[c.Transport],
 		RootCAs: p.cfg.RootCAs, KeyLog: p.keylog, Timeout: p.cfg.CaseTimeout,
 		ConnectTimeout: 3 * time.Second, HandshakeTimeout: 5 * time.Second}
-	switch c.Scenario {
-	case "baseline":
-		o.Mode, o.ConnectTo = client.ModeBaseline, p.cfg.BaselineAddr
-	case "grease":
-		o.Mode = client.ModeGREASE
-	case "ech-shared-h3":
-		o.HTTP3 = true
+	cs := c.scenario().Client
+	o.Mode, o.HTTP3 = cs.Mode, cs.HTTP3
+	if cs.Mode == client.ModeBaseline {
+		o.ConnectTo = p.cfg.BaselineAddr
 	}
 	return o
 }

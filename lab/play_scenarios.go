@@ -17,7 +17,7 @@ import (
 // it: the server rejects it with retry configs and the client retries
 // with them. Attempts while the old key is still in its grace period are
 // counted in the note.
-func (p *player) staleRetry(ctx context.Context, stub resolver.Client) (*client.Result, error) {
+func (p *player) staleRetry(ctx context.Context, c Case, stub resolver.Client) (*client.Result, error) {
 	d, err := client.Discover(ctx, stub, p.cfg.SecretName, 443, false)
 	if err != nil {
 		return &client.Result{Discovery: d}, err
@@ -38,9 +38,9 @@ func (p *player) staleRetry(ctx context.Context, stub resolver.Client) (*client.
 	rotated := time.Since(t0)
 	graceHits := 0
 	for {
-		o := p.options(Case{Scenario: "stale-retry", Transport: DNSDoH}, stub)
+		o := p.options(c, stub)
 		o.ConfigList = stale
-		r, err := client.Fetch(ctx, p.url(Case{}), o)
+		r, err := client.Fetch(ctx, p.url(c), o)
 		if err != nil || r.Retried || ctx.Err() != nil {
 			r.Note = fmt.Sprintf("stale config from DNS; rotation published after %.1f s; stale config still accepted (grace) %d times before the rejection",
 				rotated.Seconds(), graceHits)
@@ -61,7 +61,7 @@ func (p *player) staleRetry(ctx context.Context, stub resolver.Client) (*client.
 func (p *player) resolverDown(ctx context.Context, c Case, stub resolver.Client) (*client.Result, error) {
 	o := p.options(c, stub)
 	r, err := client.Fetch(ctx, p.url(c), o)
-	if err == nil || c.Scenario == PlayResolverDown {
+	if err == nil || !c.scenario().playSpec().Fallback {
 		return r, err
 	}
 	var ce *client.Error
@@ -79,10 +79,10 @@ func (p *player) resolverDown(ctx context.Context, c Case, stub resolver.Client)
 }
 
 // judgeDown says whether a resolver-down case failed closed, or fell
-// back, as told.
+// back, as told (PlaySpec.Fallback).
 func judgeDown(c Case, r *client.Result, err error) (Outcome, string) {
 	var ce *client.Error
-	if c.Scenario == PlayResolverDown {
+	if !c.scenario().playSpec().Fallback {
 		switch {
 		case err == nil:
 			return OutcomeFailed, "fetched although the resolver is down: ech=" + string(r.ECH)

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -67,6 +68,14 @@ type Row struct {
 	// in the clear on the row's connections to the service.
 	InnerALPN  []string `json:"inner_alpn_with_keys"`
 	HiddenALPN []string `json:"alpn_hidden"`
+
+	// Unmet lists what the scenario's Watch says the observer must see
+	// and it did not (a row that has any is marked MarkLeak).
+	Unmet []string `json:"unmet,omitempty"`
+
+	scen      Scenario // the row's scenario declaration
+	discovery []string // observer services of the row's DNS flows (dns, dot, h2 …)
+	plainDNS  int      // plain DNS flows (Do53 over UDP or TCP)
 }
 
 // buildRows folds the cases and the compared flows into one Row per
@@ -101,7 +110,7 @@ func (s *rowSet) addCase(c CaseResult) {
 	if r == nil {
 		r = &Row{Scenario: rowScenario(c.Case), Transport: c.Transport, SNI: []string{}, ECH: []string{},
 			InnerSNI: []string{}, DNSNames: []string{}, Names: []observe.NameExposure{}, Leaked: []string{}, ALPN: []string{},
-			InnerALPN: []string{}, HiddenALPN: []string{}}
+			InnerALPN: []string{}, HiddenALPN: []string{}, scen: c.scenario()}
 		s.byLabel[label] = r
 		s.rows = append(s.rows, r)
 	}
@@ -158,6 +167,7 @@ func (s *rowSet) finish() []Row {
 				r.HiddenALPN = append(r.HiddenALPN, a)
 			}
 		}
+		r.checkWatch()
 		r.verdictMain = r.verdict()
 		for _, n := range []string{r.alpnNote(), r.echALPNNote()} {
 			if n != "" {
@@ -181,6 +191,12 @@ func (r *Row) addFlow(f *observe.Flow, toService bool) {
 		if !m.Response {
 			add(&r.DNSNames, strings.TrimSuffix(m.Name, "."))
 		}
+	}
+	if f.Transport == observe.TransportUDPDNS || f.Transport == observe.TransportTCPDNS {
+		r.plainDNS++
+	}
+	if !toService {
+		add(&r.discovery, f.Service)
 	}
 	if !toService || f.ClientHelloLen == 0 {
 		return
@@ -265,4 +281,28 @@ func (r *Row) alpnNote() string {
 		return ""
 	}
 	return "; ESNI hid the name but not the ALPN (" + strings.Join(r.ALPN, ", ") + ")"
+}
+
+// checkWatch lists in Unmet what the scenario's Watch says the observer
+// must see and it did not: an SNI other than OuterSNI on the connections
+// to the service; no flow of the Discovery service, or a plain DNS flow.
+func (r *Row) checkWatch() {
+	w := r.scen.Observer
+	if r.Cases > 0 && r.Skipped == r.Cases {
+		return
+	}
+	for _, sni := range r.SNI {
+		if w.OuterSNI != "" && sni != w.OuterSNI {
+			r.Unmet = append(r.Unmet, fmt.Sprintf("SNI %s, want only %s", sni, w.OuterSNI))
+		}
+	}
+	if w.Discovery == "" {
+		return
+	}
+	if !slices.Contains(r.discovery, w.Discovery) {
+		r.Unmet = append(r.Unmet, fmt.Sprintf("no %s flow carried the discovery", w.Discovery))
+	}
+	if r.plainDNS > 0 {
+		r.Unmet = append(r.Unmet, fmt.Sprintf("%d plain DNS flows, want none", r.plainDNS))
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/echlab/echlab/client"
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/lab/capture"
 	"github.com/echlab/echlab/lab/observe"
 )
 
@@ -72,6 +73,9 @@ type RunResult struct {
 	Files   []string        `json:"files"` // written, relative to OutDir
 	Failed  int             `json:"failed"`
 	Skipped int             `json:"skipped"`
+	// CaptureLoss says, when the live capture lost packets (see
+	// capture.ErrDropped), how many: verdicts may then miss flows.
+	CaptureLoss string `json:"capture_loss,omitempty"`
 }
 
 func (c RunConfig) populate() (RunConfig, error) {
@@ -101,7 +105,9 @@ func (c RunConfig) populate() (RunConfig, error) {
 // scenario matrix through the observer (live capture or recording relays),
 // compares what the observer saw, and writes the output folder (see
 // lab/README.md). It returns ErrScenarioFailed, with a complete result,
-// when a case failed.
+// when a case failed, and else an error wrapping capture.ErrDropped when
+// the live capture lost packets (RunResult.CaptureLoss, also in report.md
+// and manifest.json).
 func Run(ctx context.Context, cfg RunConfig) (*RunResult, error) {
 	cfg, err := cfg.populate()
 	if err != nil {
@@ -143,9 +149,16 @@ func Run(ctx context.Context, cfg RunConfig) (*RunResult, error) {
 			break
 		}
 	}
-	// Let the last server records and relay copies land before stopping.
-	time.Sleep(100 * time.Millisecond)
-	stopErr := errors.Join(s.close(), capt.stop())
+	// Closing the lab waits for its servers' and relays' goroutines, so
+	// their last records are written; stopping the capture then reads what
+	// the kernel still holds for it.
+	stopErr := s.close()
+	capErr := capt.stop()
+	if errors.Is(capErr, capture.ErrDropped) {
+		res.CaptureLoss = capErr.Error()
+	} else {
+		stopErr = errors.Join(stopErr, capErr)
+	}
 	if err := finish(cfg, s, res, out, prog); err != nil {
 		return res, err
 	}
@@ -154,6 +167,9 @@ func Run(ctx context.Context, cfg RunConfig) (*RunResult, error) {
 	}
 	if res.Failed > 0 {
 		return res, fmt.Errorf("%w: %d of %d cases failed", ErrScenarioFailed, res.Failed, len(cases))
+	}
+	if res.CaptureLoss != "" {
+		return res, fmt.Errorf("the verdicts may miss flows: %w", capErr)
 	}
 	return res, nil
 }

@@ -60,6 +60,9 @@ func startCapture(cfg RunConfig, out *outputs, s *stack) (capturer, error) {
 	return &synthCapture{rec: rec, obs: s.observer, file: file}, nil
 }
 
+// startLiveCapture starts the run's live capture (a test wraps it).
+var startLiveCapture = capture.StartLiveCapture
+
 // liveRun is a live capture on lo, started once the lab's ports are known.
 type liveRun struct {
 	file string
@@ -99,7 +102,7 @@ func (c *liveRun) ready(s *stack) error {
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	halt, err := capture.StartLiveCapture("lo", ports, f)
+	halt, err := startLiveCapture("lo", ports, f)
 	if err != nil {
 		f.Close()
 		return err

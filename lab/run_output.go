@@ -38,7 +38,7 @@ const (
 type outputs struct {
 	dir                     string
 	keylog, server, queries io.Writer
-	clientEnc, scenEnc      *json.Encoder
+	clientEnc               *json.Encoder
 	files                   []*os.File
 }
 
@@ -78,10 +78,11 @@ func openOutputs(dir string) (*outputs, error) {
 // row per scenario × DNS transport.
 func scenarioLabel(c Case) string { return rowScenario(c) + "/" + c.Transport }
 
-// rowScenario is a case's scenario as reports show it: padding-sweep is
-// split by padding policy (padding-sweep-default, padding-sweep-none).
+// rowScenario is a case's scenario as reports show it: a scenario with
+// Render.RowPerPadding is split by padding policy (padding-sweep-default,
+// padding-sweep-none).
 func rowScenario(c Case) string {
-	if c.Scenario == "padding-sweep" {
+	if c.scenario().Render.RowPerPadding {
 		return c.Scenario + "-" + c.Padding
 	}
 	return c.Scenario
@@ -242,8 +243,12 @@ func writeFile(name string, fn func(io.Writer) error) error {
 // writeReportMD writes report.md: the at-a-glance comparison, the
 // verdicts, the cases, then Compare's flow-by-flow report.
 func writeReportMD(w io.Writer, res *RunResult) error {
-	fmt.Fprintf(w, "# echlab run\n\n%d cases: %d failed, %d skipped. Capture: %s.\n\n## At a glance\n\n```\n",
+	fmt.Fprintf(w, "# echlab run\n\n%d cases: %d failed, %d skipped. Capture: %s.\n\n",
 		len(res.Cases), res.Failed, res.Skipped, res.Capture)
+	if res.CaptureLoss != "" {
+		fmt.Fprintf(w, "**Capture incomplete**: %s.\n\n", observe.MarkdownCell(res.CaptureLoss))
+	}
+	fmt.Fprint(w, "## At a glance\n\n```\n")
 	if err := WriteGlance(w, res.Rows, res.Capture); err != nil {
 		return err
 	}
@@ -297,6 +302,9 @@ func writeManifest(cfg RunConfig, res *RunResult) error {
 		"keys_dir": cfg.KeysDir, "pki_dir": cfg.PKIDir,
 		"scenarios": cfg.Scenarios, "transports": cfg.Transports, "repeat": max(cfg.Repeat, 1),
 		"cases": len(res.Cases), "failed": res.Failed, "skipped": res.Skipped, "files": files,
+	}
+	if res.CaptureLoss != "" {
+		m["capture_loss"] = res.CaptureLoss
 	}
 	return writeFile(filepath.Join(cfg.OutDir, FileManifest), func(w io.Writer) error { return writeJSON(w, m) })
 }

@@ -8,14 +8,13 @@ import (
 	"github.com/echlab/echlab/ech"
 )
 
-// ScenarioHideALPN names the scenario in which ECH hides the ALPN as well
-// as the name: the ClientHelloInner offers ALPN h2, the ClientHelloOuter
+// ech-hide-alpn (ClientSpec.HideALPN) is ECH hiding the ALPN as well as
+// the name: the ClientHelloInner offers ALPN h2, the ClientHelloOuter
 // carries no ALPN extension at all (RFC 9849 lets the outer differ), and
 // key_share is compressed into ech_outer_extensions so that the outer is
 // the size of a real client's. Go's crypto/tls cannot send such an outer,
 // so the scenario seals crypto/tls's own ClientHello with ech.Seal, like
 // the padding scenarios, and reads the handshake up to the ServerHello.
-const ScenarioHideALPN = "ech-hide-alpn"
 
 // hideALPNProtos is the ALPN the inner ClientHello of ech-hide-alpn offers.
 var hideALPNProtos = []string{"h2"}

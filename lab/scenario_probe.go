@@ -15,16 +15,18 @@ import (
 	"github.com/echlab/echlab/resolver"
 )
 
-// sealProbe is the client of the padding scenarios and of ech-hide-alpn: it discovers the shared
-// server's config through stub, seals crypto/tls's ClientHello for the
-// inner name with ech.Seal under the case's padding policy, sends the
-// ClientHelloOuter on a TCP connection, reads the ServerHello and checks
+// sealProbe is the client of the ProbeSeal scenarios (padding,
+// ech-hide-alpn): it discovers the shared server's config through stub,
+// seals crypto/tls's ClientHello for the inner name with ech.Seal under
+// the case's padding policy (or, with cs.HideALPN, without ALPN in the
+// outer), sends the ClientHelloOuter on a TCP connection, reads the
+// ServerHello and checks
 // the acceptance confirmation (RFC 9849 §7.2) with ech.VerifyAccepted. The
 // handshake goes no further: the record is a Result all the same. The
 // keylog gets the ECH_SECRET and ECH_CONFIG lines of the sealed hello (no
 // traffic secrets: the handshake stops at the ServerHello) through rec,
 // which keeps the outer random.
-func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolver.Client, dnsURL string, rec *caseRecord) (*client.Result, error) {
+func (s *stack) sealProbe(ctx context.Context, c Case, cs ClientSpec, sv *service, stub resolver.Client, dnsURL string, rec *caseRecord) (*client.Result, error) {
 	inner := cmp.Or(c.InnerName, SecretName)
 	r := &client.Result{URL: fmt.Sprintf("https://%s:%d/", inner, port(sv.addr)), Mode: client.ModeECH,
 		Policy: client.PolicyFailClosed, Transport: "tcp", DNSTransport: c.Transport, DNSServer: dnsURL,
@@ -43,7 +45,7 @@ func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolve
 		return r, fmt.Errorf("lab: the published ECHConfigList is unusable: %v", err)
 	}
 	var sealed *ech.Sealed
-	if c.Scenario == ScenarioHideALPN {
+	if cs.HideALPN {
 		sealed, err = sealHideALPN(&list.Configs[0], inner)
 	} else {
 		sealed, err = sealFor(&list.Configs[0], inner, c.Padding)
@@ -61,7 +63,7 @@ func (s *stack) sealProbe(ctx context.Context, c Case, sv *service, stub resolve
 	r.ConfigID, r.PublicName, r.OuterSNI = &id, sealed.Outer.ServerName, sealed.Outer.ServerName
 	r.Note = fmt.Sprintf("ClientHelloOuter sealed by ech.Seal with padding %s: %d bytes, %d padding bytes in the inner; handshake read up to the ServerHello only",
 		c.Padding, len(sealed.Outer.Raw), sealed.PaddingLen)
-	if c.Scenario == ScenarioHideALPN {
+	if cs.HideALPN {
 		r.Note = hideALPNNote(sealed)
 	}
 	sh, err := s.sendOuter(ctx, sv.addr, sealed.Record, r)

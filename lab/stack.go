@@ -37,12 +37,11 @@ const (
 
 // service is one started server as the client reaches it.
 type service struct {
-	name    string // "shared", "baseline", …
-	addr    string // what DNS and URLs point at: the relay in synth mode
-	real    string // the server's own address
-	udp     string // HTTP/3 address ("" without)
-	keySet  string // key set published for it in DNS ("" for none)
-	closers []io.Closer
+	name   string // "shared", "baseline", …
+	addr   string // what DNS and URLs point at: the relay in synth mode
+	real   string // the server's own address
+	udp    string // HTTP/3 address ("" without)
+	keySet string // key set published for it in DNS ("" for none)
 }
 
 // stack is every component of the lab, started in one process on loopback.
@@ -59,7 +58,7 @@ type stack struct {
 	serverLog io.Writer
 	keylog    io.Writer
 	closers   []io.Closer
-	skipped   map[string]string // scenario → why it cannot run
+	skipped   map[string]string // service → why it cannot start
 }
 
 // lockedWriter serialises writes from several components into one file.
@@ -170,21 +169,21 @@ func (s *stack) close() error {
 	return errors.Join(errs...)
 }
 
-// startServers starts the HTTPS servers of the scenarios, each behind its
-// relay in synth mode. A server that cannot start marks its scenarios
-// skipped with the reason instead of failing the run.
+// startServers starts the HTTPS servers of the scenarios (the Service*
+// names), each behind its relay in synth mode. A server that cannot start
+// marks its scenarios skipped with the reason instead of failing the run.
 func (s *stack) startServers() error {
 	s.services = map[string]*service{}
 	names := append([]string{SecretName}, SweepNames()...)
 	specs := []struct {
-		name, keys, scenario string
-		cfg                  server.Config
+		name, keys string
+		cfg        server.Config
 	}{
-		{"baseline", "", "baseline", server.Config{}},
-		{"shared", keysShared, "ech-shared", server.Config{Names: names, HTTP3: true}},
-		{"hrr", keysHRR, "ech-hrr", server.Config{ForceHRR: true, Mode: "shared-hrr"}},
-		{"pq", keysPQ, "ech-pq", server.Config{Mode: "shared-pq"}},
-		{"stale", keysStaleServer, "stale-retry", server.Config{Mode: "shared-stale"}},
+		{ServiceBaseline, "", server.Config{}},
+		{ServiceShared, keysShared, server.Config{Names: names, HTTP3: true}},
+		{ServiceHRR, keysHRR, server.Config{ForceHRR: true, Mode: "shared-hrr"}},
+		{ServicePQ, keysPQ, server.Config{Mode: "shared-pq"}},
+		{ServiceStale, keysStaleServer, server.Config{Mode: "shared-stale"}},
 	}
 	for _, sp := range specs {
 		cfg := sp.cfg
@@ -193,34 +192,32 @@ func (s *stack) startServers() error {
 		if sp.keys != "" {
 			ks := s.keySets[sp.keys]
 			if keys, skipped := ks.TLSKeysSupported(); len(keys) == 0 {
-				s.skip(sp.scenario, fmt.Sprintf("crypto/tls cannot use the %s key set's KEM (%d keys skipped)", sp.keys, len(skipped)))
+				s.skip(sp.name, fmt.Sprintf("crypto/tls cannot use the %s key set's KEM (%d keys skipped)", sp.keys, len(skipped)))
 				continue
 			}
 			cfg.Keys = keySetSource{ks}
-			if sp.name == "stale" {
+			if sp.name == ServiceStale {
 				published = keysStaleDNS
 			}
 		}
 		if err := s.startServer(sp.name, published, cfg); err != nil {
-			s.skip(sp.scenario, err.Error())
+			s.skip(sp.name, err.Error())
 		}
-	}
-	if sv, ok := s.services["shared"]; !ok || sv.udp == "" {
-		s.skip("ech-shared-h3", "the shared server has no HTTP/3 listener")
 	}
 	return s.startSplit()
 }
 
-// skip marks a scenario as unable to run, keeping the first reason.
-func (s *stack) skip(scenario, why string) {
-	if _, ok := s.skipped[scenario]; !ok {
-		s.skipped[scenario] = why
+// skip marks a service as unable to run, keeping the first reason: the
+// scenarios that need it are skipped with it.
+func (s *stack) skip(service, why string) {
+	if _, ok := s.skipped[service]; !ok {
+		s.skipped[service] = why
 	}
 }
 
 func (s *stack) startServer(name, keySet string, cfg server.Config) error {
 	start := server.Start
-	if name == "baseline" {
+	if name == ServiceBaseline {
 		start = server.StartBaseline
 	}
 	srv, err := start(cfg)
@@ -249,7 +246,7 @@ func (s *stack) startSplit() error {
 	backend, err := server.Start(server.Config{Names: []string{SecretName}, PublicName: PublicName,
 		CA: s.ca, Log: s.serverLog, Mode: "split-backend", FrontSecret: secret})
 	if err != nil {
-		s.skip("ech-split", err.Error())
+		s.skip(ServiceSplit, err.Error())
 		return nil
 	}
 	s.closers = append(s.closers, backend)
@@ -257,7 +254,7 @@ func (s *stack) startSplit() error {
 		Routes: server.Routes{SecretName: backend.Addr()}, PublicName: PublicName, CA: s.ca, Log: s.serverLog,
 		FrontSecret: secret})
 	if err != nil {
-		s.skip("ech-split", err.Error())
+		s.skip(ServiceSplit, err.Error())
 		return nil
 	}
 	s.closers = append(s.closers, split)
@@ -265,7 +262,7 @@ func (s *stack) startSplit() error {
 	if err != nil {
 		return err
 	}
-	s.services["split"] = &service{name: "split", addr: addr, real: split.Addr(), keySet: keysSplit}
+	s.services[ServiceSplit] = &service{name: ServiceSplit, addr: addr, real: split.Addr(), keySet: keysSplit}
 	return nil
 }
 

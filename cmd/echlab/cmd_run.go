@@ -18,12 +18,13 @@ func runRun(args []string) error {
 	fs := newFlags("run", "", "Start the resolver (Do53, DoT, DoH, DoH3, DoQ), the ECH servers (shared, split, HRR,\n"+
 		"post-quantum, stale keys) and the baseline server in this process on loopback, run the\n"+
 		"scenario matrix through an on-path observer, and write the capture, logs and report to --out.\n\n"+
-		"Scenarios: "+lab.ScenarioNames()+" (padding-sweep and ech-shared-h3 only when named;\n--h3 adds ech-shared-h3).\n"+
-		"Transports: default all five for baseline and ech-shared, doh for the rest.")
+		"Scenarios: "+lab.ScenarioNames()+"\n("+strings.Join(lab.NamedOnlyScenarios(), ", ")+" only when named; --h3 adds ech-shared-h3).\n"+
+		"Transports: default all five for baseline and ech-shared, doh for the rest;\n"+
+		lab.ScenarioDoTDiscovery+" always discovers over dot.")
 	out := fs.String("out", "out", "output folder")
 	keys := fs.String("keys", "", "folder of key sets to reuse (created if missing; default OUT/keys)")
 	pkiDir := fs.String("pki", "", "folder of the lab CA to reuse (created if missing; default OUT/pki)")
-	scen := fs.String("scenarios", "", "comma-separated scenarios (default: all but padding-sweep)")
+	scen := fs.String("scenarios", "", "comma-separated scenarios (default: all but the ones run only when named)")
 	trans := fs.String("transports", "", "comma-separated DNS transports: do53,dot,doh,doh3,doq or all")
 	repeat := fs.Int("repeat", 1, "runs of each scenario × transport")
 	capture := fs.String("capture", "auto", "auto, live (packet socket on lo: root or CAP_NET_RAW) or synth (recording relays)")
