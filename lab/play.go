@@ -7,14 +7,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/echlab/echlab/client"
-	"github.com/echlab/echlab/lab/observe"
 	"github.com/echlab/echlab/resolver"
 )
 
@@ -22,7 +23,8 @@ import (
 // for the lab (DNS queries and TCP dials before the first case).
 const PlayReadyCheck = "ready-check"
 
-// playSettle is the pause before each case.
+// playSettle is how far past its end the last case's time window reaches
+// (see windows): the fallback join, for flows no random or DNS id joins.
 const playSettle = 150 * time.Millisecond
 
 // PlayScenarios lists every scenario Play knows, PlayDefault the ones it
@@ -65,6 +67,9 @@ type PlayConfig struct {
 	Transports []string // ech-shared's DNS transports; nil means every one in DNS
 	SecretName string   // shared-mode name behind ECH; "" means SecretName
 	SplitName  string   // split-mode name behind ECH; "" means "hidden.lab.test"
+	// Port is the ECH servers' HTTPS port, in URLs and HTTPS owner names
+	// (_PORT._https.NAME); 0 means 443.
+	Port int
 	// BaselineAddr is the baseline server (IP:port): baseline fetches
 	// SecretName there without ECH.
 	BaselineAddr string
@@ -97,7 +102,8 @@ type player struct {
 // Play runs the client-runner role: it waits for the lab, plays each
 // scenario through the configured resolver URLs against the remote
 // servers, and writes client.jsonl (one CaseResult per line),
-// scenarios.jsonl (the time window of each case, for Compare) and
+// scenarios.jsonl (what joins each flow to its case for Compare: the
+// case's ClientHello randoms and Do53 query ids, its time window last) and
 // sslkeylog.txt into OutDir. It returns ErrScenarioFailed, with the
 // result, when a case did not do what its scenario expects.
 func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
@@ -120,17 +126,15 @@ func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
 	defer cl.Close()
 	p := &player{cfg: cfg, keylog: &lockedWriter{w: kl}, prog: &Progress{W: cfg.Progress, Total: len(cases)}}
 	readyStart := time.Now()
+	ready := &readyRecord{caseRecord: newCaseRecord(p.keylog)}
 	if cfg.ReadyTimeout > 0 {
-		if err := p.waitReady(ctx); err != nil {
+		if err := p.waitReady(ctx, ready); err != nil {
 			return nil, err
 		}
 	}
 	res := &PlayResult{}
 	enc := json.NewEncoder(cl)
 	for _, c := range cases {
-		// A pause between cases keeps each case's packets inside its own
-		// time window even when the observer stamps them a little late.
-		sleepCtx(ctx, playSettle) //nolint:errcheck // ctx ends the cases anyway
 		cr := p.runCase(ctx, c)
 		res.Cases = append(res.Cases, cr)
 		if err := enc.Encode(cr); err != nil {
@@ -145,9 +149,10 @@ func Play(ctx context.Context, cfg PlayConfig) (*PlayResult, error) {
 		return res, err
 	}
 	if len(res.Cases) > 0 {
-		ready := observe.ScenarioRule{Scenario: PlayReadyCheck, Start: readyStart, End: res.Cases[0].Start}
-		if err := appendJSONLine(filepath.Join(cfg.OutDir, FileScenarios), ready); err != nil {
-			return res, err
+		for _, r := range ready.rules(readyStart, res.Cases[0].Start) {
+			if err := appendJSONLine(filepath.Join(cfg.OutDir, FileScenarios), r); err != nil {
+				return res, err
+			}
 		}
 	}
 	if res.Failed > 0 {
@@ -160,6 +165,7 @@ func (c PlayConfig) populate() (PlayConfig, []Case, error) {
 	c.OutDir = cmp.Or(c.OutDir, "out")
 	c.SecretName = cmp.Or(c.SecretName, SecretName)
 	c.SplitName = cmp.Or(c.SplitName, "hidden.lab.test")
+	c.Port = cmp.Or(c.Port, 443)
 	if c.CaseTimeout <= 0 {
 		c.CaseTimeout = 15 * time.Second
 	}
@@ -216,41 +222,56 @@ func (p *player) runCase(ctx context.Context, c Case) (cr CaseResult) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	stub, err := p.stub(c.Transport)
+	// The case records its ClientHello randoms and Do53 query ids, which
+	// join the observer's flows to it exactly (scenarios.jsonl).
+	rec := newCaseRecord(p.keylog)
+	defer rec.fill(&cr)
+	stub, err := p.stub(c.Transport, rec)
 	if err != nil {
 		cr.Outcome, cr.Detail = OutcomeFailed, err.Error()
 		return cr
 	}
 	defer stub.Close()
+	if c.Transport == DNSDo53 {
+		stub = idStub{Client: stub, rec: rec}
+	}
+	defer func() {
+		if cr.Result != nil {
+			rec.addRandom(cr.Result.ClientRandom)
+		}
+	}()
 	switch {
 	case play.StaleFirst:
-		cr.Result, err = p.staleRetry(ctx, c, stub)
+		cr.Result, err = p.staleRetry(ctx, c, stub, rec)
 	case play.ResolverDown:
-		cr.Result, err = p.resolverDown(ctx, c, stub)
+		cr.Result, err = p.resolverDown(ctx, c, stub, rec)
 		cr.Outcome, cr.Detail = judgeDown(c, cr.Result, err)
 		return cr
 	default:
-		cr.Result, err = client.Fetch(ctx, p.url(c), p.options(c, stub))
+		cr.Result, err = client.Fetch(ctx, p.url(c), p.options(c, stub, rec))
 	}
 	cr.Outcome, cr.Detail = judge(c, cr.Result, err)
 	return cr
 }
 
-func (p *player) stub(transport string) (resolver.Client, error) {
+// stub is a DNS client for transport whose TLS secrets go to keylog.
+func (p *player) stub(transport string, keylog io.Writer) (resolver.Client, error) {
 	return resolver.NewClient(p.cfg.DNS[transport], resolver.ClientOptions{RootCAs: p.cfg.RootCAs,
-		KeyLogWriter: p.keylog, Timeout: 4 * time.Second})
+		KeyLogWriter: keylog, Timeout: 4 * time.Second})
 }
 
 func (p *player) url(c Case) string {
+	name := p.cfg.SecretName
 	if c.scenario().Service == ServiceSplit {
-		return "https://" + p.cfg.SplitName + "/api/conn"
+		name = p.cfg.SplitName
 	}
-	return "https://" + p.cfg.SecretName + "/api/conn"
+	return "https://" + net.JoinHostPort(name, strconv.Itoa(p.cfg.Port)) + "/api/conn"
 }
 
-func (p *player) options(c Case, stub resolver.Client) client.Options {
+// options are the client's for case c; its TLS secrets go to keylog.
+func (p *player) options(c Case, stub resolver.Client, keylog io.Writer) client.Options {
 	o := client.Options{Resolver: stub, DNSTransport: c.Transport, DNSServer: p.cfg.DNS[c.Transport],
-		RootCAs: p.cfg.RootCAs, KeyLog: p.keylog, Timeout: p.cfg.CaseTimeout,
+		RootCAs: p.cfg.RootCAs, KeyLog: keylog, Timeout: p.cfg.CaseTimeout,
 		ConnectTimeout: 3 * time.Second, HandshakeTimeout: 5 * time.Second}
 	cs := c.scenario().Client
 	o.Mode, o.HTTP3 = cs.Mode, cs.HTTP3

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/echlab/echlab/client"
@@ -17,8 +18,8 @@ import (
 // it: the server rejects it with retry configs and the client retries
 // with them. Attempts while the old key is still in its grace period are
 // counted in the note.
-func (p *player) staleRetry(ctx context.Context, c Case, stub resolver.Client) (*client.Result, error) {
-	d, err := client.Discover(ctx, stub, p.cfg.SecretName, 443, false)
+func (p *player) staleRetry(ctx context.Context, c Case, stub resolver.Client, keylog io.Writer) (*client.Result, error) {
+	d, err := client.Discover(ctx, stub, p.cfg.SecretName, p.cfg.Port, false)
 	if err != nil {
 		return &client.Result{Discovery: d}, err
 	}
@@ -30,7 +31,7 @@ func (p *player) staleRetry(ctx context.Context, c Case, stub resolver.Client) (
 		if err := sleepCtx(ctx, time.Second); err != nil {
 			return &client.Result{Discovery: d}, fmt.Errorf("lab: the resolver published no new ECH config within %v: %w", p.cfg.RotationWait, err)
 		}
-		nd, err := client.Discover(ctx, stub, p.cfg.SecretName, 443, false)
+		nd, err := client.Discover(ctx, stub, p.cfg.SecretName, p.cfg.Port, false)
 		if err == nil && len(nd.ConfigList) > 0 && !bytes.Equal(nd.ConfigList, stale) {
 			break
 		}
@@ -38,7 +39,7 @@ func (p *player) staleRetry(ctx context.Context, c Case, stub resolver.Client) (
 	rotated := time.Since(t0)
 	graceHits := 0
 	for {
-		o := p.options(c, stub)
+		o := p.options(c, stub, keylog)
 		o.ConfigList = stale
 		r, err := client.Fetch(ctx, p.url(c), o)
 		if err != nil || r.Retried || ctx.Err() != nil {
@@ -58,8 +59,8 @@ func (p *player) staleRetry(ctx context.Context, c Case, stub resolver.Client) (
 // the ECH fetch must fail closed with a DNS error in bounded time; with
 // resolver-down-fallback the client was told to fall back, and once DNS
 // has failed it connects to FallbackAddr without ECH.
-func (p *player) resolverDown(ctx context.Context, c Case, stub resolver.Client) (*client.Result, error) {
-	o := p.options(c, stub)
+func (p *player) resolverDown(ctx context.Context, c Case, stub resolver.Client, keylog io.Writer) (*client.Result, error) {
+	o := p.options(c, stub, keylog)
 	r, err := client.Fetch(ctx, p.url(c), o)
 	if err == nil || !c.scenario().playSpec().Fallback {
 		return r, err
