@@ -1,5 +1,6 @@
 // Package capture writes and reads the lab's captures: it reads any pcap or
-// pcapng (Read, DecodeLink) into decoded TCP/UDP packets, captures live from
+// pcapng as a stream, one packet at a time (Read, DecodeLink), into decoded
+// TCP/UDP packets, captures live from
 // a Linux AF_PACKET socket (StartLiveCapture; elsewhere an error wrapping
 // errors.ErrUnsupported), splits GSO/TSO super-packets, and records
 // connections through wrapped sockets and relays (Recorder, Observer) to

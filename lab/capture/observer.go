@@ -12,7 +12,8 @@ import (
 )
 
 // UDPRelayIdle is how long a UDP relay keeps a client's session socket
-// without traffic before it closes it.
+// without traffic before it closes it, unless Observer.UDPIdle says
+// otherwise.
 const UDPRelayIdle = 30 * time.Second
 
 // Observer is the lab's on-path observer when no live capture is possible:
@@ -29,10 +30,19 @@ type Observer struct {
 	// WrapPacketConn wraps each client-facing UDP socket; nil records
 	// nothing.
 	WrapPacketConn func(net.PacketConn) net.PacketConn
+	// UDPIdle is how long a UDP session socket lives without traffic;
+	// zero means UDPRelayIdle.
+	UDPIdle time.Duration
 
 	mu     sync.Mutex
 	closed bool
-	relays []io.Closer
+	// open holds what Close closes: the listeners and sockets of the
+	// relays, and each connection and UDP session while it lasts (it is
+	// removed when it ends, so the table follows the traffic in flight,
+	// not every connection ever relayed).
+	open   map[uint64]io.Closer
+	nextID uint64
+	udp    []*udpRelay
 	wg     sync.WaitGroup
 }
 
@@ -79,8 +89,11 @@ func (o *Observer) RelayPair(tcpBackend, udpBackend string) (string, error) {
 func (o *Observer) Close() error {
 	o.mu.Lock()
 	o.closed = true
-	relays := o.relays
-	o.relays = nil
+	relays := make([]io.Closer, 0, len(o.open))
+	for _, c := range o.open {
+		relays = append(relays, c)
+	}
+	o.open = nil
 	o.mu.Unlock()
 	var errs []error
 	for _, r := range relays {
@@ -92,21 +105,55 @@ func (o *Observer) Close() error {
 	return errors.Join(errs...)
 }
 
-// track registers c to be closed by Close; it reports false (and closes
-// c) when the observer is already closed.
-func (o *Observer) track(c io.Closer) bool {
+// track registers c to be closed by Close and returns its id for untrack;
+// it reports false (and closes c) when the observer is already closed.
+func (o *Observer) track(c io.Closer) (uint64, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		c.Close()
-		return false
+		return 0, false
 	}
-	o.relays = append(o.relays, c)
-	return true
+	if o.open == nil {
+		o.open = map[uint64]io.Closer{}
+	}
+	o.nextID++
+	o.open[o.nextID] = c
+	return o.nextID, true
+}
+
+// untrack forgets what track registered under id, once it has ended.
+func (o *Observer) untrack(id uint64) {
+	o.mu.Lock()
+	delete(o.open, id)
+	o.mu.Unlock()
+}
+
+// tables returns the number of entries in the observer's close table and
+// in its UDP relays' session maps (for tests: both must shrink back once
+// the traffic has ended).
+func (o *Observer) tables() (open, sessions int) {
+	o.mu.Lock()
+	open = len(o.open)
+	udp := append([]*udpRelay(nil), o.udp...)
+	o.mu.Unlock()
+	for _, r := range udp {
+		r.mu.Lock()
+		sessions += len(r.sessions)
+		r.mu.Unlock()
+	}
+	return open, sessions
+}
+
+func (o *Observer) udpIdle() time.Duration {
+	if o.UDPIdle > 0 {
+		return o.UDPIdle
+	}
+	return UDPRelayIdle
 }
 
 func (o *Observer) serveTCP(ln net.Listener, backend string) (string, error) {
-	if !o.track(ln) {
+	if _, ok := o.track(ln); !ok {
 		return "", fmt.Errorf("lab: relay for %s: %w", backend, net.ErrClosed)
 	}
 	o.wg.Add(1)
@@ -120,12 +167,14 @@ func (o *Observer) serveTCP(ln net.Listener, backend string) (string, error) {
 			if o.WrapConn != nil {
 				c = o.WrapConn(c)
 			}
-			if !o.track(c) {
+			id, ok := o.track(c)
+			if !ok {
 				return
 			}
 			o.wg.Add(1)
 			go func() {
 				defer o.wg.Done()
+				defer o.untrack(id)
 				relayTCP(c, backend)
 			}()
 		}

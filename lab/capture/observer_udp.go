@@ -22,6 +22,7 @@ func (o *Observer) RelayUDP(backend string) (string, error) {
 // udpSession is one client address's socket towards the backend.
 type udpSession struct {
 	up   *net.UDPConn
+	id   uint64 // in the observer's close table
 	last time.Time
 }
 
@@ -35,10 +36,13 @@ func (o *Observer) serveUDP(pc net.PacketConn, backend string) (string, error) {
 	if o.WrapPacketConn != nil {
 		pc = o.WrapPacketConn(pc)
 	}
-	if !o.track(pc) {
+	if _, ok := o.track(pc); !ok {
 		return "", fmt.Errorf("lab: relay for %s: %w", backend, net.ErrClosed)
 	}
-	r := &udpRelay{o: o, pc: pc, backend: baddr, sessions: map[string]*udpSession{}}
+	r := &udpRelay{o: o, pc: pc, backend: baddr, idle: o.udpIdle(), sessions: map[string]*udpSession{}}
+	o.mu.Lock()
+	o.udp = append(o.udp, r)
+	o.mu.Unlock()
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
@@ -53,6 +57,7 @@ type udpRelay struct {
 	o        *Observer
 	pc       net.PacketConn
 	backend  *net.UDPAddr
+	idle     time.Duration // a session's lifetime without traffic
 	mu       sync.Mutex
 	sessions map[string]*udpSession
 }
@@ -86,10 +91,11 @@ func (r *udpRelay) session(from net.Addr) (*udpSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !r.o.track(up) {
+	id, ok := r.o.track(up)
+	if !ok {
 		return nil, net.ErrClosed
 	}
-	s := &udpSession{up: up, last: time.Now()}
+	s := &udpSession{up: up, id: id, last: time.Now()}
 	r.sessions[key] = s
 	r.o.wg.Add(1)
 	go func() {
@@ -100,23 +106,25 @@ func (r *udpRelay) session(from net.Addr) (*udpSession, error) {
 }
 
 // back copies the backend's datagrams to the client until the session
-// has been idle for UDPRelayIdle or the relay closes.
+// has been idle for the relay's idle time or the relay closes; then the
+// session leaves the session map and the observer's close table.
 func (r *udpRelay) back(s *udpSession, client net.Addr, key string) {
 	defer func() {
 		r.mu.Lock()
 		delete(r.sessions, key)
 		r.mu.Unlock()
 		s.up.Close()
+		r.o.untrack(s.id)
 	}()
 	buf := make([]byte, 65535)
 	for {
-		s.up.SetReadDeadline(time.Now().Add(UDPRelayIdle)) //nolint:errcheck
+		s.up.SetReadDeadline(time.Now().Add(r.idle)) //nolint:errcheck
 		n, err := s.up.Read(buf)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				r.mu.Lock()
-				idle := time.Since(s.last) >= UDPRelayIdle
+				idle := time.Since(s.last) >= r.idle
 				r.mu.Unlock()
 				if !idle {
 					continue

@@ -1,7 +1,7 @@
 package capture
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -77,25 +77,39 @@ type Meta struct {
 	Warnings    []string
 }
 
+// packetSource is pcapgo's pcap or pcapng reader; its packet buffer is
+// reused for the next packet.
 type packetSource interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 }
 
-// Read reads a whole pcap or pcapng held in data and calls fn for
-// every IPv4/IPv6 TCP or UDP packet. A file cut short inside a packet is a
-// warning; a bad file header is an error.
-func Read(data []byte, fn func(*Packet)) (*Meta, error) {
+// Read reads a pcap or pcapng from r, one packet at a time, and calls fn
+// for every IPv4/IPv6 TCP or UDP packet: memory does not grow with the
+// file. p.Payload is only valid during the call (fn copies what it keeps).
+// A file cut short inside a packet is a warning; a bad file header, or a
+// pcapng block whose structure is broken anywhere in the file, is an error
+// (fn may have seen the packets before it).
+func Read(r io.Reader, fn func(*Packet)) (*Meta, error) {
 	meta := &Meta{}
-	src, linkOf, err := openCapture(data, meta)
+	in := &readErr{r: r}
+	src, blocks, linkOf, err := openCapture(in, meta)
+	if in.err != nil {
+		return nil, fmt.Errorf("lab: reading capture: %w", in.err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	for {
-		raw, ci, err := src.ReadPacketData()
+		raw, ci, err := src.ZeroCopyReadPacketData()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
+			if blocks != nil {
+				if err := blocks.drain(); err != nil {
+					return nil, err
+				}
+			}
 			meta.Warnings = append(meta.Warnings, fmt.Sprintf("capture cut short after %d packets: %v", meta.Packets, err))
 			break
 		}
@@ -108,33 +122,65 @@ func Read(data []byte, fn func(*Packet)) (*Meta, error) {
 		p.TS = ci.Timestamp
 		fn(p)
 	}
+	if in.err != nil {
+		return nil, fmt.Errorf("lab: reading capture: %w", in.err)
+	}
+	if blocks != nil {
+		if err := blocks.failure(); err != nil {
+			return nil, err
+		}
+		if blocks.trailing > 0 {
+			meta.Warnings = append([]string{fmt.Sprintf("pcapng cut short: %d trailing bytes of a partial block ignored", blocks.trailing)}, meta.Warnings...)
+		}
+	}
 	if meta.Undecodable > 0 {
 		meta.Warnings = append(meta.Warnings, fmt.Sprintf("%d of %d packets were not IPv4/IPv6 TCP or UDP (or were fragments) and were skipped", meta.Undecodable, meta.Packets))
 	}
 	return meta, nil
 }
 
-func openCapture(data []byte, meta *Meta) (packetSource, func(gopacket.CaptureInfo) layers.LinkType, error) {
-	if len(data) < 4 {
-		return nil, nil, &CaptureError{Format: "file", Offset: 0, Field: "magic", Err: ErrTruncated}
+// readErr remembers the first error of r other than io.EOF: a capture
+// whose reading fails is an error, not a capture cut short.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
 	}
-	switch binary.LittleEndian.Uint32(data) {
+	return n, err
+}
+
+// openCapture reads the file header. For pcapng, blocks is the checking
+// reader under pcapgo's.
+func openCapture(r io.Reader, meta *Meta) (packetSource, *ngBlocks, func(gopacket.CaptureInfo) layers.LinkType, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic, err := br.Peek(4)
+	if err != nil && err != io.EOF {
+		return nil, nil, nil, fmt.Errorf("lab: reading capture: %w", err)
+	}
+	if len(magic) < 4 {
+		return nil, nil, nil, &CaptureError{Format: "file", Offset: 0, Field: "magic", Err: ErrTruncated}
+	}
+	switch binary.LittleEndian.Uint32(magic) {
 	case pcapngSHB:
 		meta.Format = "pcapng"
-		whole, err := checkPcapng(data)
+		blocks, err := newNgBlocks(br)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		if whole < len(data) {
-			meta.Warnings = append(meta.Warnings, fmt.Sprintf("pcapng cut short: %d trailing bytes of a partial block ignored", len(data)-whole))
-			data = data[:whole]
-		}
-		r, err := pcapgo.NewNgReader(bytes.NewReader(data), pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		r, err := pcapgo.NewNgReader(blocks, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
-			return nil, nil, &CaptureError{Format: "pcapng", Field: "section header", Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+			if err := blocks.drain(); err != nil {
+				return nil, nil, nil, err
+			}
+			return nil, nil, nil, &CaptureError{Format: "pcapng", Field: "section header", Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
 		}
 		meta.Comment = r.SectionInfo().Comment
-		return r, func(ci gopacket.CaptureInfo) layers.LinkType {
+		return r, blocks, func(ci gopacket.CaptureInfo) layers.LinkType {
 			if len(ci.AncillaryData) > 0 {
 				if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
 					return lt
@@ -144,74 +190,22 @@ func openCapture(data []byte, meta *Meta) (packetSource, func(gopacket.CaptureIn
 		}, nil
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
 		meta.Format = "pcap"
-		if len(data) < 24 {
-			return nil, nil, &CaptureError{Format: "pcap", Offset: 0, Field: "file header", Err: ErrTruncated}
+		if head, err := br.Peek(24); len(head) < 24 {
+			if err != nil && err != io.EOF {
+				return nil, nil, nil, fmt.Errorf("lab: reading capture: %w", err)
+			}
+			return nil, nil, nil, &CaptureError{Format: "pcap", Offset: 0, Field: "file header", Err: ErrTruncated}
 		}
-		r, err := pcapgo.NewReader(bytes.NewReader(data))
+		r, err := pcapgo.NewReader(br)
 		if err != nil {
-			return nil, nil, &CaptureError{Format: "pcap", Field: "file header", Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+			return nil, nil, nil, &CaptureError{Format: "pcap", Field: "file header", Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
 		}
 		// Some writers put a wrong snaplen in the header; bound it instead.
 		r.SetSnaplen(maxPacket)
 		lt := r.LinkType()
-		return r, func(gopacket.CaptureInfo) layers.LinkType { return lt }, nil
+		return r, nil, func(gopacket.CaptureInfo) layers.LinkType { return lt }, nil
 	}
-	return nil, nil, ErrNotCapture
-}
-
-// checkPcapng walks the block structure before pcapgo reads it, so that a
-// corrupt length cannot make the reader allocate gigabytes or loop. A file
-// cut inside its last block is trimmed to the whole blocks (a warning later,
-// from the packet count); a broken first block is an error. It returns the
-// length of the whole blocks.
-func checkPcapng(data []byte) (int, error) {
-	if len(data) < 28 {
-		return 0, &CaptureError{Format: "pcapng", Offset: 0, Field: "section header block", Err: ErrTruncated}
-	}
-	var order binary.ByteOrder
-	switch binary.LittleEndian.Uint32(data[8:]) {
-	case 0x1A2B3C4D:
-		order = binary.LittleEndian
-	case 0x4D3C2B1A:
-		order = binary.BigEndian
-	default:
-		return 0, &CaptureError{Format: "pcapng", Offset: 8, Field: "byte_order_magic", Err: ErrMalformed}
-	}
-	off := 0
-	for off < len(data) {
-		if len(data)-off < 12 {
-			return off, nil
-		}
-		typ := order.Uint32(data[off:])
-		if typ == pcapngSHB && off > 0 {
-			switch binary.LittleEndian.Uint32(data[off+8:]) {
-			case 0x1A2B3C4D:
-				order = binary.LittleEndian
-			case 0x4D3C2B1A:
-				order = binary.BigEndian
-			default:
-				return 0, &CaptureError{Format: "pcapng", Offset: int64(off + 8), Field: "byte_order_magic", Err: ErrMalformed}
-			}
-		}
-		n := int(order.Uint32(data[off+4:]))
-		if n < 12 || n%4 != 0 || n > maxPacket+1024 {
-			return 0, &CaptureError{Format: "pcapng", Offset: int64(off + 4), Field: "block_total_length", Err: ErrMalformed}
-		}
-		if n > len(data)-off {
-			if off == 0 {
-				return 0, &CaptureError{Format: "pcapng", Offset: 4, Field: "section header block", Err: ErrTruncated}
-			}
-			return off, nil
-		}
-		if order.Uint32(data[off+n-4:]) != uint32(n) {
-			return 0, &CaptureError{Format: "pcapng", Offset: int64(off + n - 4), Field: "trailing block_total_length", Err: ErrMalformed}
-		}
-		if err := checkBlockBody(order, typ, data[off:off+n], off); err != nil {
-			return 0, err
-		}
-		off += n
-	}
-	return off, nil
+	return nil, nil, nil, ErrNotCapture
 }
 
 // checkBlockBody checks the fixed fields pcapgo trusts.

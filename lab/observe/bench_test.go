@@ -60,7 +60,8 @@ func BenchmarkCompare(b *testing.B) {
 
 // TestWriteBenchCapture writes the large capture for bench/compare.sh when
 // ECHLAB_BENCH_CAPTURE names a file (ECHLAB_BENCH_PAIRS connection pairs,
-// default 10000).
+// default 10000; with ECHLAB_BENCH_APPDATA, that many bytes of application
+// data follow each handshake, 50 pairs at a time: see largeCapture).
 func TestWriteBenchCapture(t *testing.T) {
 	path := os.Getenv("ECHLAB_BENCH_CAPTURE")
 	if path == "" {
@@ -72,6 +73,10 @@ func TestWriteBenchCapture(t *testing.T) {
 		if n, err = strconv.Atoi(s); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if app := envInt(t, "ECHLAB_BENCH_APPDATA", 0); app > 0 {
+		largeCapture(t, path, n, app, 50)
+		return
 	}
 	if err := os.WriteFile(path, bigCapture(t, n), 0o644); err != nil {
 		t.Fatal(err)

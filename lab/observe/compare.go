@@ -62,9 +62,12 @@ func keyOf(p *capture.Packet) connKey {
 	return connKey{a, b, p.Proto}
 }
 
-// conn gathers the packets of one connection until the capture ends.
+// conn gathers the packets of one connection until the capture ends, or,
+// for TCP, until both directions are complete (see finish).
 type conn struct {
 	first          time.Time
+	done           *Flow // the finished connection's flow (nil for UDP that is neither DNS nor QUIC)
+	finished       bool  // later packets are ignored; halves are dropped
 	proto          uint8
 	a, b           netip.AddrPort
 	client         netip.AddrPort // zero until known
@@ -78,32 +81,23 @@ type conn struct {
 // Compare reads a pcap or pcapng capture and returns the observer's view of
 // every TCP, QUIC and plain DNS flow in it, with a privacy summary. A file
 // that is not a capture, or whose header is cut, is an error; damage inside
-// the file becomes warnings on the report or on the flows it touches.
+// the file becomes warnings on the report or on the flows it touches. The
+// capture is read as a stream: memory follows the connections open at once
+// (see maxKept and conn.finish), not the size of r.
 func Compare(r io.Reader, opts CompareOptions) (*Report, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("lab: reading capture: %w", err)
-	}
-	var order []*conn
-	conns := map[connKey]*conn{}
-	meta, err := capture.Read(data, func(p *capture.Packet) {
-		k := keyOf(p)
-		c := conns[k]
-		if c == nil || (p.Proto == 6 && p.Flags&(capture.TCPSYN|capture.TCPACK) == capture.TCPSYN && c.hasData()) {
-			c = &conn{first: p.TS, proto: p.Proto, a: k.a, b: k.b}
-			conns[k] = c
-			order = append(order, c)
-		}
-		c.add(p)
-	})
+	open := opts.opener()
+	t := &connTable{conns: map[connKey]*conn{}, open: open}
+	meta, err := capture.Read(r, t.add)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{Format: meta.Format, Comment: meta.Comment, Packets: meta.Packets,
 		Synthesized: meta.Comment == capture.SynthComment, Warnings: append(meta.Warnings, opts.keylogWarnings...)}
-	open := opts.opener()
-	for _, c := range order {
-		f := c.flow(open)
+	for _, c := range t.order {
+		f := c.done
+		if !c.finished {
+			f = c.flow(open)
+		}
 		if f == nil {
 			continue
 		}
@@ -122,6 +116,30 @@ func Compare(r io.Reader, opts CompareOptions) (*Report, error) {
 	}
 	rep.Summary = summarize(rep.Flows)
 	return rep, nil
+}
+
+// connTable files a capture's packets, as they are read, under their
+// connections, in the order the connections began.
+type connTable struct {
+	order []*conn
+	conns map[connKey]*conn
+	open  opener
+}
+
+// add files one packet; a SYN on a connection that already carried data
+// begins a new one. A TCP FIN or RST may finish its connection.
+func (t *connTable) add(p *capture.Packet) {
+	k := keyOf(p)
+	c := t.conns[k]
+	if c == nil || (p.Proto == 6 && p.Flags&(capture.TCPSYN|capture.TCPACK) == capture.TCPSYN && c.hasData()) {
+		c = &conn{first: p.TS, proto: p.Proto, a: k.a, b: k.b}
+		t.conns[k] = c
+		t.order = append(t.order, c)
+	}
+	c.add(p)
+	if p.Proto == 6 && p.Flags&(capture.TCPFIN|capture.TCPRST) != 0 {
+		c.finish(t.open)
+	}
 }
 
 // opener opens with the keys, then with the keylog's ECH secret for the
@@ -145,7 +163,26 @@ func (o CompareOptions) opener() opener {
 	}
 }
 
+// finish builds a TCP connection's flow as soon as later packets cannot
+// change it (the client is known and both directions are complete: see
+// tcpHalf.complete), and drops its buffers: the connections of a capture
+// are held only while they are open.
+func (c *conn) finish(open opener) {
+	if c.finished || c.proto != 6 || !c.client.IsValid() || len(c.halves) != 2 {
+		return
+	}
+	for _, h := range c.halves {
+		if !h.complete() {
+			return
+		}
+	}
+	c.done, c.finished, c.halves = c.flow(open), true, nil
+}
+
 func (c *conn) hasData() bool {
+	if c.finished {
+		return true
+	}
 	for _, h := range c.halves {
 		if h.bytes > 0 || h.fin || h.rst {
 			return true
@@ -154,8 +191,12 @@ func (c *conn) hasData() bool {
 	return false
 }
 
-// add files one packet under its direction.
+// add files one packet under its direction. p.Payload is only valid
+// during the call: what is kept is copied.
 func (c *conn) add(p *capture.Packet) {
+	if c.finished {
+		return
+	}
 	switch p.Proto {
 	case 6:
 		if c.halves == nil {
@@ -163,7 +204,9 @@ func (c *conn) add(p *capture.Packet) {
 		}
 		h := c.halves[p.Src]
 		if h == nil {
-			h = &tcpHalf{}
+			// DNS over TCP on port 53 is read whole (up to maxKept),
+			// whatever its first byte.
+			h = &tcpHalf{notTLS: p.Src.Port() == 53 || p.Dst.Port() == 53}
 			c.halves[p.Src] = h
 		}
 		h.add(p)

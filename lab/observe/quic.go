@@ -345,7 +345,10 @@ func (q *quicConn) addInitial(fromClient bool, h *longHeader, pkt []byte) {
 	d.first = true
 	d.largest = max(d.largest, pn)
 	chunks, err := parseInitialFrames(plain)
-	d.crypto = append(d.crypto, chunks...)
+	for _, c := range chunks {
+		// Keep the CRYPTO bytes, not the decrypted packet (mostly PADDING).
+		d.crypto = append(d.crypto, cryptoChunk{off: c.off, data: append([]byte(nil), c.data...)})
+	}
 	if err != nil {
 		q.warn(err.Error())
 	}

@@ -8,14 +8,25 @@ import (
 	"github.com/echlab/echlab/lab/capture"
 )
 
-// maxStream bounds how many bytes of each TCP direction are reassembled.
-// The observer only needs the handshake (and DNS over TCP), so a long
-// transfer is cut here rather than held in memory.
+// maxStream bounds how far into each TCP direction the observer follows
+// the sequence numbers: a hole within it is reported, bytes past it are not
+// looked at.
 const maxStream = 1 << 20
 
-// segment is one TCP payload as captured.
+// maxKept bounds the bytes of each TCP direction held in memory: the
+// observer reads only the plaintext handshake (and DNS over TCP, whose
+// largest message with its length prefix fits), so the bytes of a long
+// transfer past it are counted, not kept. With the early stop at the end of
+// a TLS handshake (see tcpHalf.checkHandshakeDone), a capture's memory
+// follows the connections open at a time, not the file's size.
+const maxKept = 64<<10 + 2
+
+// segment is one TCP payload as captured. data is nil for a payload that
+// was only counted (past maxKept or the end of the handshake): n is its
+// length either way.
 type segment struct {
 	seq  uint32
+	n    int
 	data []byte
 	ts   time.Time
 }
@@ -26,19 +37,29 @@ type tcpHalf struct {
 	isn     uint32 // sequence number of the SYN, when seen
 	haveSYN bool
 	fin     bool
+	finSeq  uint32 // sequence number of the FIN
 	rst     bool
 	segs    []segment
-	bytes   int
+	bytes   int // payload bytes recorded (kept or counted)
+	kept    int // payload bytes kept
+
+	// handshakeDone: the kept stream holds the whole plaintext TLS
+	// handshake the observer reads (a later record that is not handshake
+	// or change_cipher_spec is complete), so later bytes are only counted.
+	handshakeDone bool
+	// notTLS: the stream does not start with a TLS handshake record (or
+	// is DNS on port 53), so there is no early stop.
+	notTLS bool
 }
 
 // add records a segment. SYN fixes the initial sequence number; data past
-// maxStream is dropped.
+// maxStream is dropped, data past maxKept or the handshake is counted.
 func (h *tcpHalf) add(p *capture.Packet) {
 	if p.Flags&capture.TCPSYN != 0 && !h.haveSYN {
 		h.isn, h.haveSYN = p.Seq, true
 	}
-	if p.Flags&capture.TCPFIN != 0 {
-		h.fin = true
+	if p.Flags&capture.TCPFIN != 0 && !h.fin {
+		h.fin, h.finSeq = true, p.Seq+uint32(len(p.Payload))
 	}
 	if p.Flags&capture.TCPRST != 0 {
 		h.rst = true
@@ -50,15 +71,80 @@ func (h *tcpHalf) add(p *capture.Packet) {
 	if p.Flags&capture.TCPSYN != 0 {
 		seq++ // data on a SYN (TCP Fast Open) follows the SYN's sequence number
 	}
-	h.segs = append(h.segs, segment{seq: seq, data: p.Payload, ts: p.TS})
 	h.bytes += len(p.Payload)
+	if h.handshakeDone || h.kept >= maxKept {
+		// Counted only: merge with the previous counted segment when it
+		// continues it, so that a long transfer is one entry.
+		if n := len(h.segs); n > 0 && h.segs[n-1].data == nil && h.segs[n-1].seq+uint32(h.segs[n-1].n) == seq {
+			h.segs[n-1].n += len(p.Payload)
+			return
+		}
+		h.segs = append(h.segs, segment{seq: seq, n: len(p.Payload), ts: p.TS})
+		return
+	}
+	h.segs = append(h.segs, segment{seq: seq, n: len(p.Payload), data: append([]byte(nil), p.Payload...), ts: p.TS})
+	h.kept += len(p.Payload)
+	if h.haveSYN && !h.notTLS {
+		h.checkHandshakeDone()
+	}
+}
+
+// checkHandshakeDone looks at the kept stream (after a PROXY v2 header):
+// a stream that does not start with a handshake record is notTLS; one that
+// holds a complete record that is neither handshake nor change_cipher_spec
+// (or a record header no TLS reader gets past) is handshakeDone. Everything
+// tlsHellos reads lies before that point.
+func (h *tcpHalf) checkHandshakeDone() {
+	d := h.stream().data
+	if n := proxyV2Len(d); n > 0 {
+		d = d[n:]
+	} else if len(d) < len(proxyV2Sig) && string(d) == proxyV2Sig[:len(d)] || len(d) >= len(proxyV2Sig) && string(d[:len(proxyV2Sig)]) == proxyV2Sig {
+		return // (the start of) a PROXY header: wait for the rest
+	}
+	if len(d) == 0 {
+		return
+	}
+	if d[0] != 22 {
+		h.notTLS = true
+		return
+	}
+	for off := 0; len(d)-off >= 5; {
+		typ, length := d[off], int(d[off+3])<<8|int(d[off+4])
+		if d[off+1] != 3 || length == 0 || length > 1<<14 {
+			h.handshakeDone = true // HandshakeFromRecords stops at this header
+			return
+		}
+		if len(d)-off-5 < length {
+			return
+		}
+		if typ != 22 && typ != 20 {
+			h.handshakeDone = true
+			return
+		}
+		off += 5 + length
+	}
+}
+
+// complete reports whether every byte the direction sent up to its FIN
+// (or up to maxStream) is in without a hole, or it was reset: later
+// packets cannot change what the observer reads.
+func (h *tcpHalf) complete() bool {
+	if h.rst {
+		return true
+	}
+	if !h.fin || !h.haveSYN {
+		return false
+	}
+	s := h.stream()
+	return !s.gap && (s.length >= maxStream || uint32(s.length) == h.finSeq-(h.isn+1))
 }
 
 // reassembled is one direction's byte stream.
 type reassembled struct {
-	data    []byte
+	data    []byte    // the kept bytes from the start, without a hole
+	length  int       // bytes from the start without a hole, kept or counted
 	start   time.Time // capture time of the first byte
-	gap     bool      // bytes are missing after data
+	gap     bool      // bytes are missing after length
 	overlap int       // retransmitted or overlapping bytes dropped
 	warning string
 }
@@ -85,26 +171,32 @@ func (h *tcpHalf) stream() reassembled {
 	sort.SliceStable(segs, func(i, j int) bool { return int32(segs[i].seq-base) < int32(segs[j].seq-base) })
 	for _, s := range segs {
 		off := int(int32(s.seq - base))
-		end := off + len(s.data)
-		if end <= len(out.data) {
-			out.overlap += len(s.data)
+		end := off + s.n
+		if end <= out.length {
+			out.overlap += s.n
 			continue
 		}
-		if off > len(out.data) {
+		if off > out.length {
 			out.gap = true
-			out.warning = fmt.Sprintf("tcp: %d bytes missing at stream offset %d", off-len(out.data), len(out.data))
+			out.warning = fmt.Sprintf("tcp: %d bytes missing at stream offset %d", off-out.length, out.length)
 			break
 		}
 		if off < 0 {
 			continue
 		}
-		if len(out.data) == 0 {
+		if out.length == 0 {
 			out.start = s.ts
 		}
-		out.overlap += len(out.data) - off
-		out.data = append(out.data, s.data[len(out.data)-off:]...)
-		if len(out.data) >= maxStream {
-			out.data = out.data[:maxStream]
+		out.overlap += out.length - off
+		if s.data != nil && len(out.data) == out.length {
+			out.data = append(out.data, s.data[out.length-off:]...)
+		}
+		out.length = end
+		if out.length >= maxStream {
+			out.length = maxStream
+			if len(out.data) > maxStream {
+				out.data = out.data[:maxStream]
+			}
 			break
 		}
 	}
