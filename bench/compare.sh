@@ -33,7 +33,8 @@ t1=$(now)
 echlab_s=$(echo "$t1 - $t0" | bc)
 echo "echlab compare: ${echlab_s}s, $(echo "$hellos / $echlab_s" | bc) ClientHellos/s ($(($(wc -l <"$dir/flows.csv") - 1)) flows)"
 if [ -f "$dir/rss" ]; then
-	echo "echlab compare peak RSS: $(($(tail -n 1 "$dir/rss") / 1024)) MB"
+	rss_kb=$(tail -n 1 "$dir/rss")
+	echo "echlab compare peak RSS: $((rss_kb / 1024)) MB"
 fi
 
 if command -v tshark >/dev/null 2>&1; then
