@@ -91,32 +91,56 @@ func browsersInNetns(t *testing.T) {
 }
 
 // checkJoinedByRandom: every flow of the capture, to the server (TCP and
-// QUIC) and to the DoH port, was joined to its browser and case by a
-// ClientHello random of the browser's SSLKEYLOGFILE, and the comparison
-// has no time-window warning.
+// QUIC) and to the DoH port, whose ClientHello random is in a browser's
+// SSLKEYLOGFILE was joined to its browser and case by that random. The
+// browsers do not log every connection (Chromium logs no secrets for some
+// of its DoH connections, and no browser for handshakes dropped before the
+// ServerHello): those may fall back to a client port or time window, are
+// named in the log, and must be few.
 func checkJoinedByRandom(t *testing.T, rep *Report, dir string) {
-	for _, w := range rep.Capture.Warnings {
-		if strings.Contains(w, "time window") {
-			t.Errorf("capture warning: %s", w)
+	logged := map[string]bool{}
+	keylogs, _ := filepath.Glob(filepath.Join(dir, "*", "sslkeylog.txt"))
+	for _, name := range keylogs {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 3 {
+				logged[strings.ToLower(f[1])] = true
+			}
+		}
+	}
+	if len(logged) == 0 {
+		t.Fatalf("no browser keylog under %s", dir)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, FlowsJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	n, unlogged := 0, 0
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var f observe.Flow
 		if err := json.Unmarshal([]byte(line), &f); err != nil {
 			t.Fatalf("%s: %v", FlowsJSON, err)
 		}
 		n++
-		if f.ScenarioBy != observe.JoinClientRandom {
-			t.Errorf("flow %d (%s %v → %v) joined to %q by %q, want by %s", f.ID, f.Transport, f.Client, f.Server, f.Scenario, f.ScenarioBy, observe.JoinClientRandom)
+		switch {
+		case f.ScenarioBy == observe.JoinClientRandom:
+		case !logged[f.ClientRandom]:
+			unlogged++
+			t.Logf("flow %d (%s %v → %v): its random %q is in no keylog; joined to %q by %q",
+				f.ID, f.Transport, f.Client, f.Server, f.ClientRandom, f.Scenario, f.ScenarioBy)
+		default:
+			t.Errorf("flow %d (%s %v → %v): its random is logged, yet it was joined to %q by %q, want by %s",
+				f.ID, f.Transport, f.Client, f.Server, f.Scenario, f.ScenarioBy, observe.JoinClientRandom)
 		}
 	}
 	if n < len(rep.Results) {
 		t.Errorf("%s holds %d flows for %d results", FlowsJSON, n, len(rep.Results))
+	}
+	if unlogged > n/4 {
+		t.Errorf("%d of %d flows have a random no browser logged", unlogged, n)
 	}
 }
 

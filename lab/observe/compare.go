@@ -206,7 +206,8 @@ func (c *conn) add(p *capture.Packet) {
 		if h == nil {
 			// DNS over TCP on port 53 is read whole (up to maxKept),
 			// whatever its first byte.
-			h = &tcpHalf{notTLS: p.Src.Port() == 53 || p.Dst.Port() == 53}
+			dns := p.Src.Port() == 53 || p.Dst.Port() == 53
+			h = &tcpHalf{notTLS: dns, dns: dns}
 			c.halves[p.Src] = h
 		}
 		h.add(p)

@@ -50,6 +50,10 @@ type tcpHalf struct {
 	// notTLS: the stream does not start with a TLS handshake record (or
 	// is DNS on port 53), so there is no early stop.
 	notTLS bool
+	// dns: DNS over TCP (port 53), whose every message the observer reads:
+	// kept up to maxStream, not maxKept, so that a connection carrying
+	// many queries loses none of their names.
+	dns bool
 }
 
 // add records a segment. SYN fixes the initial sequence number; data past
@@ -72,7 +76,7 @@ func (h *tcpHalf) add(p *capture.Packet) {
 		seq++ // data on a SYN (TCP Fast Open) follows the SYN's sequence number
 	}
 	h.bytes += len(p.Payload)
-	if h.handshakeDone || h.kept >= maxKept {
+	if h.handshakeDone || h.kept >= maxKept && !h.dns {
 		// Counted only: merge with the previous counted segment when it
 		// continues it, so that a long transfer is one entry.
 		if n := len(h.segs); n > 0 && h.segs[n-1].data == nil && h.segs[n-1].seq+uint32(h.segs[n-1].n) == seq {

@@ -13,7 +13,7 @@ import (
 
 // recordClosedTLS records one ECH connection followed by appBytes of
 // application data records from the server, with both ends' FINs (the
-// recorder wraps the server's end, so the client's FIN is added), and
+// recorder wraps the server's end, so missing FINs are added), and
 // returns its capture.
 func recordClosedTLS(t *testing.T, appBytes int) []byte {
 	t.Helper()
@@ -24,11 +24,12 @@ func recordClosedTLS(t *testing.T, appBytes int) []byte {
 	conns, events := rec.Script()
 	var out []capture.ScriptEvent
 	var closes []capture.ScriptEvent
-	clientClosed := false
+	clientClosed, serverClosed := false, false
 	for _, e := range events {
 		if e.Kind == capture.EventClose {
 			closes = append(closes, e)
 			clientClosed = clientClosed || e.FromClient
+			serverClosed = serverClosed || !e.FromClient
 			continue
 		}
 		out = append(out, e)
@@ -40,8 +41,14 @@ func recordClosedTLS(t *testing.T, appBytes int) []byte {
 		rec[0], rec[1], rec[2], rec[3], rec[4] = 23, 3, 3, byte((n-5)>>8), byte(n-5)
 		out = append(out, capture.ScriptEvent{TS: ts, Kind: capture.EventData, Conn: 0, Data: rec})
 	}
+	// The recorder may not have seen the ends' closes yet when Script
+	// runs (its relay records them after dialTLS returns): add the
+	// missing FINs, so that the capture always shows both.
 	if !clientClosed {
 		closes = append(closes, capture.ScriptEvent{TS: ts, Kind: capture.EventClose, Conn: 0, FromClient: true})
+	}
+	if !serverClosed {
+		closes = append(closes, capture.ScriptEvent{TS: ts, Kind: capture.EventClose, Conn: 0})
 	}
 	var buf bytes.Buffer
 	if err := capture.WriteScript(&buf, conns, append(out, closes...)); err != nil {
