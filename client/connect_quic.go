@@ -5,10 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/qlog"
+	"github.com/quic-go/quic-go/qlogwriter"
 )
 
 // fetchQUIC runs the QUIC handshake (TLS inside it, ECH included) and sends
@@ -37,7 +40,7 @@ func (f *fetcher) fetchQUIC(ctx context.Context, conf *tls.Config) error {
 
 // dialQUIC tries each address with HandshakeTimeout each.
 func (f *fetcher) dialQUIC(ctx context.Context, tr *quic.Transport, conf *tls.Config) (*quic.Conn, error) {
-	qconf := &quic.Config{HandshakeIdleTimeout: f.opts.HandshakeTimeout}
+	qconf := &quic.Config{HandshakeIdleTimeout: f.opts.HandshakeTimeout, Tracer: qlogTracer}
 	var errs []error
 	for _, ap := range f.addrs {
 		hctx, cancel := context.WithTimeout(ctx, f.opts.HandshakeTimeout)
@@ -57,4 +60,17 @@ func (f *fetcher) dialQUIC(ctx context.Context, tr *quic.Transport, conf *tls.Co
 		}
 	}
 	return nil, classify("handshake", ClassHandshake, errors.Join(errs...))
+}
+
+// qlogTracer writes a qlog trace of each QUIC connection (packets, their
+// frames, loss and PTO timers) into the folder named by the QLOGDIR
+// environment variable, quic-go's convention, as
+// ODCID_client.sqlog; without QLOGDIR it traces nothing. A folder that
+// cannot be created means no trace rather than quic-go's log.Fatal.
+func qlogTracer(ctx context.Context, isClient bool, id quic.ConnectionID) qlogwriter.Trace {
+	dir := os.Getenv("QLOGDIR")
+	if dir == "" || os.MkdirAll(dir, 0o755) != nil {
+		return nil
+	}
+	return qlog.DefaultConnectionTracer(ctx, isClient, id)
 }

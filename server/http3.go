@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"slices"
 	"sync"
 
 	"github.com/echlab/echlab/internal/timeout"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/qlog"
+	"github.com/quic-go/quic-go/qlogwriter"
 )
 
 // h3Server is the HTTP/3 side of a Server: a quic-go transport on UDP
@@ -37,6 +40,8 @@ type h3Server struct {
 	done chan struct{}
 }
 
+// startHTTP3 starts the HTTP/3 side on tcp's address (or any free UDP
+// port) and sets s.h3.
 func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: tcp.IP, Port: tcp.Port})
 	if err != nil {
@@ -58,7 +63,7 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 	tlsCfg := http3.ConfigureTLSConfig(tlsConfig(&s.cfg, s.certs, &s.known, nil))
 	tlsCfg.MinVersion = 0 // quic-go sets TLS 1.3 itself
 	watchECH(tlsCfg)
-	ln, err := h.tr.Listen(tlsCfg, &quic.Config{MaxIdleTimeout: s.cfg.IdleTimeout + quicIdleGrace})
+	ln, err := h.tr.Listen(tlsCfg, &quic.Config{MaxIdleTimeout: s.cfg.IdleTimeout + quicIdleGrace, Tracer: qlogTracer})
 	if err != nil {
 		udp.Close()
 		return nil, err
@@ -73,12 +78,27 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 			return ctx
 		},
 	}
+	// s.h3 is set before the first request can be served: the handlers
+	// read it (Alt-Svc), and a UDP datagram is no happens-before edge.
+	s.h3 = h
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		h.srv.ServeListener(&loggingListener{Listener: ln, s: s, h: h}) //nolint:errcheck // ends with close
 	}()
 	return h, nil
+}
+
+// qlogTracer writes a qlog trace of each QUIC connection into the folder
+// named by the QLOGDIR environment variable, quic-go's convention, as
+// ODCID_server.sqlog; without QLOGDIR it traces nothing. A folder that
+// cannot be created means no trace rather than quic-go's log.Fatal.
+func qlogTracer(ctx context.Context, isClient bool, id quic.ConnectionID) qlogwriter.Trace {
+	dir := os.Getenv("QLOGDIR")
+	if dir == "" || os.MkdirAll(dir, 0o755) != nil {
+		return nil
+	}
+	return qlog.DefaultConnectionTracer(ctx, isClient, id)
 }
 
 // errClosing refuses a QUIC connection that arrives while the server

@@ -58,7 +58,7 @@ func Start(cfg Config) (*Server, error) {
 		ready: newConnQueue(ln.Addr()), done: make(chan struct{}), handshaking: map[net.Conn]struct{}{}}
 	s.tlsCfg = tlsConfig(&s.cfg, certs, &s.known, []string{"h2", "http/1.1"})
 	if c.HTTP3 {
-		if s.h3, err = s.startHTTP3(ln.Addr().(*net.TCPAddr)); err != nil {
+		if _, err = s.startHTTP3(ln.Addr().(*net.TCPAddr)); err != nil { // sets s.h3
 			ln.Close()
 			return nil, err
 		}
