@@ -55,3 +55,31 @@ func TestCompareCommandErrors(t *testing.T) {
 		t.Error("an empty key directory gave no error")
 	}
 }
+
+// TestCompareCommandStream: --stream writes the same flows to --json and
+// --csv as the whole comparison (numbered in the order their connections
+// closed: on the golden capture, the same order), and the same Markdown
+// report; --stream=false is the whole comparison.
+func TestCompareCommandStream(t *testing.T) {
+	dir := t.TempDir()
+	capture := filepath.Join("..", "..", "lab", "observe", "testdata", "ech-tls.pcapng")
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, mode := range []string{"--stream", "--stream=false"} {
+		prefix := strings.TrimPrefix(mode, "--")
+		if err := runCompare([]string{capture, mode, "--json", filepath.Join(dir, prefix+".jsonl"), "--csv", filepath.Join(dir, prefix+".csv"),
+			"--markdown", filepath.Join(dir, prefix+".md")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ext := range []string{".jsonl", ".csv", ".md"} {
+		if s, w := read("stream"+ext), read("stream=false"+ext); s != w || len(s) < 100 {
+			t.Errorf("%s streamed:\n%s\nwhole:\n%s", ext, s, w)
+		}
+	}
+}

@@ -85,7 +85,8 @@ type packetSource interface {
 
 // Read reads a pcap or pcapng from r, one packet at a time, and calls fn
 // for every IPv4/IPv6 TCP or UDP packet: memory does not grow with the
-// file. p.Payload is only valid during the call (fn copies what it keeps).
+// file. p and p.Payload are only valid during the call: both are reused for
+// the next packet (fn copies what it keeps).
 // A file cut short inside a packet is a warning; a bad file header, or a
 // pcapng block whose structure is broken anywhere in the file, is an error
 // (fn may have seen the packets before it).
@@ -99,6 +100,7 @@ func Read(r io.Reader, fn func(*Packet)) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
+	var p Packet
 	for {
 		raw, ci, err := src.ZeroCopyReadPacketData()
 		if err == io.EOF {
@@ -114,13 +116,12 @@ func Read(r io.Reader, fn func(*Packet)) (*Meta, error) {
 			break
 		}
 		meta.Packets++
-		p, ok := DecodeLink(linkOf(ci), raw)
-		if !ok {
+		if !decodeLink(&p, linkOf(ci), raw) {
 			meta.Undecodable++
 			continue
 		}
 		p.TS = ci.Timestamp
-		fn(p)
+		fn(&p)
 	}
 	if in.err != nil {
 		return nil, fmt.Errorf("lab: reading capture: %w", in.err)
@@ -230,6 +231,10 @@ func checkBlockBody(order binary.ByteOrder, typ uint32, b []byte, off int) error
 		if len(b) < 32 || int(order.Uint32(b[20:])) > len(b)-32 {
 			return bad("packet block captured_length")
 		}
+	case 5: // interface statistics
+		if len(b) < 24 {
+			return bad("interface statistics block length")
+		}
 	case 3: // simple packet block
 		if len(b) < 16 || int(order.Uint32(b[8:])) > len(b)-16 {
 			return bad("simple packet original_length")
@@ -243,8 +248,16 @@ func checkBlockBody(order binary.ByteOrder, typ uint32, b []byte, off int) error
 
 // checkOptions makes sure the option list of a block stays inside it.
 func checkOptions(order binary.ByteOrder, typ uint32, b []byte, off int) error {
-	start := map[uint32]int{pcapngSHB: 24, 1: 16, 5: 20, pcapngEPB: 28}[typ]
-	if typ == pcapngEPB {
+	var start int
+	switch typ {
+	case pcapngSHB:
+		start = 24
+	case 1:
+		start = 16
+	case 5:
+		start = 20
+	case pcapngEPB:
+		start = 28
 		cl := int(order.Uint32(b[20:]))
 		start += (cl + 3) &^ 3
 	}
@@ -254,6 +267,11 @@ func checkOptions(order binary.ByteOrder, typ uint32, b []byte, off int) error {
 		if code == 0 {
 			return nil
 		}
+		if next := o + 4 + (l+3)&^3; next <= end {
+			if field := badOption(typ, code, b[o+4:o+4+l]); field != "" {
+				return &CaptureError{Format: "pcapng", Offset: int64(off + o), Field: field, Err: ErrMalformed}
+			}
+		}
 		o += 4 + (l+3)&^3
 		if o > end {
 			return &CaptureError{Format: "pcapng", Offset: int64(off + o), Field: "option length", Err: ErrMalformed}
@@ -262,75 +280,104 @@ func checkOptions(order binary.ByteOrder, typ uint32, b []byte, off int) error {
 	return nil
 }
 
+// badOption names an interface description or statistics option whose
+// value pcapgo would index past its end or divide by zero with (an
+// if_tsresol of 2^-64 makes its time scale 0), or returns "".
+func badOption(typ uint32, code uint16, v []byte) string {
+	switch {
+	case typ == 1 && code == 9: // if_tsresol: 10^-n or, with the top bit, 2^-n
+		if len(v) < 1 || v[0]&0x80 != 0 && v[0]&0x7f > 63 || v[0]&0x80 == 0 && v[0] > 19 {
+			return "if_tsresol"
+		}
+	case typ == 1 && code == 11 && len(v) < 1:
+		return "if_filter"
+	case typ == 1 && code == 14 && len(v) < 8:
+		return "if_tsoffset"
+	case typ == 5 && code >= 2 && code <= 5 && len(v) < 8: // isb_starttime, isb_endtime, isb_ifrecv, isb_ifdrop
+		return "interface statistics option"
+	}
+	return ""
+}
+
 // DecodeLink strips the link layer named by lt and decodes IP and TCP/UDP.
 func DecodeLink(lt layers.LinkType, b []byte) (*Packet, bool) {
+	p := &Packet{}
+	if !decodeLink(p, lt, b) {
+		return nil, false
+	}
+	return p, true
+}
+
+// decodeLink is DecodeLink into p, which Read reuses for every packet: it
+// sets every field but TS.
+func decodeLink(p *Packet, lt layers.LinkType, b []byte) bool {
+	*p = Packet{}
 	switch lt {
 	case layers.LinkTypeEthernet:
 		if len(b) < 14 {
-			return nil, false
+			return false
 		}
 		et, rest := binary.BigEndian.Uint16(b[12:]), b[14:]
 		for (et == 0x8100 || et == 0x88a8) && len(rest) >= 4 {
 			et, rest = binary.BigEndian.Uint16(rest[2:]), rest[4:]
 		}
-		return decodeEtherType(et, rest)
+		return decodeEtherType(p, et, rest)
 	case layers.LinkTypeLinuxSLL:
 		if len(b) < 16 {
-			return nil, false
+			return false
 		}
-		return decodeEtherType(binary.BigEndian.Uint16(b[14:]), b[16:])
+		return decodeEtherType(p, binary.BigEndian.Uint16(b[14:]), b[16:])
 	case 276 & 0xff: // LINKTYPE_LINUX_SLL2: gopacket keeps link types in a byte, so 276 reads as 20
 		if len(b) < 20 {
-			return nil, false
+			return false
 		}
-		return decodeEtherType(binary.BigEndian.Uint16(b[0:]), b[20:])
+		return decodeEtherType(p, binary.BigEndian.Uint16(b[0:]), b[20:])
 	case layers.LinkTypeRaw, 12, 14, 228, 229: // raw IP, IPv4, IPv6
-		return decodeIP(b)
+		return decodeIP(p, b)
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		if len(b) < 4 {
-			return nil, false
+			return false
 		}
-		return decodeIP(b[4:])
+		return decodeIP(p, b[4:])
 	}
-	return nil, false
+	return false
 }
 
-func decodeEtherType(et uint16, b []byte) (*Packet, bool) {
+func decodeEtherType(p *Packet, et uint16, b []byte) bool {
 	if et != 0x0800 && et != 0x86dd {
-		return nil, false
+		return false
 	}
-	return decodeIP(b)
+	return decodeIP(p, b)
 }
 
 // decodeIP decodes an IPv4 or IPv6 packet with a TCP or UDP payload.
 // Fragments are skipped.
-func decodeIP(b []byte) (*Packet, bool) {
+func decodeIP(p *Packet, b []byte) bool {
 	if len(b) < 1 {
-		return nil, false
+		return false
 	}
-	p := &Packet{}
 	var src, dst netip.Addr
 	switch b[0] >> 4 {
 	case 4:
 		if len(b) < 20 {
-			return nil, false
+			return false
 		}
 		ihl, total := int(b[0]&0x0f)*4, int(binary.BigEndian.Uint16(b[2:]))
 		if ihl < 20 || total < ihl || len(b) < ihl {
-			return nil, false
+			return false
 		}
 		if total <= len(b) {
 			b = b[:total] // drop Ethernet padding
 		}
 		if frag := binary.BigEndian.Uint16(b[6:]); frag&0x3fff != 0 {
-			return nil, false
+			return false
 		}
 		p.Proto = b[9]
 		src, dst = netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
 		b = b[ihl:]
 	case 6:
 		if len(b) < 40 {
-			return nil, false
+			return false
 		}
 		plen := int(binary.BigEndian.Uint16(b[4:]))
 		next := b[6]
@@ -341,32 +388,32 @@ func decodeIP(b []byte) (*Packet, bool) {
 		}
 		for next == 0 || next == 43 || next == 60 {
 			if len(b) < 8 || len(b) < 8+int(b[1])*8 {
-				return nil, false
+				return false
 			}
 			next, b = b[0], b[8+int(b[1])*8:]
 		}
 		p.Proto = next
 	default:
-		return nil, false
+		return false
 	}
 	return decodeTransport(p, src, dst, b)
 }
 
-func decodeTransport(p *Packet, src, dst netip.Addr, b []byte) (*Packet, bool) {
+func decodeTransport(p *Packet, src, dst netip.Addr, b []byte) bool {
 	switch p.Proto {
 	case 6:
 		if len(b) < 20 {
-			return nil, false
+			return false
 		}
 		off := int(b[12]>>4) * 4
 		if off < 20 || off > len(b) {
-			return nil, false
+			return false
 		}
 		p.Seq, p.Ack, p.Flags = binary.BigEndian.Uint32(b[4:]), binary.BigEndian.Uint32(b[8:]), b[13]
 		p.Payload = b[off:]
 	case 17:
 		if len(b) < 8 {
-			return nil, false
+			return false
 		}
 		l := int(binary.BigEndian.Uint16(b[4:]))
 		p.Payload = b[8:]
@@ -374,9 +421,9 @@ func decodeTransport(p *Packet, src, dst netip.Addr, b []byte) (*Packet, bool) {
 			p.Payload = p.Payload[:l-8]
 		}
 	default:
-		return nil, false
+		return false
 	}
 	p.Src = netip.AddrPortFrom(src.Unmap(), binary.BigEndian.Uint16(b[0:]))
 	p.Dst = netip.AddrPortFrom(dst.Unmap(), binary.BigEndian.Uint16(b[2:]))
-	return p, true
+	return true
 }

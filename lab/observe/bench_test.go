@@ -21,12 +21,28 @@ func bigCapture(tb testing.TB, n int) []byte {
 	dialTLS(tb, addr, l.client("secret.lab.test", true, "h2"))
 	dialTLS(tb, addr, l.client("plain.lab.test", false, "h2"))
 	conns, events := rec.Script()
+	// The recorder wraps the server's end, so the client's FIN is missing:
+	// close both ends, as real connections (and tcpdump's captures of
+	// them) do.
+	clientClosed := map[int]bool{}
+	for _, e := range events {
+		clientClosed[e.Conn] = clientClosed[e.Conn] || e.Kind == capture.EventClose && e.FromClient
+	}
+	for c := range conns {
+		if !clientClosed[c] {
+			events = append(events, capture.ScriptEvent{TS: events[len(events)-1].TS, Kind: capture.EventClose, Conn: c, FromClient: true})
+		}
+	}
 	var bigConns []capture.ScriptConn
 	var bigEvents []capture.ScriptEvent
 	for i := 0; i < n; i++ {
 		base := len(bigConns)
 		for _, c := range conns {
-			c.Client = netip.AddrPortFrom(c.Client.Addr(), uint16(32768+(len(bigConns)%28000)))
+			port := uint16(32768 + len(bigConns)%28000)
+			if port >= c.Server.Port() {
+				port++ // a client port equal to the server's would merge both directions
+			}
+			c.Client = netip.AddrPortFrom(c.Client.Addr(), port)
 			bigConns = append(bigConns, c)
 		}
 		for _, e := range events {

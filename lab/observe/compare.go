@@ -1,12 +1,13 @@
 package observe
 
 import (
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/echlab/echlab/ech"
@@ -34,6 +35,23 @@ type CompareOptions struct {
 	// (extension 0xffce) whose record_digest they match.
 	ESNIKeys []*ech.ESNIKeySet
 
+	// OnFlow, when set, streams the flows: each is passed to OnFlow as
+	// soon as later packets cannot change it (a TCP connection closed on
+	// both sides by FIN or RST; every other flow at the end of the
+	// capture, in the order its connection began), and flows are numbered
+	// in that order, which is the order of the calls. Report.Flows then
+	// keeps only the first KeepFlows flows, so memory does not grow with
+	// the number of flows; Report.Summary is the same as without OnFlow.
+	// An error from OnFlow stops the reading and is returned by Compare.
+	OnFlow func(*Flow) error
+	// KeepFlows is how many of the first flows Report.Flows keeps when
+	// OnFlow is set (0: none). Without OnFlow, every flow is kept.
+	KeepFlows int
+	// Built, when set, is called with the number of flows built so far
+	// each time one more is: a progress hook, called on Compare's
+	// goroutine, which must return quickly.
+	Built func(flows int)
+
 	keylogWarnings []string
 }
 
@@ -46,7 +64,19 @@ type Report struct {
 	Flows       []*Flow           `json:"flows"`
 	Summary     []ScenarioSummary `json:"summary"`
 	Warnings    []string          `json:"warnings,omitempty"`
+	// TotalFlows is the number of flows in the capture: len(Flows), unless
+	// CompareOptions.OnFlow streamed them and Flows keeps only the first.
+	TotalFlows int `json:"total_flows"`
+	// UnlistedWarnings counts the warnings of the flows that Flows does not
+	// keep (streaming).
+	UnlistedWarnings int `json:"unlisted_warnings,omitempty"`
 }
+
+// flowCount is TotalFlows, or len(Flows) for a Report built without it.
+func (r *Report) flowCount() int { return max(r.TotalFlows, len(r.Flows)) }
+
+// unlisted is the number of flows that Flows does not keep.
+func (r *Report) unlisted() int { return r.flowCount() - len(r.Flows) }
 
 // connKey names a connection independent of direction.
 type connKey struct {
@@ -71,11 +101,13 @@ type conn struct {
 	proto          uint8
 	a, b           netip.AddrPort
 	client         netip.AddrPort // zero until known
-	halves         map[netip.AddrPort]*tcpHalf
+	halves         [2]*tcpHalf    // TCP: the bytes sent from a, from b
 	quic           *quicConn
 	dns            []DNSMessage
 	dnsGarbage     int
 	otherDatagrams int
+	slot           int      // index in connTable.order
+	free           *bufFree // the table's, for the halves' buffers
 }
 
 // Compare reads a pcap or pcapng capture and returns the observer's view of
@@ -83,63 +115,220 @@ type conn struct {
 // that is not a capture, or whose header is cut, is an error; damage inside
 // the file becomes warnings on the report or on the flows it touches. The
 // capture is read as a stream: memory follows the connections open at once
-// (see maxKept and conn.finish), not the size of r.
+// (see maxKept and conn.finish) and, with OnFlow, not the number of flows
+// either. Without OnFlow, flows are numbered in the order they began (their
+// first packet's time; ties in capture order).
 func Compare(r io.Reader, opts CompareOptions) (*Report, error) {
 	open := opts.opener()
-	t := &connTable{conns: map[connKey]*conn{}, open: open}
-	meta, err := capture.Read(r, t.add)
+	rep := &Report{}
+	b := &flowBuilder{opts: &opts, rep: rep}
+	t := &connTable{conns: map[connKey]*conn{}, open: open, built: b.built}
+	if opts.OnFlow != nil {
+		t.emit = b.stream
+	}
+	meta, err := capture.Read(&stopReader{r: r, err: &t.err}, t.add)
+	if t.err != nil {
+		return nil, t.err
+	}
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Format: meta.Format, Comment: meta.Comment, Packets: meta.Packets,
-		Synthesized: meta.Comment == capture.SynthComment, Warnings: append(meta.Warnings, opts.keylogWarnings...)}
+	rep.Format, rep.Comment, rep.Packets = meta.Format, meta.Comment, meta.Packets
+	rep.Synthesized, rep.Warnings = meta.Comment == capture.SynthComment, append(meta.Warnings, opts.keylogWarnings...)
+	var flows []*Flow
 	for _, c := range t.order {
+		if c == nil {
+			continue
+		}
 		f := c.done
 		if !c.finished {
-			f = c.flow(open)
+			if f = c.flow(open); f != nil {
+				t.built()
+			}
 		}
 		if f == nil {
 			continue
 		}
-		f.openESNI(opts.ESNIKeys)
-		f.ID = len(rep.Flows) + 1
-		f.Keylog = opts.Keylog[f.ClientRandom] || (f.innerRandom != nil && opts.Keylog[fmt.Sprintf("%x", f.innerRandom)])
-		f.Scenario, f.ScenarioBy = joinScenario(f, opts.Scenarios)
-		rep.Flows = append(rep.Flows, f)
+		if opts.OnFlow != nil {
+			if err := b.stream(f); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		b.label(f)
+		flows = append(flows, f)
 	}
-	sort.SliceStable(rep.Flows, func(i, j int) bool { return rep.Flows[i].Start.Before(rep.Flows[j].Start) })
-	for i, f := range rep.Flows {
-		f.ID = i + 1
+	if opts.OnFlow == nil {
+		slices.SortStableFunc(flows, func(x, y *Flow) int { return x.Start.Compare(y.Start) })
+		for _, f := range flows {
+			b.number(f)
+		}
+		rep.Flows = flows
 	}
-	if w := windowWarning(rep.Flows); w != "" {
+	rep.TotalFlows = b.n
+	if w := windowWarning(b.windowIDs); w != "" {
 		rep.Warnings = append(rep.Warnings, w)
 	}
-	rep.Summary = summarize(rep.Flows)
+	rep.Summary = b.sum.result()
 	return rep, nil
 }
+
+// flowBuilder labels, numbers and sums up the flows Compare builds.
+type flowBuilder struct {
+	opts      *CompareOptions
+	rep       *Report
+	n         int // flows numbered
+	nBuilt    int
+	sum       summarizer
+	windowIDs []int // flows joined to their scenario by a time window only
+}
+
+func (b *flowBuilder) built() {
+	b.nBuilt++
+	if b.opts.Built != nil {
+		b.opts.Built(b.nBuilt)
+	}
+}
+
+// label fills what the options add to a built flow: the ESNI name, the
+// keylog mark and the scenario.
+func (b *flowBuilder) label(f *Flow) {
+	f.openESNI(b.opts.ESNIKeys)
+	f.Keylog = b.opts.Keylog[f.ClientRandom] || (f.innerRandom != nil && b.opts.Keylog[hex.EncodeToString(f.innerRandom)])
+	f.Scenario, f.ScenarioBy = joinScenario(f, b.opts.Scenarios)
+}
+
+// number gives f the next ID and adds it to the summary.
+func (b *flowBuilder) number(f *Flow) {
+	b.n++
+	f.ID = b.n
+	b.sum.add(f)
+	if f.ScenarioBy == JoinTimeWindow {
+		b.windowIDs = append(b.windowIDs, f.ID)
+	}
+}
+
+// stream labels, numbers and hands over one flow (CompareOptions.OnFlow),
+// keeping it only among the first KeepFlows.
+func (b *flowBuilder) stream(f *Flow) error {
+	b.label(f)
+	b.number(f)
+	if b.n <= b.opts.KeepFlows {
+		b.rep.Flows = append(b.rep.Flows, f)
+	} else {
+		b.rep.UnlistedWarnings += len(f.Warnings)
+	}
+	return b.opts.OnFlow(f)
+}
+
+// stopReader ends the capture's reading with *err once it is set (an
+// OnFlow error).
+type stopReader struct {
+	r   io.Reader
+	err *error
+}
+
+func (s *stopReader) Read(p []byte) (int, error) {
+	if *s.err != nil {
+		return 0, *s.err
+	}
+	return s.r.Read(p)
+}
+
+// maxGraves bounds the finished TCP connections whose later packets are
+// still recognised (and ignored): a packet of a connection that finished
+// before the last maxGraves others begins a new one, as a packet of an
+// unknown connection does.
+const maxGraves = 1 << 16
+
+// grave stands, in connTable.conns, for a finished connection whose flow
+// is built: later packets are ignored (it is finished) and a SYN begins a
+// new connection (it has data). It is never changed.
+var grave = &conn{finished: true}
 
 // connTable files a capture's packets, as they are read, under their
 // connections, in the order the connections began.
 type connTable struct {
-	order []*conn
-	conns map[connKey]*conn
-	open  opener
+	order      []*conn // nil where a streamed connection was
+	holes      int     // nil entries in order
+	conns      map[connKey]*conn
+	free       bufFree
+	graves     []connKey // the keys of the last finished connections, a ring
+	grave      int       // next slot of graves
+	graveLimit int       // len(graves) at most; 0 means maxGraves
+	open       opener
+	built      func()            // counts a flow built
+	emit       func(*Flow) error // streaming: hands over a finished connection's flow
+	err        error             // emit's error: reading stops
 }
 
 // add files one packet; a SYN on a connection that already carried data
 // begins a new one. A TCP FIN or RST may finish its connection.
 func (t *connTable) add(p *capture.Packet) {
+	if t.err != nil {
+		return
+	}
 	k := keyOf(p)
 	c := t.conns[k]
 	if c == nil || (p.Proto == 6 && p.Flags&(capture.TCPSYN|capture.TCPACK) == capture.TCPSYN && c.hasData()) {
-		c = &conn{first: p.TS, proto: p.Proto, a: k.a, b: k.b}
+		c = &conn{first: p.TS, proto: p.Proto, a: k.a, b: k.b, slot: len(t.order), free: &t.free}
 		t.conns[k] = c
 		t.order = append(t.order, c)
+	}
+	if c.finished {
+		return
 	}
 	c.add(p)
 	if p.Proto == 6 && p.Flags&(capture.TCPFIN|capture.TCPRST) != 0 {
 		c.finish(t.open)
+		if c.finished {
+			t.finished(k, c)
+		}
 	}
+}
+
+// finished files a connection that finish just built: its key now leads
+// to grave, and, streaming, its flow is handed over and the connection
+// dropped.
+func (t *connTable) finished(k connKey, c *conn) {
+	if t.built != nil {
+		t.built()
+	}
+	t.conns[k] = grave
+	limit := cmp.Or(t.graveLimit, maxGraves)
+	if len(t.graves) < limit {
+		t.graves = append(t.graves, k)
+	} else {
+		if old := t.graves[t.grave]; t.conns[old] == grave {
+			delete(t.conns, old)
+		}
+		t.graves[t.grave] = k
+		t.grave = (t.grave + 1) % limit
+	}
+	if t.emit == nil {
+		return
+	}
+	t.order[c.slot] = nil
+	t.holes++
+	if c.done != nil {
+		t.err = t.emit(c.done)
+	}
+	if t.holes > 1024 && t.holes > len(t.order)/2 {
+		t.compact()
+	}
+}
+
+// compact drops the streamed connections' places from order.
+func (t *connTable) compact() {
+	kept := t.order[:0]
+	for _, c := range t.order {
+		if c != nil {
+			c.slot = len(kept)
+			kept = append(kept, c)
+		}
+	}
+	clear(t.order[len(kept):])
+	t.order, t.holes = kept, 0
 }
 
 // opener opens with the keys, then with the keylog's ECH secret for the
@@ -168,15 +357,23 @@ func (o CompareOptions) opener() opener {
 // tcpHalf.complete), and drops its buffers: the connections of a capture
 // are held only while they are open.
 func (c *conn) finish(open opener) {
-	if c.finished || c.proto != 6 || !c.client.IsValid() || len(c.halves) != 2 {
+	if c.finished || c.proto != 6 || !c.client.IsValid() || c.halves[0] == nil || c.halves[1] == nil ||
+		!c.halves[0].complete() || !c.halves[1].complete() {
 		return
 	}
+	c.done, c.finished = c.flow(open), true
 	for _, h := range c.halves {
-		if !h.complete() {
-			return
-		}
+		h.free.put(h.buf)
 	}
-	c.done, c.finished, c.halves = c.flow(open), true, nil
+	c.halves = [2]*tcpHalf{}
+}
+
+// half is where the bytes sent from one end are filed.
+func (c *conn) half(from netip.AddrPort) **tcpHalf {
+	if from == c.a {
+		return &c.halves[0]
+	}
+	return &c.halves[1]
 }
 
 func (c *conn) hasData() bool {
@@ -184,7 +381,7 @@ func (c *conn) hasData() bool {
 		return true
 	}
 	for _, h := range c.halves {
-		if h.bytes > 0 || h.fin || h.rst {
+		if h != nil && (h.bytes > 0 || h.fin || h.rst) {
 			return true
 		}
 	}
@@ -199,16 +396,14 @@ func (c *conn) add(p *capture.Packet) {
 	}
 	switch p.Proto {
 	case 6:
-		if c.halves == nil {
-			c.halves = map[netip.AddrPort]*tcpHalf{}
-		}
-		h := c.halves[p.Src]
+		hp := c.half(p.Src)
+		h := *hp
 		if h == nil {
 			// DNS over TCP on port 53 is read whole (up to maxKept),
 			// whatever its first byte.
 			dns := p.Src.Port() == 53 || p.Dst.Port() == 53
-			h = &tcpHalf{notTLS: dns, dns: dns}
-			c.halves[p.Src] = h
+			h = &tcpHalf{notTLS: dns, dns: dns, free: c.free}
+			*hp = h
 		}
 		h.add(p)
 		if p.Flags&(capture.TCPSYN|capture.TCPACK) == capture.TCPSYN && !c.client.IsValid() {

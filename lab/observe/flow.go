@@ -285,7 +285,7 @@ func (c *conn) fromTCP(f *Flow, open opener) {
 }
 
 func (c *conn) stream(from netip.AddrPort) reassembled {
-	if h := c.halves[from]; h != nil {
+	if h := *c.half(from); h != nil {
 		return h.stream()
 	}
 	return reassembled{}
@@ -311,7 +311,7 @@ func (c *conn) guessTCPClient() netip.AddrPort {
 // TLS connection's two streams. Problems become warnings on f.
 func tlsHellos(f *Flow, up, down []byte) hellos {
 	var h hellos
-	msg, n, err := ech.HandshakeFromRecords(up)
+	msg, n, err := handshakeMsg(up)
 	if err != nil {
 		f.warn("tls: no ClientHello in the client's stream: %v", err)
 		return h
@@ -321,7 +321,7 @@ func tlsHellos(f *Flow, up, down []byte) hellos {
 		return h
 	}
 	h.chRecLen = n
-	msg, m, err := ech.HandshakeFromRecords(down)
+	msg, m, err := handshakeMsg(down)
 	if err != nil {
 		if len(down) > 0 {
 			f.warn("tls: no ServerHello in the server's stream: %v", err)
@@ -333,14 +333,31 @@ func tlsHellos(f *Flow, up, down []byte) hellos {
 		return h
 	}
 	if h.sh1.IsHRR {
-		if msg, _, err := ech.HandshakeFromRecords(up[n:]); err == nil {
+		if msg, _, err := handshakeMsg(up[n:]); err == nil {
 			h.ch2, _ = ech.ParseClientHello(msg)
 		}
-		if msg, _, err := ech.HandshakeFromRecords(down[m:]); err == nil {
+		if msg, _, err := handshakeMsg(down[m:]); err == nil {
 			h.sh2, _ = ech.ParseServerHello(msg)
 		}
 	}
 	return h
+}
+
+// handshakeMsg is ech.HandshakeFromRecords without its copy when the
+// first record is a handshake record that holds the whole first message
+// (the usual case): the message then points into b. The parsers copy
+// what they keep.
+func handshakeMsg(b []byte) (msg []byte, n int, err error) {
+	if len(b) >= 9 && b[0] == 22 && b[1] == 3 {
+		length := int(b[3])<<8 | int(b[4])
+		if length >= 4 && length <= 1<<14 && len(b)-5 >= length {
+			total := 4 + (int(b[6])<<16 | int(b[7])<<8 | int(b[8]))
+			if total <= length {
+				return b[5 : 5+total : 5+total], 5 + length, nil
+			}
+		}
+	}
+	return ech.HandshakeFromRecords(b)
 }
 
 // fromQUIC reads the hellos from the CRYPTO frames of the Initial packets.

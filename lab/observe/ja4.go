@@ -4,8 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sort"
-	"strings"
+	"slices"
 
 	"github.com/echlab/echlab/ech"
 )
@@ -39,21 +38,23 @@ func ja4(quic bool, version string, sni bool, ciphers, exts []uint16, alpn strin
 		d = "d"
 	}
 	a := fmt.Sprintf("%s%s%s%02d%02d%s", proto, version, d, min(len(ciphers), 99), min(len(exts), 99), ja4ALPN(alpn))
-	var rest []uint16
+	rest := make([]uint16, 0, len(exts))
 	for _, e := range exts {
 		if e != ech.ExtServerName && e != ech.ExtALPN {
 			rest = append(rest, e)
 		}
 	}
-	c := hexList(sorted(rest))
+	slices.Sort(rest)
+	var buf [512]byte
+	c := appendHexList(buf[:0], rest)
 	if len(sigalgs) > 0 {
-		c += "_" + hexList(sigalgs)
+		c = appendHexList(append(c, '_'), sigalgs)
 	}
 	cHash := ja4Hash(c)
 	if len(rest) == 0 {
 		cHash = "000000000000"
 	}
-	return a + "_" + ja4Hash(hexList(sorted(ciphers))) + "_" + cHash
+	return a + "_" + ja4Hash(appendHexList(c[:0], sorted(ciphers))) + "_" + cHash
 }
 
 // ja4Version is the highest non-GREASE supported_versions value, or the
@@ -102,25 +103,30 @@ func isAlnum(c byte) bool {
 
 // ja4Hash is the first 12 hex characters of SHA-256, or twelve zeros for
 // an empty input.
-func ja4Hash(s string) string {
-	if s == "" {
+func ja4Hash(s []byte) string {
+	if len(s) == 0 {
 		return "000000000000"
 	}
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])[:12]
+	sum := sha256.Sum256(s)
+	return hex.EncodeToString(sum[:6])
 }
 
-func hexList(v []uint16) string {
-	parts := make([]string, len(v))
+// appendHexList appends the JA4 form of a list: four hex digits each,
+// comma-separated.
+func appendHexList(b []byte, v []uint16) []byte {
+	const digits = "0123456789abcdef"
 	for i, x := range v {
-		parts[i] = fmt.Sprintf("%04x", x)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, digits[x>>12], digits[x>>8&0xf], digits[x>>4&0xf], digits[x&0xf])
 	}
-	return strings.Join(parts, ",")
+	return b
 }
 
 func sorted(v []uint16) []uint16 {
-	out := append([]uint16(nil), v...)
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	out := slices.Clone(v)
+	slices.Sort(out)
 	return out
 }
 

@@ -1,8 +1,9 @@
 package observe
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/echlab/echlab/lab/capture"
@@ -21,15 +22,49 @@ const maxStream = 1 << 20
 // follows the connections open at a time, not the file's size.
 const maxKept = 64<<10 + 2
 
-// segment is one TCP payload as captured. data is nil for a payload that
-// was only counted (past maxKept or the end of the handshake): n is its
-// length either way.
-type segment struct {
-	seq  uint32
-	n    int
-	data []byte
-	ts   time.Time
+// firstBuf is the room a direction's first kept segment makes for the
+// bytes that follow it: most plaintext handshakes fit.
+const firstBuf = 4 << 10
+
+// maxFree bounds the buffers a bufFree holds.
+const maxFree = 256
+
+// bufFree hands the kept-bytes buffers of finished connections to new ones,
+// so that a capture of many short connections allocates few. Nothing a
+// flow keeps points into them: the hellos and DNS messages are copied out
+// when they are parsed. A nil *bufFree allocates every buffer.
+type bufFree struct{ bufs [][]byte }
+
+// get returns an empty buffer with room for at least n bytes.
+func (f *bufFree) get(n int) []byte {
+	if f != nil && len(f.bufs) > 0 && n <= firstBuf {
+		b := f.bufs[len(f.bufs)-1]
+		f.bufs = f.bufs[:len(f.bufs)-1]
+		return b
+	}
+	return make([]byte, 0, max(n, firstBuf))
 }
+
+// put takes back a buffer of a finished direction; larger ones (a DNS over
+// TCP stream, a long handshake) are left to the collector.
+func (f *bufFree) put(b []byte) {
+	if f != nil && cap(b) == firstBuf && len(f.bufs) < maxFree {
+		f.bufs = append(f.bufs, b[:0])
+	}
+}
+
+// segment is one TCP payload as captured. Its bytes are tcpHalf.buf[off:off+n],
+// or, with off < 0, it was only counted (past maxKept or the end of the
+// handshake): n is its length either way.
+type segment struct {
+	seq uint32
+	n   int
+	off int
+	ts  time.Time
+}
+
+// kept reports whether the segment's bytes are in its half's buf.
+func (s segment) kept() bool { return s.off >= 0 }
 
 // tcpHalf collects one direction of a TCP connection: segments may arrive
 // out of order, be retransmitted, or overlap.
@@ -40,8 +75,13 @@ type tcpHalf struct {
 	finSeq  uint32 // sequence number of the FIN
 	rst     bool
 	segs    []segment
-	bytes   int // payload bytes recorded (kept or counted)
-	kept    int // payload bytes kept
+	buf     []byte // the kept segments' bytes, in the order they came
+	bytes   int    // payload bytes recorded (kept or counted)
+	kept    int    // payload bytes kept (len(buf))
+	// inOrder: every segment so far began where the one before it ended,
+	// the first at the stream's start: the kept bytes are buf itself, and
+	// stream needs no sorting or copying.
+	inOrder bool
 
 	// handshakeDone: the kept stream holds the whole plaintext TLS
 	// handshake the observer reads (a later record that is not handshake
@@ -50,6 +90,7 @@ type tcpHalf struct {
 	// notTLS: the stream does not start with a TLS handshake record (or
 	// is DNS on port 53), so there is no early stop.
 	notTLS bool
+	free   *bufFree // where buf comes from
 	// dns: DNS over TCP (port 53), whose every message the observer reads:
 	// kept up to maxStream, not maxKept, so that a connection carrying
 	// many queries loses none of their names.
@@ -79,17 +120,35 @@ func (h *tcpHalf) add(p *capture.Packet) {
 	if h.handshakeDone || h.kept >= maxKept && !h.dns {
 		// Counted only: merge with the previous counted segment when it
 		// continues it, so that a long transfer is one entry.
-		if n := len(h.segs); n > 0 && h.segs[n-1].data == nil && h.segs[n-1].seq+uint32(h.segs[n-1].n) == seq {
+		if n := len(h.segs); n > 0 && !h.segs[n-1].kept() && h.segs[n-1].seq+uint32(h.segs[n-1].n) == seq {
 			h.segs[n-1].n += len(p.Payload)
 			return
 		}
-		h.segs = append(h.segs, segment{seq: seq, n: len(p.Payload), ts: p.TS})
+		h.noteOrder(seq)
+		h.segs = append(h.segs, segment{seq: seq, n: len(p.Payload), off: -1, ts: p.TS})
 		return
 	}
-	h.segs = append(h.segs, segment{seq: seq, n: len(p.Payload), data: append([]byte(nil), p.Payload...), ts: p.TS})
+	h.noteOrder(seq)
+	if h.segs == nil {
+		h.segs = make([]segment, 0, 4)
+	}
+	h.segs = append(h.segs, segment{seq: seq, n: len(p.Payload), off: len(h.buf), ts: p.TS})
+	if h.buf == nil {
+		h.buf = h.free.get(len(p.Payload))
+	}
+	h.buf = append(h.buf, p.Payload...)
 	h.kept += len(p.Payload)
 	if h.haveSYN && !h.notTLS {
 		h.checkHandshakeDone()
+	}
+}
+
+// noteOrder keeps inOrder up to date before a segment at seq is appended.
+func (h *tcpHalf) noteOrder(seq uint32) {
+	if n := len(h.segs); n == 0 {
+		h.inOrder = true
+	} else if last := h.segs[n-1]; last.seq+uint32(last.n) != seq {
+		h.inOrder = false
 	}
 }
 
@@ -170,9 +229,12 @@ func (h *tcpHalf) stream() reassembled {
 			}
 		}
 	}
+	if h.inOrder && h.segs[0].seq == base {
+		return h.orderedStream()
+	}
 	segs := make([]segment, len(h.segs))
 	copy(segs, h.segs)
-	sort.SliceStable(segs, func(i, j int) bool { return int32(segs[i].seq-base) < int32(segs[j].seq-base) })
+	slices.SortStableFunc(segs, func(a, b segment) int { return cmp.Compare(int32(a.seq-base), int32(b.seq-base)) })
 	for _, s := range segs {
 		off := int(int32(s.seq - base))
 		end := off + s.n
@@ -192,8 +254,8 @@ func (h *tcpHalf) stream() reassembled {
 			out.start = s.ts
 		}
 		out.overlap += out.length - off
-		if s.data != nil && len(out.data) == out.length {
-			out.data = append(out.data, s.data[out.length-off:]...)
+		if s.kept() && len(out.data) == out.length {
+			out.data = append(out.data, h.buf[s.off+out.length-off:s.off+s.n]...)
 		}
 		out.length = end
 		if out.length >= maxStream {
@@ -202,6 +264,29 @@ func (h *tcpHalf) stream() reassembled {
 				out.data = out.data[:maxStream]
 			}
 			break
+		}
+	}
+	return out
+}
+
+// orderedStream is stream for segments that follow one another from the
+// stream's start (inOrder): no hole, no overlap, and the kept bytes are the
+// leading kept segments, which lie at the start of buf. The result's data
+// shares buf (capped, so that an append to it copies).
+func (h *tcpHalf) orderedStream() reassembled {
+	out := reassembled{start: h.segs[0].ts}
+	for _, s := range h.segs {
+		if !s.kept() {
+			break
+		}
+		out.length += s.n
+	}
+	out.data = h.buf[:out.length:out.length]
+	out.length = h.bytes
+	if out.length >= maxStream {
+		out.length = maxStream
+		if len(out.data) > maxStream {
+			out.data = out.data[:maxStream:maxStream]
 		}
 	}
 	return out

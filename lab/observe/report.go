@@ -2,8 +2,6 @@ package observe
 
 import (
 	"crypto/tls"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -50,30 +48,40 @@ type NameExposure struct {
 	Flows  int    `json:"flows"`
 }
 
-// summarize groups flows by scenario and lists the names each exposed.
-func summarize(flows []*Flow) []ScenarioSummary {
-	byName := map[string]*ScenarioSummary{}
-	seen := map[string]map[[2]string]int{}
-	var order []string
-	for _, f := range flows {
-		s := byName[f.Scenario]
-		if s == nil {
-			s = &ScenarioSummary{Scenario: f.Scenario}
-			byName[f.Scenario], seen[f.Scenario] = s, map[[2]string]int{}
-			order = append(order, f.Scenario)
-		}
-		s.add(f, seen[f.Scenario])
+// summarizer groups flows by scenario, one flow at a time, and lists the
+// names each exposed (result).
+type summarizer struct {
+	byName map[string]*ScenarioSummary
+	seen   map[string]map[[2]string]int
+	order  []string
+}
+
+// add counts one flow in its scenario's summary.
+func (z *summarizer) add(f *Flow) {
+	if z.byName == nil {
+		z.byName, z.seen = map[string]*ScenarioSummary{}, map[string]map[[2]string]int{}
 	}
-	out := make([]ScenarioSummary, 0, len(order))
-	for _, name := range order {
-		s := byName[name]
+	s := z.byName[f.Scenario]
+	if s == nil {
+		s = &ScenarioSummary{Scenario: f.Scenario}
+		z.byName[f.Scenario], z.seen[f.Scenario] = s, map[[2]string]int{}
+		z.order = append(z.order, f.Scenario)
+	}
+	s.add(f, z.seen[f.Scenario])
+}
+
+// result is the summaries, in the order their scenarios first appeared.
+func (z *summarizer) result() []ScenarioSummary {
+	out := make([]ScenarioSummary, 0, len(z.order))
+	for _, name := range z.order {
+		s := z.byName[name]
 		exposed := map[string]bool{}
-		for k := range seen[name] {
+		for k := range z.seen[name] {
 			if k[1] != SourceNothing {
 				exposed[k[0]] = true
 			}
 		}
-		for k, n := range seen[name] {
+		for k, n := range z.seen[name] {
 			if k[1] == SourceNothing && exposed[k[0]] {
 				continue // an observer learned it elsewhere
 			}
@@ -124,10 +132,10 @@ func (s *ScenarioSummary) add(f *Flow, seen map[[2]string]int) {
 
 // WriteJSON writes one JSON object per flow (JSON lines).
 func WriteJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
+	j := NewFlowJSON(w)
 	for _, f := range r.Flows {
-		if err := enc.Encode(f); err != nil {
-			return fmt.Errorf("lab: writing JSON: %w", err)
+		if err := j.Write(f); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -141,25 +149,13 @@ var csvHeader = append([]string{"id", "scenario", "start", "client", "server", "
 
 // WriteCSV writes a header and one row per flow.
 func WriteCSV(w io.Writer, r *Report) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(csvHeader); err != nil {
-		return fmt.Errorf("lab: writing CSV: %w", err)
-	}
+	c := NewFlowCSV(w)
 	for _, f := range r.Flows {
-		row := []string{strconv.Itoa(f.ID), f.Scenario, f.Start.UTC().Format(time.RFC3339Nano), f.Client.String(), f.Server.String(),
-			f.Transport, f.Service, f.SNI, strings.Join(f.ALPN, ";"),
-			f.ECH, configID(f), hexOrEmpty(f.ECHKDF), hexOrEmpty(f.ECHAEAD), intOrEmpty(f.ECHEncLen), intOrEmpty(f.ECHPayloadLen),
-			f.InnerSNI, strings.Join(f.InnerALPN, ";"), accepted(f), strconv.FormatBool(f.ECHInnerInClear), strconv.FormatBool(f.HRR),
-			VersionName(f.ServerVersion), CipherName(f.ServerCipher), GroupName(f.ServerGroup),
-			intOrEmpty(f.ClientHelloLen), intOrEmpty(f.RecordLen), f.JA4, strconv.FormatBool(f.Keylog),
-			dnsSummary(f.DNS), strings.Join(f.Warnings, "; ")}
-		row = append(row, csvESNI(f)...)
-		if err := cw.Write(row); err != nil {
-			return fmt.Errorf("lab: writing CSV: %w", err)
+		if err := c.Write(f); err != nil {
+			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return c.Flush()
 }
 
 // innerInClearNotes are the lines under the privacy summary for the
@@ -192,7 +188,7 @@ func WriteMarkdown(w io.Writer, r *Report) error { return WriteMarkdownLevel(w, 
 func WriteMarkdownLevel(w io.Writer, r *Report, level int) error {
 	h1, h2 := strings.Repeat("#", level), strings.Repeat("#", level+1)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s echlab compare\n\nCapture: %s, %s, %d packets, %d flows.\n\n%s Flows\n\n", h1, r.Format, captureKind(r), r.Packets, len(r.Flows), h2)
+	fmt.Fprintf(&b, "%s echlab compare\n\nCapture: %s, %s, %d packets, %d flows.\n\n%s Flows\n\n", h1, r.Format, captureKind(r), r.Packets, r.flowCount(), h2)
 	b.WriteString("| # | scenario | client | server | transport | service | SNI / DNS | ALPN | ECH | inner SNI | accepted | HRR | server | CH len | JA4 |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range r.Flows {
@@ -203,6 +199,9 @@ func WriteMarkdownLevel(w io.Writer, r *Report, level int) error {
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f.ID, MarkdownCell(f.Scenario),
 			f.Client, f.Server, f.Transport, f.Service, MarkdownCell(what), MarkdownCell(strings.Join(f.ALPN, ", ")), MarkdownCell(echCell(f)),
 			MarkdownCell(f.InnerSNI), accepted(f), yesNo(f.HRR), MarkdownCell(serverCell(f)), intOrEmpty(f.ClientHelloLen), MarkdownCell(f.JA4))
+	}
+	if note := unlistedNote(r); note != "" {
+		b.WriteString("\n" + MarkdownCell(note) + "\n")
 	}
 	b.WriteString("\n" + h2 + " Privacy summary\n\nWhat an on-path observer learned, per scenario, and from where (`nothing` means the name travelled only inside ECH or ESNI; " +
 		"`inner-in-clear` means it was read from a ClientHelloInner sent in the clear, as a split-mode front forwards it to its backend). " +
@@ -239,12 +238,18 @@ func WriteMarkdownLevel(w io.Writer, r *Report, level int) error {
 				fmt.Fprintf(&b, "- flow %d: %s\n", f.ID, MarkdownCell(s))
 			}
 		}
+		if r.UnlistedWarnings > 0 {
+			fmt.Fprintf(&b, "- %d more on the flows not listed\n", r.UnlistedWarnings)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
 func anyFlowWarnings(r *Report) bool {
+	if r.UnlistedWarnings > 0 {
+		return true
+	}
 	for _, f := range r.Flows {
 		if len(f.Warnings) > 0 {
 			return true
@@ -334,8 +339,21 @@ func CipherName(c uint16) string {
 	if c == 0 {
 		return ""
 	}
+	if name, ok := cipherNames[c]; ok {
+		return name
+	}
 	return tls.CipherSuiteName(c)
 }
+
+// cipherNames are tls.CipherSuiteName's names of the suites crypto/tls
+// knows (it builds its whole list on every call).
+var cipherNames = func() map[uint16]string {
+	m := map[uint16]string{}
+	for _, s := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		m[s.ID] = s.Name
+	}
+	return m
+}()
 
 // GroupName is the name of a TLS key exchange group, "" for 0.
 func GroupName(g uint16) string {

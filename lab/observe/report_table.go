@@ -16,9 +16,12 @@ func WriteTable(w io.Writer, r *Report) error { return TableOptions{}.WriteTable
 // legend; with Wide, every column (addresses, ECH parameters, the
 // server's choices, JA4).
 func (o TableOptions) WriteTable(w io.Writer, r *Report) error {
-	fmt.Fprintf(w, "capture: %s, %s, %d packets, %d flows\n\n", r.Format, captureKind(r), r.Packets, len(r.Flows))
+	fmt.Fprintf(w, "capture: %s, %s, %d packets, %d flows\n\n", r.Format, captureKind(r), r.Packets, r.flowCount())
 	if err := o.flowTable(r).Write(w, o.FitWidth()); err != nil {
 		return err
+	}
+	if note := unlistedNote(r); note != "" {
+		fmt.Fprintln(w, note)
 	}
 	writeWarningsText(w, r)
 	fmt.Fprintln(w, "\nprivacy summary (what an on-path observer learned):")
@@ -154,4 +157,17 @@ func writeWarningsText(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "warning: flow %d: %s\n", f.ID, s)
 		}
 	}
+	if r.UnlistedWarnings > 0 {
+		fmt.Fprintf(w, "warning: %d more on the flows not listed\n", r.UnlistedWarnings)
+	}
+}
+
+// unlistedNote is the line under a flow table that lists only the first
+// flows of a streamed report; "" when it lists them all.
+func unlistedNote(r *Report) string {
+	n := r.unlisted()
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("… and %d more flows, not listed: a streamed report keeps the first %d (the JSON and CSV outputs have every flow)", n, len(r.Flows))
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -137,20 +138,18 @@ func joinScenario(f *Flow, rules []ScenarioRule) (scenario, how string) {
 	return fmt.Sprintf("%s/%d", svc, f.Server.Port()), ""
 }
 
-// windowWarning is the report line naming the flows that only a time
-// window joined to their scenario; "" when there are none.
-func windowWarning(flows []*Flow) string {
-	var ids []string
-	for _, f := range flows {
-		if f.ScenarioBy == JoinTimeWindow {
-			ids = append(ids, fmt.Sprint(f.ID))
-		}
-	}
+// windowWarning is the report line naming the flows (by ID) that only a
+// time window joined to their scenario; "" when there are none.
+func windowWarning(ids []int) string {
 	if len(ids) == 0 {
 		return ""
 	}
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = strconv.Itoa(id)
+	}
 	return fmt.Sprintf("scenario map: %d flows joined by time window only (no client random, DNS id or client port matched), a guess under load: flows %s",
-		len(ids), strings.Join(ids, ", "))
+		len(ids), strings.Join(names, ", "))
 }
 
 // ErrScenarioMap reports a bad line in a scenario map.
