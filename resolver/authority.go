@@ -28,9 +28,11 @@ type Upstream interface {
 
 // Authority is the Handler that answers from zones. It is safe for
 // concurrent use; SetZones swaps the zones atomically (the publisher uses
-// it to publish new ECH configs).
+// it to publish new ECH configs), and with them the cache of precompiled
+// UDP answers (fastpath.go), so that no answer outlives the zones it came
+// from.
 type Authority struct {
-	zones atomic.Pointer[[]*Zone]
+	state atomic.Pointer[authState]
 
 	// Forward, when set, receives queries (with RD=1) for names outside
 	// every zone. When nil those get REFUSED: no open resolver.
@@ -55,25 +57,51 @@ func (a *Authority) SetZones(zones []*Zone) error {
 		}
 		seen[z.Origin] = z.File
 	}
-	cp := append([]*Zone(nil), zones...)
-	a.zones.Store(&cp)
+	a.state.Store(newAuthState(append([]*Zone(nil), zones...)))
 	return nil
 }
 
 // Zones returns the zones currently served.
 func (a *Authority) Zones() []*Zone {
-	if p := a.zones.Load(); p != nil {
-		return *p
+	if st := a.state.Load(); st != nil {
+		return st.zones
 	}
 	return nil
 }
 
+// authState is what SetZones swaps in one step: the zones and the cache of
+// answers compiled from them.
+type authState struct {
+	zones []*Zone
+	fast  *fastCache
+}
+
+func newAuthState(zones []*Zone) *authState {
+	return &authState{zones: zones, fast: newFastCache()}
+}
+
+// load returns the current state (an empty one before SetZones).
+func (a *Authority) load() *authState {
+	if st := a.state.Load(); st != nil {
+		return st
+	}
+	return &authState{}
+}
+
 // Answer implements Handler.
 func (a *Authority) Answer(ctx context.Context, req *dns.Msg, meta Meta) *dns.Msg {
-	resp := &dns.Msg{Compress: true}
+	resp, _ := a.answer(ctx, a.load().zones, req)
+	return resp
+}
+
+// answer answers req from zones. local reports that the answer is a pure
+// function of zones and the query (not forwarded), so it may be cached
+// with them.
+func (a *Authority) answer(ctx context.Context, zones []*Zone, req *dns.Msg) (resp *dns.Msg, local bool) {
+	resp = &dns.Msg{Compress: true}
 	if req == nil {
 		resp.Response, resp.Rcode = true, dns.RcodeFormatError
-		return resp
+		return resp, true
 	}
 	resp.Id, resp.Response, resp.Opcode = req.Id, true, req.Opcode
 	resp.RecursionDesired = req.RecursionDesired
@@ -83,24 +111,29 @@ func (a *Authority) Answer(ctx context.Context, req *dns.Msg, meta Meta) *dns.Ms
 		}
 		resp.Rcode = rc
 		a.addOPT(req, resp)
-		return resp
+		return resp, true
 	}
 	q := req.Question[0]
 	resp.Question = []dns.Question{q}
-	zones := a.Zones()
 	qname := dns.CanonicalName(q.Name)
 	z := zoneFor(zones, qname)
 	switch {
 	case z == nil && a.Forward != nil && req.RecursionDesired:
-		return a.forward(ctx, req, resp)
-	case z == nil, q.Qtype == dns.TypeAXFR, q.Qtype == dns.TypeIXFR:
+		return a.forward(ctx, req, resp), false
+	case z == nil:
+		// REFUSED, but not cached: Forward may be set later, and names
+		// outside the zones are not worth a cache slot.
+		resp.Rcode = dns.RcodeRefused
+		a.addOPT(req, resp)
+		return resp, false
+	case q.Qtype == dns.TypeAXFR, q.Qtype == dns.TypeIXFR:
 		resp.Rcode = dns.RcodeRefused
 	default:
 		resp.Authoritative = true
 		resolve(resp, zones, z, qname, q.Qtype)
 	}
 	a.addOPT(req, resp)
-	return resp
+	return resp, true
 }
 
 // checkQuery returns the rcode for a query we will not look up, or

@@ -73,11 +73,10 @@ func decodeDoH(method, rawQuery, contentType string, body io.Reader) (*dns.Msg, 
 	var wire []byte
 	switch method {
 	case http.MethodGet:
-		v, err := url.ParseQuery(rawQuery)
+		param, _, err := queryValue(rawQuery, "dns")
 		if err != nil {
 			return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, err.Error())
 		}
-		param := v.Get("dns")
 		if param == "" {
 			return nil, dohErr(http.StatusBadRequest, errDoHMissingQuery, "no dns parameter")
 		}
@@ -118,4 +117,39 @@ func unpackDoH(wire []byte) (*dns.Msg, error) {
 		return nil, dohErr(http.StatusBadRequest, errDoHBadQuery, "QR bit set: a response, not a query")
 	}
 	return m, nil
+}
+
+// queryValue returns the first value of key in the raw query string raw
+// and whether key is there, decoded as url.ParseQuery decodes it, and
+// ParseQuery's error. A query without escapes ('%', '+') or semicolons,
+// which is what DoH clients send, is scanned in place without building a
+// url.Values map.
+func queryValue(raw, key string) (val string, ok bool, err error) {
+	if needsUnescape(raw) {
+		v, err := url.ParseQuery(raw)
+		if vals := v[key]; len(vals) > 0 {
+			return vals[0], true, err
+		}
+		return "", false, err
+	}
+	for raw != "" {
+		var seg string
+		seg, raw, _ = strings.Cut(raw, "&")
+		if k, v, _ := strings.Cut(seg, "="); k == key {
+			return v, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// needsUnescape reports whether a raw query has escapes ('%', '+') or a
+// semicolon, which only url.ParseQuery handles right.
+func needsUnescape(raw string) bool {
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '%', '+', ';':
+			return true
+		}
+	}
+	return false
 }

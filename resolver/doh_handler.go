@@ -72,8 +72,12 @@ func wantsJSON(r *http.Request) bool {
 	if strings.Contains(accept, mediaDNSJSON) || strings.Contains(accept, "application/json") {
 		return true
 	}
-	q := r.URL.Query()
-	return r.Method == http.MethodGet && q.Has("name") && !q.Has("dns")
+	if r.Method != http.MethodGet {
+		return false
+	}
+	_, hasName, _ := queryValue(r.URL.RawQuery, "name")
+	_, hasDNS, _ := queryValue(r.URL.RawQuery, "dns")
+	return hasName && !hasDNS
 }
 
 func (d *dohHandler) serveWire(w http.ResponseWriter, r *http.Request) {
@@ -83,16 +87,26 @@ func (d *dohHandler) serveWire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := d.answer(r, req, transportOf(r))
-	b, err := resp.Pack()
+	bp := getPackBuffer()
+	defer putPackBuffer(bp)
+	b, err := resp.PackBuffer(*bp)
 	if err != nil {
 		http.Error(w, "resolver: packing response: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", mediaDNSMessage)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	*bp = b
+	// Canonical keys set directly: Header.Set would canonicalise them
+	// and allocate a slice per value on every response.
+	hdr := w.Header()
+	hdr["Content-Type"] = headerDNSMessage
+	hdr["Content-Length"] = []string{strconv.Itoa(len(b))}
 	setCacheControl(w, resp)
 	w.Write(b)
 }
+
+// headerDNSMessage is the Content-Type value of wire-format responses,
+// shared by every response (net/http only reads header values).
+var headerDNSMessage = []string{mediaDNSMessage}
 
 func (d *dohHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	var req *dns.Msg
@@ -168,6 +182,6 @@ func setCacheControl(w http.ResponseWriter, m *dns.Msg) {
 		}
 	}
 	if found {
-		w.Header().Set("Cache-Control", "max-age="+strconv.FormatUint(uint64(minTTL), 10))
+		w.Header()["Cache-Control"] = []string{"max-age=" + strconv.FormatUint(uint64(minTTL), 10)}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/echlab/echlab/internal/inflight"
@@ -21,6 +22,19 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	queries  *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+
+	// The children of queries and latency already used, so that a query
+	// costs a map lookup instead of hashing its label values.
+	mu       sync.RWMutex
+	counters map[queryKey]prometheus.Counter
+	timers   map[string]prometheus.Observer
+}
+
+// queryKey is the label values of one queries_total child.
+type queryKey struct {
+	transport string
+	qtype     int32 // noQType when the query has no question
+	rcode     int
 }
 
 // newMetrics makes the collectors and registers them (and Go runtime
@@ -37,6 +51,8 @@ func newMetrics() *Metrics {
 			Help:    "Time the handler took to answer a query, by transport.",
 			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 16), // 5µs .. ~164ms
 		}, []string{"transport"}),
+		counters: map[queryKey]prometheus.Counter{},
+		timers:   map[string]prometheus.Observer{},
 	}
 	m.Registry.MustRegister(m.queries, m.latency, collectors.NewGoCollector())
 	return m
@@ -44,17 +60,46 @@ func newMetrics() *Metrics {
 
 // Wrap returns a Handler that answers with h and records the query.
 func (m *Metrics) Wrap(h Handler) Handler {
-	return HandlerFunc(func(ctx context.Context, req *dns.Msg, meta Meta) *dns.Msg {
+	// A middleware, so that the UDP fast path counts its queries too.
+	return &middleware{next: h, observe: m.observeFast, Handler: HandlerFunc(func(ctx context.Context, req *dns.Msg, meta Meta) *dns.Msg {
 		start := time.Now()
 		resp := h.Answer(ctx, req, meta)
-		qtype := "NONE"
+		k := queryKey{transport: meta.Transport, qtype: noQType, rcode: resp.Rcode}
 		if req != nil && len(req.Question) > 0 {
-			qtype = typeName(req.Question[0].Qtype)
+			k.qtype = int32(req.Question[0].Qtype)
 		}
-		m.queries.WithLabelValues(meta.Transport, qtype, rcodeName(resp.Rcode)).Inc()
-		m.latency.WithLabelValues(meta.Transport).Observe(time.Since(start).Seconds())
+		m.mu.RLock()
+		c, okc := m.counters[k]
+		o, oko := m.timers[k.transport]
+		m.mu.RUnlock()
+		if !okc || !oko {
+			c, o = m.children(k)
+		}
+		c.Inc()
+		o.Observe(time.Since(start).Seconds())
 		return resp
-	})
+	})}
+}
+
+// noQType stands for a query without a question in queryKey: qtype 0
+// is a valid (reserved) type, so a question of type 0 is labelled by its
+// name and a missing question NONE.
+const noQType = -1
+
+// children returns the counter and the latency observer of k, making
+// and remembering them the first time.
+func (m *Metrics) children(k queryKey) (prometheus.Counter, prometheus.Observer) {
+	qtype := "NONE"
+	if k.qtype != noQType {
+		qtype = typeName(uint16(k.qtype))
+	}
+	c := m.queries.WithLabelValues(k.transport, qtype, rcodeName(k.rcode))
+	o := m.latency.WithLabelValues(k.transport)
+	m.mu.Lock()
+	m.counters[k] = c
+	m.timers[k.transport] = o
+	m.mu.Unlock()
+	return c, o
 }
 
 // HTTPHandler serves the metrics in the Prometheus text format.

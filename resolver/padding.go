@@ -3,6 +3,7 @@ package resolver
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -80,10 +81,13 @@ func padTo(m *dns.Msg, block int) error {
 	if opt == nil {
 		return fmt.Errorf("%w: no OPT record", errPadding)
 	}
-	b, err := m.Pack()
+	bp := getPackBuffer()
+	defer putPackBuffer(bp)
+	b, err := m.PackBuffer(*bp)
 	if err != nil {
 		return fmt.Errorf("resolver: packing message to pad: %w", err)
 	}
+	*bp = b
 	n := len(b) + 4 // the option header: code and length
 	pad := (block - n%block) % block
 	if n+pad > maxMessage {
@@ -100,12 +104,49 @@ func removePadding(m *dns.Msg) *dns.OPT {
 	if opt == nil {
 		return nil
 	}
-	kept := make([]dns.EDNS0, 0, len(opt.Option))
-	for _, o := range opt.Option {
+	first := -1
+	for i, o := range opt.Option {
+		if o.Option() == dns.EDNS0PADDING {
+			first = i
+			break
+		}
+	}
+	if first < 0 { // nothing to drop: no copy
+		return opt
+	}
+	kept := append(make([]dns.EDNS0, 0, len(opt.Option)-1), opt.Option[:first]...)
+	for _, o := range opt.Option[first+1:] {
 		if o.Option() != dns.EDNS0PADDING {
 			kept = append(kept, o)
 		}
 	}
 	opt.Option = kept
 	return opt
+}
+
+// packBuffers recycles the buffers responses are packed into: a DoH
+// response is copied out by the ResponseWriter before its buffer returns.
+var packBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 512)
+	return &b
+}}
+
+// maxPooledBuffer is the largest buffer put back in packBuffers: one
+// that grew for a rare large answer is left to the garbage collector.
+const maxPooledBuffer = 4096
+
+// getPackBuffer returns an empty buffer to pack a message into, with
+// room for a typical answer; miekg/dns packs into it when it is long
+// enough (PackBuffer uses its full capacity).
+func getPackBuffer() *[]byte {
+	bp := packBuffers.Get().(*[]byte)
+	*bp = (*bp)[:cap(*bp)]
+	return bp
+}
+
+// putPackBuffer returns a buffer from getPackBuffer to the pool.
+func putPackBuffer(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuffer {
+		packBuffers.Put(bp)
+	}
 }

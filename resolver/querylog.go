@@ -32,7 +32,13 @@ func withQueryLog(h Handler, w io.Writer, now func() time.Time) Handler {
 	}
 	var mu sync.Mutex
 	enc := json.NewEncoder(w)
-	return HandlerFunc(func(ctx context.Context, req *dns.Msg, meta Meta) *dns.Msg {
+	observe := func(o *fastObs) { // the UDP fast path's queries
+		e := o.logEntry()
+		mu.Lock()
+		enc.Encode(e)
+		mu.Unlock()
+	}
+	return &middleware{next: h, observe: observe, Handler: HandlerFunc(func(ctx context.Context, req *dns.Msg, meta Meta) *dns.Msg {
 		start := now()
 		resp := h.Answer(ctx, req, meta)
 		e := newEntry(req, resp, meta)
@@ -42,7 +48,7 @@ func withQueryLog(h Handler, w io.Writer, now func() time.Time) Handler {
 		enc.Encode(e)
 		mu.Unlock()
 		return resp
-	})
+	})}
 }
 
 func newEntry(req, resp *dns.Msg, meta Meta) QueryLogEntry {

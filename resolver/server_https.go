@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log"
@@ -20,6 +21,12 @@ type DoHOptions struct {
 	DoHHandlerOptions
 	// HTTP1Only offers only http/1.1 in ALPN (no HTTP/2).
 	HTTP1Only bool
+	// NetHTTP2 serves HTTP/2 with net/http's server instead of the
+	// resolver's own (doh_h2.go: x/net/http2's Framer and hpack, worker
+	// goroutines kept per connection, one write and flush per batch of
+	// responses), which answers the same requests the same way for about a
+	// third of the CPU. It is there to compare the two.
+	NetHTTP2 bool
 	// ErrorLog receives the HTTP server's errors (TLS handshake failures
 	// and the like); nil discards them.
 	ErrorLog *log.Logger
@@ -46,6 +53,7 @@ type DoHServer struct {
 	srv *http.Server
 	ln  net.Listener
 	g   *inflight.Group // Serve, each connection and each request
+	h2  *h2Server       // nil with HTTP1Only or NetHTTP2
 }
 
 // StartDoH listens on o.Addr (TCP) and serves DoH with TLS until Close.
@@ -72,8 +80,9 @@ func serveDoH(ln net.Listener, h Handler, o DoHOptions) (*DoHServer, error) {
 	}
 	t := o.timeouts()
 	g := &inflight.Group{}
+	handler := g.Handler(timeout.Body(newDoHHandler(h, o.DoHHandlerOptions), t.Read))
 	srv := &http.Server{
-		Handler:           g.Handler(timeout.Body(newDoHHandler(h, o.DoHHandlerOptions), t.Read)),
+		Handler:           handler,
 		ConnState:         g.ConnState(nil),
 		TLSConfig:         conf,
 		ReadHeaderTimeout: t.Read,
@@ -83,8 +92,19 @@ func serveDoH(ln net.Listener, h Handler, o DoHOptions) (*DoHServer, error) {
 	}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(!o.HTTP1Only)
+	var h2 *h2Server
+	if !o.HTTP1Only && !o.NetHTTP2 {
+		// net/http hands each connection that negotiated h2 to our
+		// server (after the TLS handshake, counted by ConnState) and
+		// keeps its own HTTP/2 server out.
+		h2 = newH2Server(handler, t, o.ErrorLog)
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){
+			"h2": func(_ *http.Server, c *tls.Conn, _ http.Handler) { h2.serveConn(c) },
+		}
+		srv.RegisterOnShutdown(h2.startShutdown)
+	}
 	g.Go(func() { srv.ServeTLS(ln, "", "") }) //nolint:errcheck // ends with Close
-	return &DoHServer{srv: srv, ln: ln, g: g}, nil
+	return &DoHServer{srv: srv, ln: ln, g: g, h2: h2}, nil
 }
 
 // Addr returns the TCP address the server listens on.

@@ -25,15 +25,22 @@ type UDPServer struct {
 	conn    net.PacketConn
 	h       Handler
 	maxSize int
-	wg      sync.WaitGroup
-	closed  atomic.Bool
-	ctx     context.Context // of every query; Close cancels it
-	cancel  context.CancelFunc
+	// fast answers plain queries from compiled answers when h is an
+	// Authority behind middlewares only; obs are their observers.
+	fast   *Authority
+	obs    []func(*fastObs)
+	wg     sync.WaitGroup
+	closed atomic.Bool
+	ctx    context.Context // of every query; Close cancels it
+	cancel context.CancelFunc
 }
 
 // StartUDP listens on addr ("" means 127.0.0.1:0) and serves h until
 // Close. Responses are truncated (TC=1) to the client's EDNS(0) size,
-// bounded by maxSize (0 means 1232), or to 512 octets.
+// bounded by maxSize (0 means 1232), or to 512 octets, and compressed
+// as over TCP. When h is an *Authority, alone or behind the metrics and
+// query log, plain queries are answered from wire-format answers compiled
+// from its zones (fastpath.go), byte for byte as h would answer them.
 func StartUDP(h Handler, addr string, maxSize int) (*UDPServer, error) {
 	conn, err := net.ListenPacket("udp", orLoopback(addr))
 	if err != nil {
@@ -48,6 +55,9 @@ func serveUDP(conn net.PacketConn, h Handler, maxSize int) *UDPServer {
 		maxSize = defaultUDPSize
 	}
 	s := &UDPServer{conn: conn, h: h, maxSize: maxSize}
+	if _, ok := conn.(*net.UDPConn); ok {
+		s.fast, s.obs = fastChain(h)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.loop()
@@ -69,6 +79,10 @@ func (s *UDPServer) Close() error {
 
 func (s *UDPServer) loop() {
 	defer s.wg.Done()
+	if s.fast != nil {
+		s.fastLoop(s.conn.(*net.UDPConn))
+		return
+	}
 	buf := make([]byte, dns.MaxMsgSize)
 	sem := make(chan struct{}, maxUDPInFlight)
 	for {
@@ -79,29 +93,45 @@ func (s *UDPServer) loop() {
 			}
 			continue
 		}
-		pkt := append([]byte(nil), buf[:n]...)
-		sem <- struct{}{}
-		s.wg.Add(1)
-		go func() {
-			defer func() { <-sem; s.wg.Done() }()
-			s.handle(pkt, from)
-		}()
+		s.goHandle(sem, buf[:n], from)
 	}
 }
 
+// goHandle answers a copy of pkt through the Handler on a goroutine, at
+// most maxUDPInFlight at once.
+func (s *UDPServer) goHandle(sem chan struct{}, pkt []byte, from net.Addr) {
+	pkt = append([]byte(nil), pkt...)
+	sem <- struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer func() { <-sem; s.wg.Done() }()
+		s.handle(pkt, from)
+	}()
+}
+
 func (s *UDPServer) handle(pkt []byte, from net.Addr) {
+	if b := udpReply(s.ctx, s.h, pkt, from, s.maxSize); b != nil {
+		s.conn.WriteTo(b, from)
+	}
+}
+
+// udpReply is the slow path: h's answer to the UDP query pkt, truncated
+// to the client's size (bounded by maxSize) and compressed, or nil when
+// pkt is to be dropped.
+func udpReply(ctx context.Context, h Handler, pkt []byte, from net.Addr, maxSize int) []byte {
 	req := decodeQuery(pkt)
 	if req == nil || req.Response {
-		return // no header to answer, or a response: drop it
+		return nil // no header to answer, or a response: drop it
 	}
-	size := udpSize(req, s.maxSize)
-	resp := s.h.Answer(s.ctx, req, Meta{Transport: TransportUDP, Client: from, UDPSize: size})
+	size := udpSize(req, maxSize)
+	resp := h.Answer(ctx, req, Meta{Transport: TransportUDP, Client: from, UDPSize: size})
 	resp.Truncate(size)
+	resp.Compress = true // Truncate turns it off when the message fits anyway
 	b, err := resp.Pack()
 	if err != nil {
-		return
+		return nil
 	}
-	s.conn.WriteTo(b, from)
+	return b
 }
 
 // udpSize is the largest response a UDP client can take: its EDNS(0)
