@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"io"
@@ -90,7 +91,7 @@ const RecordSchema = 1
 func (r *ConnRecord) fill(cs tls.ConnectionState) {
 	r.ALPN = cs.NegotiatedProtocol
 	r.Version = versionName(cs.Version)
-	r.Cipher = tls.CipherSuiteName(cs.CipherSuite)
+	r.Cipher = cipherName(cs.CipherSuite)
 	if cs.CurveID != 0 {
 		r.Group = cs.CurveID.String()
 	}
@@ -102,6 +103,26 @@ func (r *ConnRecord) fill(cs tls.ConnectionState) {
 		r.ECH = ECHAccepted
 		r.InnerSNI = cs.ServerName
 	}
+}
+
+// cipherNames maps every cipher suite crypto/tls knows to its name, built
+// once: tls.CipherSuiteName builds both suite lists on every call.
+var cipherNames = sync.OnceValue(func() map[uint16]string {
+	m := map[uint16]string{}
+	for _, c := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		if _, ok := m[c.ID]; !ok {
+			m[c.ID] = c.Name
+		}
+	}
+	return m
+})
+
+// cipherName is tls.CipherSuiteName without its allocations.
+func cipherName(id uint16) string {
+	if n, ok := cipherNames()[id]; ok {
+		return n
+	}
+	return tls.CipherSuiteName(id)
 }
 
 func versionName(v uint16) string {
@@ -127,12 +148,17 @@ func (l *recordLog) write(r *ConnRecord) {
 	if l == nil || l.w == nil {
 		return
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
+	buf := lineBufs.Get().(*bytes.Buffer)
+	defer lineBufs.Put(buf)
+	buf.Reset()
+	// Encode writes what json.Marshal returns, and the newline.
+	if err := json.NewEncoder(buf).Encode(r); err != nil {
 		return
 	}
-	b = append(b, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.w.Write(b) //nolint:errcheck // the log is best effort and must not fail a connection
+	l.w.Write(buf.Bytes()) //nolint:errcheck // the log is best effort and must not fail a connection
 }
+
+// lineBufs holds the buffers records are encoded into.
+var lineBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}

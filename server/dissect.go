@@ -1,7 +1,7 @@
 package server
 
 import (
-	"fmt"
+	"bytes"
 
 	"github.com/echlab/echlab/ech"
 )
@@ -18,24 +18,25 @@ type helloFacts struct {
 }
 
 // dissect parses the first ClientHello in the recorded client bytes with
-// ech.ParseClientHelloRecords. Bytes that do not parse give zero facts:
-// the handshake itself has already judged them.
-func dissect(raw []byte) helloFacts {
+// ech.ParseClientHelloRecords. Bytes that do not parse give zero facts and
+// false: the handshake itself has already judged them. The facts keep
+// no reference to raw.
+func dissect(raw []byte) (helloFacts, bool) {
 	ch, err := ech.ParseClientHelloRecords(raw)
 	if err != nil {
-		return helloFacts{}
+		return helloFacts{}, false
 	}
-	f := helloFacts{sni: ch.ServerName, random: ch.Random}
+	f := helloFacts{sni: ch.ServerName, random: bytes.Clone(ch.Random)}
 	if ch.ECH != nil && ch.ECH.Type == ech.ECHOuter {
 		f.hasECH = true
 		f.configID = ch.ECH.ConfigID
 		f.suite = suiteName(ch.ECH.CipherSuite)
 	}
 	f.innerECH = ch.ECH != nil && ch.ECH.Type == ech.ECHInner
-	return f
+	return f, true
 }
 
 // suiteName formats an HPKE symmetric suite as "HKDF-SHA256/AES-128-GCM".
 func suiteName(cs ech.CipherSuite) string {
-	return fmt.Sprintf("%s/%s", ech.KDFName(cs.KDF), ech.AEADName(cs.AEAD))
+	return ech.KDFName(cs.KDF) + "/" + ech.AEADName(cs.AEAD)
 }

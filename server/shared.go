@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 
 	"github.com/echlab/echlab/internal/inflight"
@@ -193,30 +192,23 @@ func (s *Server) tcpRecord(p *peekConn, tc *tls.Conn, err error) *ConnRecord {
 	rec := &ConnRecord{Schema: RecordSchema, Time: p.start.UTC(), Mode: s.cfg.Mode,
 		Transport: TransportTCP, ClientAddr: p.RemoteAddr().String(), ECH: ECHNone}
 	rec.HandshakeMS = float64(s.cfg.Now().Sub(p.start).Microseconds()) / 1000
-	raw := p.stop()
+	// Over TCP the record comes from the ClientHello's bytes as the client
+	// sent them (the outer one with ECH); the callbacks' notes on p are
+	// the QUIC side's (http3.go).
+	d := p.hello()
 	cs := tc.ConnectionState()
 	rec.fill(cs)
-	p.mu.Lock()
-	rec.OuterSNI = p.helloSNI
-	if p.sawECH {
-		rec.OuterSNI = p.outerSNI
-	}
-	sawECH, ids := p.sawECH, p.echKeyIDs
-	p.mu.Unlock()
-	d := dissect(raw)
-	if d.sni != "" {
-		rec.OuterSNI = d.sni
-	}
+	rec.OuterSNI = d.sni
 	if d.hasECH {
 		id := d.configID
 		rec.ConfigID, rec.HPKESuite = &id, d.suite
-	}
-	if !cs.ECHAccepted && (d.hasECH || sawECH) {
-		rec.ECH = ECHRejected
-		if d.hasECH && !slices.Contains(ids, d.configID) && !s.known.has(d.configID) {
-			rec.ECH = ECHGrease
+		if !cs.ECHAccepted {
+			rec.ECH = ECHRejected
+			if !s.known.has(d.configID) {
+				rec.ECH = ECHGrease
+			}
+			rec.RetryConfigs = p.sentRetries(s.cfg.Keys) && cs.Version == tls.VersionTLS13
 		}
-		rec.RetryConfigs = retries(s.cfg.Keys) && cs.Version == tls.VersionTLS13
 	}
 	if d.innerECH {
 		// A ClientHelloInner came in the clear: its name was on the wire

@@ -18,10 +18,12 @@ import (
 func (s *Split) serve(c net.Conn) {
 	s.track(c)
 	defer s.untrack(c)
+	bc := newBufConn(c)
+	defer bc.release()
 	start := s.cfg.Now()
 	rec := &ConnRecord{Schema: RecordSchema, Time: start.UTC(), Mode: "split", Transport: TransportTCP,
 		ClientAddr: c.RemoteAddr().String(), ECH: ECHNone}
-	backend, err := s.handshake(c, rec)
+	backend, err := s.handshake(bc, rec)
 	rec.HandshakeMS = float64(s.cfg.Now().Sub(start).Microseconds()) / 1000
 	if err != nil {
 		rec.Error = err.Error()
@@ -40,6 +42,15 @@ func (s *Split) serve(c net.Conn) {
 	}
 	s.track(backend)
 	defer s.untrack(backend)
+	// Bytes the client sent after its ClientHello came in the same reads:
+	// they go first, then the relay takes over.
+	if rest := bc.rest(); len(rest) > 0 {
+		if _, err := backend.Write(rest); err != nil {
+			c.Close()
+			backend.Close()
+			return
+		}
+	}
 	relay.Pipe(c, backend, s.cfg.IdleTimeout)
 }
 
@@ -47,7 +58,7 @@ func (s *Split) serve(c net.Conn) {
 // It returns the backend conn to relay with, or nil and no error when the
 // connection went to the public server. Errors that the client should
 // hear about carry their alert (alertError).
-func (s *Split) handshake(c net.Conn, rec *ConnRecord) (net.Conn, error) {
+func (s *Split) handshake(c *bufConn, rec *ConnRecord) (net.Conn, error) {
 	c.SetReadDeadline(s.cfg.Now().Add(s.cfg.ReadTimeout)) //nolint:errcheck
 	f, err := readFlightMax(c, s.cfg.MaxHello, s.cfg.MaxHelloRecords)
 	if err != nil {
@@ -109,7 +120,7 @@ func parseHello(msg []byte) (*ech.ClientHello, error) {
 
 // passthrough sends a ClientHello without ECH, unchanged, to the backend
 // of its plain SNI.
-func (s *Split) passthrough(c net.Conn, f *flight, ch *ech.ClientHello, rec *ConnRecord) (net.Conn, error) {
+func (s *Split) passthrough(c *bufConn, f *flight, ch *ech.ClientHello, rec *ConnRecord) (net.Conn, error) {
 	rec.Route = "passthrough"
 	addr, ok := s.cfg.Routes.Lookup(ch.ServerName)
 	if !ok {
@@ -145,18 +156,19 @@ func (s *Split) frontHeader(c, b net.Conn, v frontVerdict, random []byte) ([]byt
 
 // toPublic hands the connection, with the bytes already read, to the
 // server for the public name, which rejects ECH and sends retry configs.
-func (s *Split) toPublic(c net.Conn, f *flight, rec *ConnRecord) (net.Conn, error) {
+func (s *Split) toPublic(c *bufConn, f *flight, rec *ConnRecord) (net.Conn, error) {
 	rec.Route, rec.Backend = "public", s.public.Addr()
 	rec.RetryConfigs = retries(s.public.cfg.Keys)
 	c.SetReadDeadline(time.Time{}) //nolint:errcheck
-	s.public.ServeConn(&prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(f.raw()), c)})
+	read := append(f.raw(), c.rest()...)
+	s.public.ServeConn(&prefixConn{Conn: c.Conn, r: io.MultiReader(bytes.NewReader(read), c.Conn)})
 	return nil, nil
 }
 
 // forwardECH sends the ClientHelloInner to the backend and, when the
 // backend answers with a HelloRetryRequest, opens the client's second
 // ClientHelloOuter with the same HPKE context and forwards its inner.
-func (s *Split) forwardECH(c net.Conn, addr string, opened *ech.Opened, rec *ConnRecord) (net.Conn, error) {
+func (s *Split) forwardECH(c *bufConn, addr string, opened *ech.Opened, rec *ConnRecord) (net.Conn, error) {
 	b, err := s.dial(addr, rec)
 	if err != nil {
 		return nil, err
@@ -171,12 +183,19 @@ func (s *Split) forwardECH(c net.Conn, addr string, opened *ech.Opened, rec *Con
 		return b, withAlert(alertInternalError, fmt.Errorf("server: forwarding to %s: %w", addr, err))
 	}
 	b.SetReadDeadline(s.cfg.Now().Add(s.cfg.ReadTimeout)) //nolint:errcheck
-	sh, err := readFlight(b, s.cfg.MaxHello)
+	br := getReader(b)
+	sh, err := readFlight(br, s.cfg.MaxHello)
 	if err != nil {
+		putReader(br)
 		return b, withAlert(alertInternalError, fmt.Errorf("server: backend %s: %w", addr, err))
 	}
+	// The rest of the backend's flight (a crypto/tls backend sends its
+	// whole first flight at once) came in the same reads: it goes to the
+	// client in the same write as the ServerHello.
+	out := append(sh.raw(), buffered(br)...)
+	putReader(br)
 	b.SetReadDeadline(time.Time{}) //nolint:errcheck
-	if _, err := c.Write(sh.raw()); err != nil {
+	if _, err := c.Write(out); err != nil {
 		return b, err
 	}
 	hello, err := ech.ParseServerHello(sh.msg)
@@ -193,7 +212,7 @@ func (s *Split) forwardECH(c net.Conn, addr string, opened *ech.Opened, rec *Con
 
 // forwardSecond opens the client's second ClientHelloOuter, sent after
 // the backend's HelloRetryRequest, and forwards its inner.
-func (s *Split) forwardSecond(c, b net.Conn, opened *ech.Opened) error {
+func (s *Split) forwardSecond(c *bufConn, b net.Conn, opened *ech.Opened) error {
 	f2, err := readFlightMax(c, s.cfg.MaxHello, s.cfg.MaxHelloRecords)
 	if err != nil {
 		return flightAlert(err)

@@ -80,17 +80,23 @@ func tlsConfig(c *Config, certs *certSet, known *idSet, nextProtos []string) *tl
 		cfg.MinVersion = tls.VersionTLS13
 		keys := c.Keys
 		cfg.GetEncryptedClientHelloKeys = func(info *tls.ClientHelloInfo) ([]tls.EncryptedClientHelloKey, error) {
+			p := observation(info)
+			if p != nil {
+				if ks, ok := p.keysAgain(); ok {
+					return ks, nil
+				}
+			}
 			ks, err := keys.TLSKeys()
 			if err != nil {
 				return nil, fmt.Errorf("server: ECH keys: %w", err)
 			}
-			ids := configIDs(ks)
-			known.add(ids)
-			if p := observation(info); p != nil {
-				p.noteECHKeys(info, ids)
-			}
 			if ks == nil {
 				ks = []tls.EncryptedClientHelloKey{}
+			}
+			ids := configIDs(ks)
+			known.add(ids)
+			if p != nil {
+				return p.noteECHKeys(info, ks, ids), nil
 			}
 			return ks, nil
 		}

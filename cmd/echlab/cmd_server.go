@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/echlab/echlab/ech"
@@ -51,6 +52,7 @@ func runServer(args []string) error {
 		fs.Usage()
 		return errUsage
 	}
+	serverGC()
 	ca, logW, closeLog, err := serverOpen(*pkiDir, *logFile)
 	if err != nil {
 		return err
@@ -103,6 +105,19 @@ func runServer(args []string) error {
 		defer kw.Close()
 	}
 	return wait()
+}
+
+// serverGC makes garbage collections of echlab server and echlab split
+// four times rarer unless GOGC says otherwise. The binary carries
+// gopacket's protocol tables (for capture and compare), some 7 MB of
+// pointer-holding globals that every collection scans whatever the heap
+// holds: with the default GOGC a server's small heap is collected every
+// hundred handshakes or so and that scan was 4% of its CPU (bench/
+// handshakes.sh, perf); the heap it lets grow is a few MB.
+func serverGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }
 
 // serverOpen loads (or creates) the lab CA in pkiDir and opens the

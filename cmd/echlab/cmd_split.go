@@ -54,6 +54,7 @@ func runSplit(args []string) error {
 	if err != nil {
 		return err
 	}
+	serverGC()
 	ca, logW, closeLog, err := serverOpen(*pkiDir, *logFile)
 	if err != nil {
 		return err

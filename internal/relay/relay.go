@@ -27,17 +27,23 @@ const bufSize = 32 << 10
 // just waits again. Writes get the same bound, so a peer that stops
 // reading cannot hold the relay either. With idle <= 0 Pipe sets no
 // deadlines.
+//
+// One direction runs on the caller's goroutine and one on a new one; the
+// copy buffers come from a pool shared by every Pipe.
 func Pipe(a, b net.Conn, idle time.Duration) {
 	p := &pipe{idle: idle}
 	p.touch()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); p.copy(a, b) }()
-	go func() { defer wg.Done(); p.copy(b, a) }()
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { defer close(done); p.copy(a, b) }()
+	p.copy(b, a)
+	<-done
 	a.Close()
 	b.Close()
 }
+
+// bufs holds copy buffers between connections: a relayed connection that
+// carries only a handshake would otherwise allocate (and zero) two of them.
+var bufs = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
 // pipe is the state the two directions of one Pipe share.
 type pipe struct {
@@ -64,7 +70,9 @@ func (p *pipe) deadline() time.Time {
 // copy copies src to dst. At EOF it half-closes dst; when the relay has
 // gone idle or a side fails it closes both.
 func (p *pipe) copy(dst, src net.Conn) {
-	buf := make([]byte, bufSize)
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	buf := *bp
 	for {
 		if p.idle > 0 {
 			src.SetReadDeadline(p.deadline()) //nolint:errcheck

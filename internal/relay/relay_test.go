@@ -10,7 +10,7 @@ import (
 )
 
 // tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (near, far net.Conn) {
+func tcpPair(t testing.TB) (near, far net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,7 +36,7 @@ func tcpPair(t *testing.T) (near, far net.Conn) {
 
 // relayed starts Pipe between two loopback connections and returns the
 // client's and the server's ends, and a channel closed when Pipe returns.
-func relayed(t *testing.T, idle time.Duration) (client, server net.Conn, done chan struct{}) {
+func relayed(t testing.TB, idle time.Duration) (client, server net.Conn, done chan struct{}) {
 	client, a := tcpPair(t)
 	b, server := tcpPair(t)
 	done = make(chan struct{})
