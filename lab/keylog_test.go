@@ -37,21 +37,21 @@ func recordKeylogCapture(t *testing.T) *keylogCapture {
 	t.Helper()
 	l := newLabTLS(t)
 	rec := capture.NewRecorder()
-	addr := serveTLS(t, rec, l.server)
+	addr := serveTLS(t, rec, l.Server)
 	var kl bytes.Buffer
-	plainConf := l.client("plain.lab.test", false, "h2")
+	plainConf := l.Client("plain.lab.test", false, "h2")
 	plainConf.KeyLogWriter = &kl
 	dialTLS(t, addr, plainConf)
-	echConf := l.client(SecretName, true, "h2")
+	echConf := l.Client(SecretName, true, "h2")
 	echConf.KeyLogWriter = &kl
 	if st := dialTLS(t, addr, echConf); !st.ECHAccepted {
 		t.Fatal("crypto/tls: ECH not accepted")
 	}
-	sealed, err := sealHideALPN(&l.key.Config, SecretName)
+	sealed, err := sealHideALPN(&l.Key.Config, SecretName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := client.WriteECHKeyLog(&kl, sealed, &l.key.Config); err != nil {
+	if err := client.WriteECHKeyLog(&kl, sealed, &l.Key.Config); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -111,7 +111,7 @@ func flowByRandom(rep *observe.Report, random string) *observe.Flow {
 func TestCompareKeylogOpensSealedECH(t *testing.T) {
 	kc := recordKeylogCapture(t)
 	if !bytes.Contains(kc.keylog, []byte("ECH_SECRET "+kc.sealedClientCH+" ")) ||
-		!bytes.Contains(kc.keylog, []byte("ECH_CONFIG "+kc.sealedClientCH+" "+hex.EncodeToString(kc.lab.key.Config.Raw)+"\n")) {
+		!bytes.Contains(kc.keylog, []byte("ECH_CONFIG "+kc.sealedClientCH+" "+hex.EncodeToString(kc.lab.Key.Config.Raw)+"\n")) {
 		t.Fatalf("keylog lacks the ECH lines of the outer random:\n%s", kc.keylog)
 	}
 	rep := kc.compare(t, kc.keylog, nil)
@@ -131,7 +131,7 @@ func TestCompareKeylogOpensSealedECH(t *testing.T) {
 	}
 	// With the server key too, the key opens it first, and the crypto/tls
 	// flow's inner random finds its logged secrets.
-	withKey := kc.compare(t, kc.keylog, ech.KeyList{kc.lab.key})
+	withKey := kc.compare(t, kc.keylog, ech.KeyList{kc.lab.Key})
 	if f := flowByRandom(withKey, kc.sealedClientCH); f.ECHOpenedBy != "key" {
 		t.Errorf("with keys and keylog: opened by %q", f.ECHOpenedBy)
 	}
@@ -174,7 +174,7 @@ func TestParseKeylogWarnings(t *testing.T) {
 // sslkeylog.txt alone, tshark decrypts the plain connection only.
 func TestDSBCaptureTshark(t *testing.T) {
 	kc := recordKeylogCapture(t)
-	rep := kc.compare(t, kc.keylog, ech.KeyList{kc.lab.key})
+	rep := kc.compare(t, kc.keylog, ech.KeyList{kc.lab.Key})
 	if err := writeCaptureWithKeys(kc.dir, rep); err != nil {
 		t.Fatal(err)
 	}

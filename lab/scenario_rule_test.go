@@ -36,7 +36,7 @@ type joinLab struct {
 func newJoinLab(t *testing.T) *joinLab {
 	t.Helper()
 	l := &joinLab{tls: newLabTLS(t), rec: capture.NewRecorder(), dir: t.TempDir(), logs: map[string][]string{}}
-	l.tlsAddr = serveTLS(t, l.rec, l.tls.server)
+	l.tlsAddr = serveTLS(t, l.rec, l.tls.Server)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestScenarioJoinTransport(t *testing.T) {
 	l := newJoinLab(t)
 	p := freePort(t)
 	doh := caseAt(Case{Scenario: "ech-shared", Transport: DNSDoH, Repeat: 1}, func(*caseRecord) {
-		l.dialFrom(t, p, l.tls.client("plain.lab.test", false, "h2"), nil) // no keylog: no random
+		l.dialFrom(t, p, l.tls.Client("plain.lab.test", false, "h2"), nil) // no keylog: no random
 		l.log(FileServer, "tcp", p)
 	})
 	var other int
@@ -182,7 +182,7 @@ func TestScenarioJoinTransport(t *testing.T) {
 		l.query(t, p, rec)
 		l.log(FileQueries, "udp", p)
 		other = freePort(t)
-		l.dialFrom(t, other, l.tls.client("plain.lab.test", false, "h2"), nil) // logged nowhere
+		l.dialFrom(t, other, l.tls.Client("plain.lab.test", false, "h2"), nil) // logged nowhere
 	})
 	if len(do53.DNSIDs) != 1 {
 		t.Fatalf("the Do53 case recorded ids %v, want one", do53.DNSIDs)
@@ -244,15 +244,15 @@ func TestScenarioJoinClientRandom(t *testing.T) {
 		l.log(FileServer, "tcp", p)
 	})
 	second := caseAt(Case{Scenario: "ech-shared", Transport: DNSDoH, Repeat: 1}, func(rec *caseRecord) {
-		l.dialFrom(t, p, l.tls.client("secret.lab.test", true, "h2"), rec)
-		l.dialFrom(t, 0, l.tls.client("plain.lab.test", false, "h2"), rec)
+		l.dialFrom(t, p, l.tls.Client("secret.lab.test", true, "h2"), rec)
+		l.dialFrom(t, 0, l.tls.Client("plain.lab.test", false, "h2"), rec)
 	})
 	if len(second.ClientRandoms) != 2 {
 		t.Fatalf("the case recorded %d randoms, want 2", len(second.ClientRandoms))
 	}
 	// Both windows cover every flow: only the random can tell them apart.
 	first.End = second.End
-	rep, _ := l.compare(t, []CaseResult{first, second}, ech.KeyList{l.tls.key})
+	rep, _ := l.compare(t, []CaseResult{first, second}, ech.KeyList{l.tls.Key})
 	if len(rep.Flows) != 2 {
 		t.Fatalf("%d flows, want 2", len(rep.Flows))
 	}

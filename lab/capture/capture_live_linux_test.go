@@ -26,7 +26,7 @@ func TestLiveCapture(t *testing.T) {
 		t.Skip("live capture needs root (or CAP_NET_RAW); run as root to test it")
 	}
 	l := newLabTLS(t)
-	addr := serveTLS(t, capture.NewRecorder(), l.server) // the recorder here is unused
+	addr := serveTLS(t, capture.NewRecorder(), l.Server) // the recorder here is unused
 	_, portStr, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portStr)
 	var buf bytes.Buffer
@@ -34,8 +34,8 @@ func TestLiveCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dialTLS(t, addr, l.client("secret.lab.test", true, "h2"))
-	dialTLS(t, addr, l.client("plain.lab.test", false, "h2"))
+	dialTLS(t, addr, l.Client("secret.lab.test", true, "h2"))
+	dialTLS(t, addr, l.Client("plain.lab.test", false, "h2"))
 	time.Sleep(100 * time.Millisecond)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestLiveCaptureQUICGSO(t *testing.T) {
 		t.Skip("live capture needs root (or CAP_NET_RAW); run as root to test it")
 	}
 	l := newLabTLS(t)
-	srvConf := l.server.Clone()
+	srvConf := l.Server.Clone()
 	srvConf.NextProtos, srvConf.EncryptedClientHelloKeys = []string{"doq"}, nil
 	ln, err := quic.ListenAddr("127.0.0.1:0", srvConf, &quic.Config{})
 	if err != nil {
@@ -115,7 +115,7 @@ func TestLiveCaptureQUICGSO(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	c, err := quic.DialAddr(ctx, ln.Addr().String(), l.client("doq.lab.test", false, "doq"), &quic.Config{})
+	c, err := quic.DialAddr(ctx, ln.Addr().String(), l.Client("doq.lab.test", false, "doq"), &quic.Config{})
 	if err != nil {
 		lc.Stop()
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestLiveCaptureSplitsUDPGSO(t *testing.T) {
 		t.Skip("live capture needs root (or CAP_NET_RAW); run as root to test it")
 	}
 	l := newLabTLS(t)
-	flight := quicFirstFlight(t, l.client("doq.lab.test", false, "doq"))
+	flight := quicFirstFlight(t, l.Client("doq.lab.test", false, "doq"))
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

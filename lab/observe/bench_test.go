@@ -17,9 +17,9 @@ func bigCapture(tb testing.TB, n int) []byte {
 	tb.Helper()
 	l := newLabTLS(tb)
 	rec := capture.NewRecorder()
-	addr := serveTLS(tb, rec, l.server)
-	dialTLS(tb, addr, l.client("secret.lab.test", true, "h2"))
-	dialTLS(tb, addr, l.client("plain.lab.test", false, "h2"))
+	addr := serveTLS(tb, rec, l.Server)
+	dialTLS(tb, addr, l.Client("secret.lab.test", true, "h2"))
+	dialTLS(tb, addr, l.Client("plain.lab.test", false, "h2"))
 	conns, events := rec.Script()
 	// The recorder wraps the server's end, so the client's FIN is missing:
 	// close both ends, as real connections (and tcpdump's captures of

@@ -24,9 +24,9 @@ func largeCapture(tb testing.TB, path string, pairs, appBytes, batch int) (int64
 	tb.Helper()
 	l := newLabTLS(tb)
 	rec := capture.NewRecorder()
-	addr := serveTLS(tb, rec, l.server)
-	dialTLS(tb, addr, l.client("secret.lab.test", true, "h2"))
-	dialTLS(tb, addr, l.client("plain.lab.test", false, "h2"))
+	addr := serveTLS(tb, rec, l.Server)
+	dialTLS(tb, addr, l.Client("secret.lab.test", true, "h2"))
+	dialTLS(tb, addr, l.Client("plain.lab.test", false, "h2"))
 	conns, events := rec.Script()
 	var small bytes.Buffer
 	if err := capture.WriteScript(&small, conns, events); err != nil {

@@ -20,12 +20,12 @@ func recordTLSFlows(t *testing.T) (*labTLS, string) {
 	t.Helper()
 	l := newLabTLS(t)
 	rec := capture.NewRecorder()
-	addr := serveTLS(t, rec, l.server)
-	st := dialTLS(t, addr, l.client("secret.lab.test", true, "h2", "http/1.1"))
+	addr := serveTLS(t, rec, l.Server)
+	st := dialTLS(t, addr, l.Client("secret.lab.test", true, "h2", "http/1.1"))
 	if !st.ECHAccepted {
 		t.Fatal("crypto/tls did not accept ECH")
 	}
-	dialTLS(t, addr, l.client("plain.lab.test", false, "http/1.1"))
+	dialTLS(t, addr, l.Client("plain.lab.test", false, "http/1.1"))
 	return l, writeCapture(t, rec)
 }
 
@@ -69,7 +69,7 @@ func TestCompareSynthesizedECH(t *testing.T) {
 		t.Errorf("without keys the inner SNI must stay hidden: %q %v", e.InnerSNI, e.ECHAccepted)
 	}
 
-	rep = compareFile(t, path, CompareOptions{Keys: ech.KeyList{l.key}})
+	rep = compareFile(t, path, CompareOptions{Keys: ech.KeyList{l.Key}})
 	e = rep.Flows[0]
 	if e.ECH != ECHReal || e.InnerSNI != "secret.lab.test" || strings.Join(e.InnerALPN, ",") != "h2,http/1.1" {
 		t.Errorf("with keys: ECH %q inner SNI %q ALPN %v warnings %v", e.ECH, e.InnerSNI, e.InnerALPN, e.Warnings)
@@ -94,9 +94,9 @@ func TestTsharkAgrees(t *testing.T) {
 	tshark := testutil.NeedTool(t, "tshark")
 	l := newLabTLS(t)
 	rec := capture.NewRecorder()
-	addr := serveTLS(t, rec, l.server)
-	dialTLS(t, addr, l.client("secret.lab.test", true, "h2", "http/1.1"))
-	dialTLS(t, addr, l.client("plain.lab.test", false, "http/1.1"))
+	addr := serveTLS(t, rec, l.Server)
+	dialTLS(t, addr, l.Client("secret.lab.test", true, "h2", "http/1.1"))
+	dialTLS(t, addr, l.Client("plain.lab.test", false, "http/1.1"))
 	quicExchange(t, rec, l, "doq.lab.test", "doq")
 	path := writeCapture(t, rec)
 	rep := compareFile(t, path, CompareOptions{})
@@ -183,13 +183,13 @@ func assertTsharkClean(t *testing.T, tshark, path string) {
 func TestHelloRetryRequest(t *testing.T) {
 	l := newLabTLS(t)
 	rec := capture.NewRecorder()
-	srv := l.server.Clone()
+	srv := l.Server.Clone()
 	srv.CurvePreferences = []tls.CurveID{tls.CurveP256}
 	addr := serveTLS(t, rec, srv)
-	if st := dialTLS(t, addr, l.client("secret.lab.test", true, "h2")); !st.ECHAccepted {
+	if st := dialTLS(t, addr, l.Client("secret.lab.test", true, "h2")); !st.ECHAccepted {
 		t.Fatal("crypto/tls did not accept ECH")
 	}
-	rep := compareFile(t, writeCapture(t, rec), CompareOptions{Keys: ech.KeyList{l.key}})
+	rep := compareFile(t, writeCapture(t, rec), CompareOptions{Keys: ech.KeyList{l.Key}})
 	f := rep.Flows[0]
 	if !f.HRR || f.ServerGroup != uint16(tls.CurveP256) || f.InnerSNI != "secret.lab.test" {
 		t.Errorf("HRR %v group %#x inner SNI %q warnings %v", f.HRR, f.ServerGroup, f.InnerSNI, f.Warnings)
@@ -204,13 +204,13 @@ func TestHelloRetryRequest(t *testing.T) {
 func TestRecorderConcurrent(t *testing.T) {
 	l := newLabTLS(t)
 	rec := capture.NewRecorder()
-	addr := serveTLS(t, rec, l.server)
+	addr := serveTLS(t, rec, l.Server)
 	const n = 16
 	done := make(chan string, n)
 	for i := 0; i < n; i++ {
 		go func() {
 			sni := "plain.lab.test"
-			c, err := tls.Dial("tcp", addr, l.client(sni, i%2 == 0, "h2"))
+			c, err := tls.Dial("tcp", addr, l.Client(sni, i%2 == 0, "h2"))
 			if err != nil {
 				done <- err.Error()
 				return

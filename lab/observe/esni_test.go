@@ -55,7 +55,7 @@ func recordESNIFlows(t testing.TB, d02, d03 *ech.ESNIKeySet) string {
 	t.Helper()
 	l := newLabTLS(t)
 	rec := capture.NewRecorder()
-	addr := serveTLS(t, rec, l.server)
+	addr := serveTLS(t, rec, l.Server)
 	sendESNIHello(t, addr, d02.Keys, false)
 	sendESNIHello(t, addr, d03.Keys, true)
 	time.Sleep(50 * time.Millisecond) // let the server side's records land

@@ -19,8 +19,8 @@ func recordClosedTLS(t *testing.T, appBytes int) []byte {
 	t.Helper()
 	l := newLabTLS(t)
 	rec := capture.NewRecorder()
-	addr := serveTLS(t, rec, l.server)
-	dialTLS(t, addr, l.client("secret.lab.test", true, "h2"))
+	addr := serveTLS(t, rec, l.Server)
+	dialTLS(t, addr, l.Client("secret.lab.test", true, "h2"))
 	conns, events := rec.Script()
 	var out []capture.ScriptEvent
 	var closes []capture.ScriptEvent

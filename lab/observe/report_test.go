@@ -18,12 +18,12 @@ import (
 func TestKeylogAndScenarios(t *testing.T) {
 	l := newLabTLS(t)
 	rec := capture.NewRecorder()
-	addr := serveTLS(t, rec, l.server)
+	addr := serveTLS(t, rec, l.Server)
 	var keylog bytes.Buffer
-	ec := l.client("secret.lab.test", true, "h2")
+	ec := l.Client("secret.lab.test", true, "h2")
 	ec.KeyLogWriter = &keylog
 	dialTLS(t, addr, ec)
-	dialTLS(t, addr, l.client("plain.lab.test", false, "h2"))
+	dialTLS(t, addr, l.Client("plain.lab.test", false, "h2"))
 	path := writeCapture(t, rec)
 	first := compareFile(t, path, CompareOptions{})
 	rules, err := ReadScenarioMap(strings.NewReader(
@@ -36,7 +36,7 @@ func TestKeylogAndScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := compareFile(t, path, CompareOptions{Keys: ech.KeyList{l.key}, Keylog: kl, Scenarios: rules})
+	rep := compareFile(t, path, CompareOptions{Keys: ech.KeyList{l.Key}, Keylog: kl, Scenarios: rules})
 	e, p := rep.Flows[0], rep.Flows[1]
 	if e.Scenario != "ech" || p.Scenario != "baseline" {
 		t.Errorf("scenarios %q %q", e.Scenario, p.Scenario)
