@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -546,5 +547,61 @@ func TestDoHH2GarbledFrames(t *testing.T) {
 			t.Errorf("input %d (close_notify %v): connection still open after 3 s: %x", i, closeWrite, data)
 		}
 		c.Close()
+	}
+}
+
+// TestDoHH2RapidResetBounded: a client that opens streams and resets each
+// one at once (the HTTP/2 "rapid reset" attack) cannot make the server run
+// more handlers than its stream limit: a stream's slot is freed when its
+// handler has answered, not when the peer resets it.
+func TestDoHH2RapidResetBounded(t *testing.T) {
+	l := newLab(t)
+	release := make(chan struct{})
+	var running, peak atomic.Int32
+	slow := HandlerFunc(func(ctx context.Context, req *dns.Msg, meta Meta) *dns.Msg {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		<-release
+		running.Add(-1)
+		return l.h.Answer(ctx, req, meta)
+	})
+	s, err := StartDoH(slow, DoHOptions{TLSListenerOptions: l.tlsOpts()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer close(release)
+	hc := dialH2(t, l, s.Addr().String())
+	path := getPath(t, "public.lab.test.", dns.TypeA)
+	const streams = 2000
+	go func() { // read whatever the server sends, so that it never blocks on us
+		for {
+			if _, err := hc.fr.ReadFrame(); err != nil {
+				return
+			}
+		}
+	}()
+	for i := range streams {
+		sid := uint32(2*i + 1)
+		hc.headers(sid, "GET", path, true)
+		if err := hc.fr.WriteRSTStream(sid, http2.ErrCodeCancel); err != nil {
+			t.Fatalf("stream %d: %v", sid, err)
+		}
+	}
+	// Give the server time to dispatch what it accepted.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && peak.Load() < h2MaxStreams {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if p := peak.Load(); p > h2MaxStreams {
+		t.Errorf("%d handlers ran at once after %d opened-and-reset streams; the limit is %d", p, streams, h2MaxStreams)
+	} else {
+		t.Logf("%d opened-and-reset streams: at most %d handlers at once (limit %d)", streams, p, h2MaxStreams)
 	}
 }
