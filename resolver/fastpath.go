@@ -3,6 +3,8 @@ package resolver
 import (
 	"context"
 	"sync"
+
+	"github.com/miekg/dns"
 )
 
 // maxFastEntries bounds the answers one cache holds; once full, queries
@@ -89,6 +91,27 @@ func (a *Authority) fastAnswer(b []byte, maxSize int, keyBuf *[maxFastKey]byte) 
 		return nil, q
 	}
 	return e, q
+}
+
+// fastStream is fastAnswer for a stream transport, where no answer is
+// truncated: a compiled answer too large for the query's UDP size is
+// used too. It is asked only after fastAnswer declined, so it looks the
+// entry up again and never compiles.
+func (a *Authority) fastStream(b []byte, keyBuf *[maxFastKey]byte, qp *fastQuery) *fastEntry {
+	q, ok := parseFastQuery(b, dns.MaxMsgSize, keyBuf)
+	if !ok {
+		return nil
+	}
+	st := a.load()
+	if st.fast == nil {
+		return nil
+	}
+	e := st.fast.get(q.key)
+	if e == nil {
+		return nil
+	}
+	*qp = q
+	return e
 }
 
 // compile answers b as the slow path does, from st's zones, and returns

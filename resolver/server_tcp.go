@@ -57,6 +57,11 @@ type StreamServer struct {
 	transport string
 	pad       bool // apply RFC 8467 padding (encrypted transports)
 	timeouts  Timeouts
+	// fast answers plain queries from the compiled answers of the UDP
+	// fast path when h is an Authority, alone or behind the query log and
+	// metrics (fastpath.go); obs tells those about each such query.
+	fast *Authority
+	obs  []func(*fastObs)
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -94,6 +99,7 @@ func serveStream(ln net.Listener, h Handler, transport string, pad bool) *Stream
 func serveStreamTimeouts(ln net.Listener, h Handler, transport string, pad bool, t Timeouts) *StreamServer {
 	s := &StreamServer{ln: ln, h: h, transport: transport, pad: pad, conns: map[net.Conn]struct{}{},
 		timeouts: t.or(streamIdleTimeout, defaultReadTimeout)}
+	s.fast, s.obs = fastChain(h)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.loop()
@@ -168,6 +174,13 @@ func (s *StreamServer) serveConn(c net.Conn) {
 		}
 	}
 	br := bufio.NewReader(c)
+	var fs *streamFast
+	if s.fast != nil {
+		fs = &streamFast{obs: fastObs{transport: s.transport}}
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			fs.obs.client = ta.AddrPort()
+		}
+	}
 	for {
 		c.SetReadDeadline(time.Now().Add(t.Idle))
 		if _, err := br.Peek(1); err != nil {
@@ -177,6 +190,15 @@ func (s *StreamServer) serveConn(c net.Conn) {
 		msg, err := readFrame(br)
 		if err != nil {
 			return
+		}
+		if fs != nil {
+			if out := s.answerFast(fs, msg); out != nil {
+				c.SetWriteDeadline(time.Now().Add(t.Read))
+				if _, err := c.Write(out); err != nil {
+					return
+				}
+				continue
+			}
 		}
 		req := decodeQuery(msg)
 		if req == nil || req.Response {
@@ -197,4 +219,41 @@ func (s *StreamServer) serveConn(c net.Conn) {
 			return
 		}
 	}
+}
+
+// streamFast is one connection's state for the fast path.
+type streamFast struct {
+	key [maxFastKey]byte
+	out []byte
+	obs fastObs
+}
+
+// answerFast returns the framed fast-path answer to msg, or nil when the
+// slow path must answer. Over TCP no answer is truncated, so a compiled
+// answer is used whatever its size: it is the slow path's answer, packed
+// with compression as the TCP path packs it. Queries with EDNS options
+// (padding among them) are not plain, so the RFC 8467 padding of DoT
+// is the slow path's to do.
+func (s *StreamServer) answerFast(fs *streamFast, msg []byte) []byte {
+	var start time.Time
+	if len(s.obs) > 0 {
+		start = time.Now()
+	}
+	e, q := s.fast.fastAnswer(msg, dns.MaxMsgSize, &fs.key)
+	if e == nil {
+		// fastAnswer declines an answer larger than the query's UDP
+		// size; over TCP it may still be used.
+		if e = s.fast.fastStream(msg, &fs.key, &q); e == nil {
+			return nil
+		}
+	}
+	if len(s.obs) > 0 {
+		fs.obs.entry, fs.obs.start, fs.obs.elapsed = e, start, time.Since(start)
+		for _, f := range s.obs {
+			f(&fs.obs)
+		}
+	}
+	fs.out = append(fs.out[:0], byte(len(e.wire)>>8), byte(len(e.wire)))
+	fs.out = appendFast(fs.out, e, q)
+	return fs.out
 }
