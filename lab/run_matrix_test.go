@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/echlab/echlab/internal/labtest"
 	"github.com/echlab/echlab/internal/testutil"
 	"github.com/echlab/echlab/lab/observe"
 )
@@ -85,8 +86,8 @@ func checkTsharkFlows(t *testing.T, capFile, flowsFile string) (hellos, ech, qui
 		}
 	}
 	var fromTshark []helloView
-	for _, h := range tsharkHellos(t, tshark, capFile, tlsPorts...) {
-		v := helloView{port: h.port, sni: h.sni, ech: slices.Contains(h.types, "65037")}
+	for _, h := range labtest.TsharkHellos(t, tshark, capFile, tlsPorts...) {
+		v := helloView{port: h.Port, sni: h.SNI, ech: slices.Contains(h.Types, "65037")}
 		if !slices.Contains(fromTshark, v) { // a second ClientHello after HRR, or a QUIC retransmission
 			fromTshark = append(fromTshark, v)
 		}

@@ -2,14 +2,13 @@ package observe
 
 import (
 	"crypto/tls"
-	"fmt"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/labtest"
 	"github.com/echlab/echlab/internal/testutil"
 	"github.com/echlab/echlab/lab/capture"
 )
@@ -101,11 +100,11 @@ func TestTsharkAgrees(t *testing.T) {
 	path := writeCapture(t, rec)
 	rep := compareFile(t, path, CompareOptions{})
 	lines := 0
-	for _, h := range tsharkHellos(t, tshark, path) {
-		f := flowByClientPort(t, rep, h.port)
-		hasECH := slices.Contains(h.types, "65037")
-		if h.sni != f.SNI || hasECH != (f.ECH != ECHNone) {
-			t.Errorf("port %d: tshark SNI %q ECH %v; Compare SNI %q ECH %q", h.port, h.sni, hasECH, f.SNI, f.ECH)
+	for _, h := range labtest.TsharkHellos(t, tshark, path) {
+		f := flowByClientPort(t, rep, h.Port)
+		hasECH := slices.Contains(h.Types, "65037")
+		if h.SNI != f.SNI || hasECH != (f.ECH != ECHNone) {
+			t.Errorf("port %d: tshark SNI %q ECH %v; Compare SNI %q ECH %q", h.Port, h.SNI, hasECH, f.SNI, f.ECH)
 		}
 		lines++
 	}
@@ -114,51 +113,6 @@ func TestTsharkAgrees(t *testing.T) {
 	}
 	// tshark must not flag malformed packets in our framing.
 	assertTsharkClean(t, tshark, path)
-}
-
-// tsharkHello is one ClientHello as tshark reads it in a capture.
-type tsharkHello struct {
-	port  uint16   // the client's TCP or UDP port
-	sni   string   // the server_name, empty if none
-	types []string // the extension types, in decimal
-}
-
-// tsharkHellos returns every ClientHello (TCP and QUIC) tshark finds in
-// the capture at path, in capture order. tlsPorts are TCP server ports
-// tshark is told to decode as TLS: on random ports its heuristics
-// sometimes take a stream for another protocol and miss the ClientHello.
-func tsharkHellos(t *testing.T, tshark, path string, tlsPorts ...uint16) []tsharkHello {
-	t.Helper()
-	args := []string{"-r", path}
-	for _, p := range tlsPorts {
-		args = append(args, "-d", fmt.Sprintf("tcp.port==%d,tls", p))
-	}
-	args = append(args, "-Y", "tls.handshake.type == 1", "-T", "fields",
-		"-E", "separator=/t", "-E", "aggregator=,", "-e", "tcp.srcport", "-e", "udp.srcport",
-		"-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extension.type")
-	cmd := exec.Command(tshark, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, stderr.String())
-	}
-	var hellos []tsharkHello
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if line == "" {
-			continue
-		}
-		cols := strings.Split(line, "\t")
-		if len(cols) != 4 {
-			t.Fatalf("tshark line %q", line)
-		}
-		port, err := strconv.Atoi(cols[0] + cols[1])
-		if err != nil {
-			t.Fatalf("tshark line %q: port: %v", line, err)
-		}
-		hellos = append(hellos, tsharkHello{port: uint16(port), sni: cols[2], types: strings.Split(cols[3], ",")})
-	}
-	return hellos
 }
 
 // assertTsharkClean fails the test if tshark marks any packet of the

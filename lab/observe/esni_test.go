@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/labtest"
 	"github.com/echlab/echlab/internal/testutil"
 	"github.com/echlab/echlab/lab/capture"
 )
@@ -160,14 +161,14 @@ func TestTsharkESNI(t *testing.T) {
 	path := recordESNIFlows(t, newESNISet(t, ech.ESNIVersionDraft02), newESNISet(t, ech.ESNIVersionDraft03))
 	rep := compareFile(t, path, CompareOptions{})
 	lines := 0
-	for _, h := range tsharkHellos(t, tshark, path) {
-		f := flowByClientPort(t, rep, h.port)
-		types := h.types
-		if !slices.Contains(types, "65486") || slices.Contains(types, "65037") || h.sni != f.SNI || !f.ESNI {
-			t.Errorf("port %d: tshark SNI %q types %v; Compare SNI %q ESNI %v", h.port, h.sni, types, f.SNI, f.ESNI)
+	for _, h := range labtest.TsharkHellos(t, tshark, path) {
+		f := flowByClientPort(t, rep, h.Port)
+		types := h.Types
+		if !slices.Contains(types, "65486") || slices.Contains(types, "65037") || h.SNI != f.SNI || !f.ESNI {
+			t.Errorf("port %d: tshark SNI %q types %v; Compare SNI %q ESNI %v", h.Port, h.SNI, types, f.SNI, f.ESNI)
 		}
 		if slices.Contains(types, "0") != (f.SNI != "") {
-			t.Errorf("port %d: server_name extension present=%v, Compare SNI %q", h.port, slices.Contains(types, "0"), f.SNI)
+			t.Errorf("port %d: server_name extension present=%v, Compare SNI %q", h.Port, slices.Contains(types, "0"), f.SNI)
 		}
 		lines++
 	}

@@ -1,4 +1,4 @@
-package lab
+package labtest
 
 import (
 	"fmt"
@@ -8,20 +8,18 @@ import (
 	"testing"
 )
 
-// A copy of lab/observe's tshark helper (test helpers do not cross packages).
-
-// tsharkHello is one ClientHello as tshark reads it in a capture.
-type tsharkHello struct {
-	port  uint16   // the client's TCP or UDP port
-	sni   string   // the server_name, empty if none
-	types []string // the extension types, in decimal
+// TsharkHello is one ClientHello as tshark reads it in a capture.
+type TsharkHello struct {
+	Port  uint16   // the client's TCP or UDP port
+	SNI   string   // the server_name, empty if none
+	Types []string // the extension types, in decimal
 }
 
-// tsharkHellos returns every ClientHello (TCP and QUIC) tshark finds in
+// TsharkHellos returns every ClientHello (TCP and QUIC) tshark finds in
 // the capture at path, in capture order. tlsPorts are TCP server ports
 // tshark is told to decode as TLS: on random ports its heuristics
 // sometimes take a stream for another protocol and miss the ClientHello.
-func tsharkHellos(t *testing.T, tshark, path string, tlsPorts ...uint16) []tsharkHello {
+func TsharkHellos(t testing.TB, tshark, path string, tlsPorts ...uint16) []TsharkHello {
 	t.Helper()
 	args := []string{"-r", path}
 	for _, p := range tlsPorts {
@@ -37,7 +35,7 @@ func tsharkHellos(t *testing.T, tshark, path string, tlsPorts ...uint16) []tshar
 	if err != nil {
 		t.Fatalf("tshark: %v\n%s", err, stderr.String())
 	}
-	var hellos []tsharkHello
+	var hellos []TsharkHello
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if line == "" {
 			continue
@@ -50,7 +48,7 @@ func tsharkHellos(t *testing.T, tshark, path string, tlsPorts ...uint16) []tshar
 		if err != nil {
 			t.Fatalf("tshark line %q: port: %v", line, err)
 		}
-		hellos = append(hellos, tsharkHello{port: uint16(port), sni: cols[2], types: strings.Split(cols[3], ",")})
+		hellos = append(hellos, TsharkHello{Port: uint16(port), SNI: cols[2], Types: strings.Split(cols[3], ",")})
 	}
 	return hellos
 }
