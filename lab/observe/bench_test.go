@@ -21,16 +21,22 @@ func bigCapture(tb testing.TB, n int) []byte {
 	dialTLS(tb, addr, l.Client("secret.lab.test", true, "h2"))
 	dialTLS(tb, addr, l.Client("plain.lab.test", false, "h2"))
 	conns, events := rec.Script()
-	// The recorder wraps the server's end, so the client's FIN is missing:
-	// close both ends, as real connections (and tcpdump's captures of
-	// them) do.
-	clientClosed := map[int]bool{}
+	// The recorder wraps the server's end, so the client's FIN is missing,
+	// and the server's may not be recorded yet when Script runs (its relay
+	// records it after dialTLS returns): close both ends, as real
+	// connections (and tcpdump's captures of them) do.
+	closed := map[[2]int]bool{} // conn, from client (1) or server (0)
 	for _, e := range events {
-		clientClosed[e.Conn] = clientClosed[e.Conn] || e.Kind == capture.EventClose && e.FromClient
+		if e.Kind == capture.EventClose {
+			closed[[2]int{e.Conn, map[bool]int{true: 1}[e.FromClient]}] = true
+		}
 	}
+	ts := events[len(events)-1].TS
 	for c := range conns {
-		if !clientClosed[c] {
-			events = append(events, capture.ScriptEvent{TS: events[len(events)-1].TS, Kind: capture.EventClose, Conn: c, FromClient: true})
+		for _, fromClient := range []bool{false, true} {
+			if !closed[[2]int{c, map[bool]int{true: 1}[fromClient]}] {
+				events = append(events, capture.ScriptEvent{TS: ts, Kind: capture.EventClose, Conn: c, FromClient: fromClient})
+			}
 		}
 	}
 	var bigConns []capture.ScriptConn
