@@ -331,7 +331,12 @@ func TestDoHH2BodyInPieces(t *testing.T) {
 	s, _ := startDoH(t, l, DoHOptions{TLSListenerOptions: l.tlsOpts()})
 	hc := dialH2(t, l, s.Addr().String())
 	wire := packed(t, query("public.lab.test.", dns.TypeA, 0x1234))
-	for sid, trailers := range map[uint32]bool{1: false, 3: true} {
+	// Stream ids must increase (RFC 9113 section 5.1.1): stream 1 first.
+	for _, tc := range []struct {
+		sid      uint32
+		trailers bool
+	}{{1, false}, {3, true}} {
+		sid, trailers := tc.sid, tc.trailers
 		hc.headers(sid, "POST", DoHPath, false, "content-type", mediaDNSMessage)
 		hc.fr.WriteData(sid, false, wire[:5])
 		hc.fr.WriteData(sid, false, wire[5:9])
