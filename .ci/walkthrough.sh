@@ -29,9 +29,23 @@ esac
 
 work=$(mktemp -d /tmp/echlab-walkthrough.XXXXXX)
 pgid=""
+# stop_group ends whatever is left of the run's own process group (timeout
+# makes one: every daemon the script started) and waits, up to 5 s, until
+# none of it is alive, so that nothing it prints late lands after the
+# runner's own messages.
+stop_group() {
+  [ -n "$pgid" ] || return 0
+  kill -TERM -- "-$pgid" 2>/dev/null || return 0
+  local i
+  for i in $(seq 50); do
+    # Zombies do not count: an orphan's parent may never reap it here.
+    ps -e -o pgid=,stat= | awk -v g="$pgid" '$1 == g && $2 !~ /^Z/ { n++ } END { exit !n }' || return 0
+    sleep 0.1
+  done
+  kill -KILL -- "-$pgid" 2>/dev/null || true
+}
 cleanup() {
-  # The run's own process group (timeout makes one): anything still alive.
-  if [ -n "$pgid" ]; then kill -TERM -- "-$pgid" 2>/dev/null || true; fi
+  stop_group
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -63,7 +77,7 @@ script=$work/walkthrough.bash
   echo '__wt_exit() {'
   echo '  local rc=$?'
   echo '  trap - EXIT TERM INT'
-  echo '  [ -z "$(jobs -p)" ] || kill $(jobs -p) 2>/dev/null || true'
+  echo '  { [ -z "$(jobs -p)" ] || kill $(jobs -p); } 2>/dev/null || true'
   echo '  if [ "$rc" != 0 ]; then echo "walkthrough: FAILED in block $__wt_block (README.md line $__wt_line), exit status $rc" >&2; fi'
   echo '  exit "$rc"'
   echo '}'
@@ -122,6 +136,7 @@ set -e
 if [ "$rc" = 124 ]; then
   echo "walkthrough: timed out after ${WALKTHROUGH_TIMEOUT:-300} s" >&2
 fi
+stop_group
 if [ "$rc" != 0 ]; then
   # The daemons' logs, from the walkthrough's scratch folder (mktemp -d).
   for f in "$work"/tmp/*/*.log; do
