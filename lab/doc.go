@@ -27,6 +27,18 @@
 // (Render), and whether and how Play runs it (PlaySpec). Run, Play, the rows
 // and the glance ask the value; PlayScenarios is a view of the same list.
 //
+// # Adversary grid
+//
+// RunGrid (echlab run --adversary) starts the same lab with an adversary
+// in the observer's place: the recording relays' Filter is a column of
+// lab/adversary policies, one fresh Adversary per cell. Each GridRow (a
+// client kind: echlab fail-closed or --fallback, GREASE, HTTP/3, a plain
+// crypto/tls program; discovering over Do53 or DoH) connects once per
+// column, and each GridCell says how it ended (ECH, in the clear, GREASE,
+// failed and at which step), where the true name leaked, what the
+// adversary did, and what RFC 9849/9848 expect of a compliant client
+// (grid_expect.go). GridColumns is the default set of columns.
+//
 // # Observer (package lab/capture)
 //
 // Capture comes in two kinds, both in package capture. StartLiveCapture

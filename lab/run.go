@@ -44,6 +44,10 @@ type RunConfig struct {
 	Progress io.Writer
 	// CaseTimeout bounds one case; 0 means 20 s.
 	CaseTimeout time.Duration
+
+	// filter, set by RunGrid, makes the observer's relays act (an
+	// adversary); it needs the relays, so the capture is synth.
+	filter capture.Filter
 }
 
 // CaseResult is one case as it ran: a line of client.jsonl.

@@ -45,7 +45,7 @@ func (c *synthCapture) stop() error {
 // into the stack so that every listener gets a relay.
 func startCapture(cfg RunConfig, out *outputs, s *stack) (capturer, error) {
 	file := filepath.Join(out.dir, FileCapture)
-	if cfg.Capture == CaptureLive || cfg.Capture == CaptureAuto {
+	if cfg.filter == nil && (cfg.Capture == CaptureLive || cfg.Capture == CaptureAuto) {
 		c, err := newLiveCapture(file)
 		switch {
 		case err == nil:
@@ -55,7 +55,7 @@ func startCapture(cfg RunConfig, out *outputs, s *stack) (capturer, error) {
 		}
 	}
 	rec := capture.NewRecorder()
-	s.observer = &capture.Observer{WrapConn: rec.WrapConn, WrapPacketConn: rec.WrapPacketConn}
+	s.observer = &capture.Observer{WrapConn: rec.WrapConn, WrapPacketConn: rec.WrapPacketConn, Filter: cfg.filter}
 	s.closers = append(s.closers, s.observer)
 	return &synthCapture{rec: rec, obs: s.observer, file: file}, nil
 }

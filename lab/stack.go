@@ -138,16 +138,18 @@ func (s *stack) allKeys() ech.KeyList {
 	return l
 }
 
-// front puts the observer's relay in front of a server's listeners (in
-// synth mode) and returns the address clients should use.
-func (s *stack) front(tcp, udp string) (string, error) {
+// front puts the observer's relay in front of a service's listeners (in
+// synth mode), with the role "https/<name>", and returns the address
+// clients should use.
+func (s *stack) front(name, tcp, udp string) (string, error) {
 	if s.observer == nil {
 		return tcp, nil
 	}
+	role := capture.Role("https/" + name)
 	if udp != "" {
-		return s.observer.RelayPair(tcp, udp)
+		return s.observer.RelayPair(role, tcp, udp)
 	}
-	return s.observer.RelayTCP(tcp)
+	return s.observer.RelayTCP(role, tcp)
 }
 
 // port returns the port number of a host:port address.
@@ -225,7 +227,7 @@ func (s *stack) startServer(name, keySet string, cfg server.Config) error {
 		return err
 	}
 	s.closers = append(s.closers, srv)
-	addr, err := s.front(srv.Addr(), srv.UDPAddr())
+	addr, err := s.front(name, srv.Addr(), srv.UDPAddr())
 	if err != nil {
 		return err
 	}
@@ -258,7 +260,7 @@ func (s *stack) startSplit() error {
 		return nil
 	}
 	s.closers = append(s.closers, split)
-	addr, err := s.front(split.Addr(), "")
+	addr, err := s.front(ServiceSplit, split.Addr(), "")
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/echlab/echlab/lab/capture"
 	"github.com/echlab/echlab/resolver"
 )
 
@@ -110,6 +111,7 @@ func (s *stack) resolverURLs() error {
 	}
 	for _, rt := range routes {
 		tcp, udp := addrOf(byT, rt.tcp), addrOf(byT, rt.udp)
+		role := capture.Role("dns/" + rt.lab) // the DNS… constants are the role's transport names
 		var addr string
 		var err error
 		switch {
@@ -118,11 +120,11 @@ func (s *stack) resolverURLs() error {
 		case s.observer == nil:
 			addr = tcp
 		case s.observer != nil && tcp != "" && udp != "":
-			addr, err = s.observer.RelayPair(tcp, udp)
+			addr, err = s.observer.RelayPair(role, tcp, udp)
 		case s.observer != nil && tcp != "":
-			addr, err = s.observer.RelayTCP(tcp)
+			addr, err = s.observer.RelayTCP(role, tcp)
 		case s.observer != nil && udp != "":
-			addr, err = s.observer.RelayUDP(udp)
+			addr, err = s.observer.RelayUDP(role, udp)
 		}
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -20,7 +21,14 @@ func runRun(args []string) error {
 		"scenario matrix through an on-path observer, and write the capture, logs and report to --out.\n\n"+
 		"Scenarios: "+lab.ScenarioNames()+"\n("+strings.Join(lab.NamedOnlyScenarios(), ", ")+" only when named; --h3 adds ech-shared-h3).\n"+
 		"Transports: default all five for baseline and ech-shared, doh for the rest;\n"+
-		lab.ScenarioDoTDiscovery+" always discovers over dot.")
+		lab.ScenarioDoTDiscovery+" always discovers over dot.\n\n"+
+		"With --adversary, the observer acts: each client row ("+lab.GridRowNames()+")\n"+
+		"connects once against each column of policies, and grid.md says per cell: connected with ECH, in the\n"+
+		"clear (fail-open), GREASE, or failed closed; where the true name leaked; what RFC 9849/9848 expect.\n"+
+		"Policies: block-sni NAME [drop|rst], block-ech [drop|rst], block-ech-public NAME [drop|rst],\n"+
+		"block-ech-size [SIZES] [drop|rst], rst-after-hello, strip-ech, drop-https-rr, poison NAME ADDR,\n"+
+		"block-doh [ADDR|NAME] [drop|rst], drop-udp [PORT]. Example:\n"+
+		"  echlab run --adversary 'block-ech,strip-ech,strip-ech+block-doh'")
 	out := fs.String("out", "out", "output folder")
 	keys := fs.String("keys", "", "folder of key sets to reuse (created if missing; default OUT/keys)")
 	pkiDir := fs.String("pki", "", "folder of the lab CA to reuse (created if missing; default OUT/pki)")
@@ -31,12 +39,21 @@ func runRun(args []string) error {
 	h3 := fs.Bool("h3", false, "also run ech-shared over HTTP/3")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	wide := fs.Bool("wide", false, "print every column of the table (wider than 120 columns)")
+	adv := fs.String("adversary", "", "run the adversary grid instead of the scenarios: comma-separated columns of policies\n"+
+		"(join policies acting together with +), or all (alias censor) for every policy; see echlab help run")
+	gridRows := fs.String("grid-rows", "", "with --adversary: comma-separated client rows (default all: "+lab.GridRowNames()+")")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return errUsage
+	}
+	if *adv != "" {
+		return runGrid(*adv, *gridRows, *out, *keys, *pkiDir, *quiet)
+	}
+	if *gridRows != "" {
+		return usageError("run", "--grid-rows needs --adversary")
 	}
 	if err := checkTransports(splitList(*trans), true); err != nil {
 		return usageError("run", "%v", err)
@@ -88,4 +105,29 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// runGrid is echlab run --adversary: the grid of client rows × adversary
+// columns, printed as a table and written to --out.
+func runGrid(spec, rows, out, keys, pkiDir string, quiet bool) error {
+	cols, err := lab.ParseGridColumns(spec)
+	if err != nil {
+		return usageError("run", "--adversary: %v", err)
+	}
+	cfg := lab.GridConfig{OutDir: out, KeysDir: keys, PKIDir: pkiDir, Columns: cols, Rows: splitList(rows), Progress: os.Stderr}
+	if quiet {
+		cfg.Progress = nil
+	}
+	ctx, release := signalContext("run")
+	defer release()
+	res, err := lab.RunGrid(ctx, cfg)
+	if errors.Is(err, lab.ErrUnknownGridRow) {
+		return usageError("run", "--grid-rows: %v", err)
+	}
+	if res != nil {
+		fmt.Println()
+		lab.WriteGridText(os.Stdout, res) //nolint:errcheck // stdout
+		fmt.Printf("\nGrid: %s (and %s, %s)\n", filepath.Join(out, lab.FileGridMD), lab.FileGridJSON, lab.FileAdversary)
+	}
+	return err
 }

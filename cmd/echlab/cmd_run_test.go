@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,57 @@ func TestRunCommandBadTransport(t *testing.T) {
 	want := `echlab run: --transports: unknown transport "foo" (valid: do53,dot,doh,doh3,doq or all)`
 	if r.code != 2 || strings.TrimSpace(r.stderr) != want {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestRunAdversary runs a small adversary grid from the command line: the
+// table on stdout, the grid files in --out.
+func TestRunAdversary(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	r := runCLI(t, dir, 2*time.Minute, "run", "--adversary", "block-ech rst,strip-ech", "--grid-rows", "echlab/do53,echlab-fallback/do53",
+		"--out", out, "--quiet")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// Control, block-ech, strip-ech for the two rows: E E / F F / F C*.
+	var lines []string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	for _, want := range []string{"adversary \\ client 1 2", "none E E", "block-ech rst F F", "strip-ech F C*",
+		"clients: 1=echlab/do53 2=echlab-fallback/do53"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("stdout lacks the line %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "(0 cells)") {
+		t.Errorf("stdout does not say 0 cells deviate:\n%s", r.stdout)
+	}
+	for _, f := range []string{"grid.md", "grid.json", "adversary.jsonl", "capture.pcapng"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// TestRunAdversaryBadFlags: a bad policy, an unknown row, and rows without
+// --adversary are usage errors (exit 2) that say what is wrong.
+func TestRunAdversaryBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--adversary", "block-sni"}, "echlab run: --adversary: "},
+		{[]string{"--adversary", "block-ech,nonsense-policy"}, "nonsense-policy"},
+		{[]string{"--adversary", "poison public.lab.test not-an-ip"}, "not-an-ip"},
+		{[]string{"--adversary", "none", "--grid-rows", "no-such-row"}, `echlab run: --grid-rows: lab: unknown grid row "no-such-row" (rows: echlab/do53,`},
+		{[]string{"--grid-rows", "echlab/doh"}, "echlab run: --grid-rows needs --adversary"},
+	} {
+		r := runCLI(t, dir, time.Minute, append([]string{"run", "--out", filepath.Join(dir, "out"), "--quiet"}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want 2 and %q", tc.args, r.code, r.stderr, tc.want)
+		}
 	}
 }

@@ -114,6 +114,8 @@ func (s *synthesizer) event(e ScriptEvent) error {
 		return s.handshake(e.TS, c, st)
 	case EventData:
 		return s.data(e.TS, c, st, e.FromClient, e.Data)
+	case EventReset:
+		return s.rst(e.TS, c, st, e.FromClient)
 	default:
 		return s.fin(e.TS, c, st, e.FromClient)
 	}
@@ -162,6 +164,16 @@ func (s *synthesizer) fin(ts time.Time, c ScriptConn, st *tcpSynthState, fromCli
 	}
 	*seq++
 	return s.packet(ts, dst, src, 6, *ack, *seq, TCPACK, nil)
+}
+
+// rst ends a connection with one side's RST (no answer: the peer's stack
+// drops the connection).
+func (s *synthesizer) rst(ts time.Time, c ScriptConn, st *tcpSynthState, fromClient bool) error {
+	src, dst, seq, ack := c.Client, c.Server, st.cseq, st.sseq
+	if !fromClient {
+		src, dst, seq, ack = dst, src, ack, seq
+	}
+	return s.packet(ts, src, dst, 6, seq, ack, TCPRST|TCPACK, nil)
 }
 
 // packet writes one Ethernet frame.

@@ -44,6 +44,7 @@ const (
 	EventData           // bytes (TCP) or one datagram (UDP)
 	EventClose          // FIN from one side
 	EventDropped        // a send that failed
+	EventReset          // RST from one side (Reset on a wrapped connection)
 )
 
 // ScriptEvent is one recorded event of a connection (or, with Conn -1,
@@ -201,6 +202,23 @@ func (c *recordedUDPConn) WriteTo(b []byte, _ net.Addr) (int, error) { return c.
 
 func (c *recordedConn) Close() error {
 	c.fin(true)
+	return c.Conn.Close()
+}
+
+// Reset aborts the connection with an RST (SO_LINGER 0, then close),
+// recorded as the local side's RST: what the recording relays do when an
+// adversary resets a client. Nothing more of the connection is recorded.
+func (c *recordedConn) Reset() error {
+	if tc, ok := c.Conn.(*net.TCPConn); ok {
+		tc.SetLinger(0) //nolint:errcheck // without it the close is a FIN: still an end
+	}
+	c.mu.Lock()
+	first := !c.localFIN
+	c.localFIN, c.remoteFIN = true, true
+	c.mu.Unlock()
+	if first && c.tcp {
+		c.r.record(ScriptEvent{Kind: EventReset, Conn: c.id, FromClient: c.localIsClient})
+	}
 	return c.Conn.Close()
 }
 

@@ -5,6 +5,9 @@
 // errors.ErrUnsupported), splits GSO/TSO super-packets, and records
 // connections through wrapped sockets and relays (Recorder, Observer) to
 // write a synthesized pcapng with Ethernet/IP/TCP/UDP framing (WritePcapng,
-// WriteScript). InsertDSB embeds TLS secrets in a pcapng. It imports no
-// other lab package.
+// WriteScript). The Observer's relays can also act: a Filter (an on-path
+// adversary, see lab/adversary) sees each TCP connection's first handshake
+// message and every datagram (and Do53-over-TCP message), and passes,
+// rewrites, drops or resets it. InsertDSB embeds TLS secrets in a pcapng.
+// It imports no other lab package.
 package capture

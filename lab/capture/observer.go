@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/echlab/echlab/internal/relay"
@@ -22,7 +24,9 @@ const UDPRelayIdle = 30 * time.Second
 // relays' addresses, so every byte the client exchanges passes through
 // them. The relay hands its client-side sockets to WrapConn and
 // WrapPacketConn (a Recorder's wrappers), which see what a wire observer
-// between client and relay would see.
+// between client and relay would see. With a Filter the relays also act
+// as an on-path adversary: they drop, reset or rewrite what the Filter
+// says, and the Recorder still sees what the client sent and received.
 type Observer struct {
 	// WrapConn wraps each accepted client TCP connection; nil records
 	// nothing.
@@ -33,6 +37,16 @@ type Observer struct {
 	// UDPIdle is how long a UDP session socket lives without traffic;
 	// zero means UDPRelayIdle.
 	UDPIdle time.Duration
+	// Filter, when not nil, is an on-path adversary the relays ask about
+	// each TCP connection (its first bytes) and each datagram (see Filter
+	// and the Verdicts). Nil relays every byte unchanged, on the plain
+	// copying path. Set it before the first relay starts; SetFilter
+	// changes it while the relays run.
+	Filter Filter
+
+	// filterSet holds what SetFilter set (it wins over the field once
+	// set).
+	filterSet atomic.Pointer[filterBox]
 
 	mu     sync.Mutex
 	closed bool
@@ -46,20 +60,43 @@ type Observer struct {
 	wg     sync.WaitGroup
 }
 
+// filterBox lets an interface value (nil included) sit in an
+// atomic.Pointer.
+type filterBox struct{ f Filter }
+
+// SetFilter replaces the Filter while relays may be running: each TCP
+// connection accepted afterwards, and each datagram relayed afterwards,
+// is judged by f (nil: relay unchanged). A TCP connection keeps the
+// Filter it was accepted under.
+func (o *Observer) SetFilter(f Filter) { o.filterSet.Store(&filterBox{f}) }
+
+// filter returns the Filter in force.
+func (o *Observer) filter() Filter {
+	if b := o.filterSet.Load(); b != nil {
+		return b.f
+	}
+	return o.Filter
+}
+
 // RelayTCP starts a relay on 127.0.0.1 (a free port) that forwards every
-// connection to backend, and returns its address.
-func (o *Observer) RelayTCP(backend string) (string, error) {
+// connection to backend, and returns its address. role says what the
+// relay fronts; a Filter sees it in each Flow. With a Filter, the relay
+// reads each connection's first bytes (a whole ClientHello: see
+// Filter.Stream) and asks Filter.Stream before it dials the backend, then
+// does what the Verdict says; a RoleDo53 relay instead hands each DNS
+// message, both ways, to Filter.Datagram.
+func (o *Observer) RelayTCP(role Role, backend string) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("lab: relay for %s: %w", backend, err)
 	}
-	return o.serveTCP(ln, backend)
+	return o.serveTCP(ln, role, backend)
 }
 
 // RelayPair starts a TCP and a UDP relay on the same port number (as an
 // HTTPS server with HTTP/3 listens), forwarding to the TCP and UDP
-// backends, and returns the shared address.
-func (o *Observer) RelayPair(tcpBackend, udpBackend string) (string, error) {
+// backends, and returns the shared address. Both relays have the role.
+func (o *Observer) RelayPair(role Role, tcpBackend, udpBackend string) (string, error) {
 	var lastErr error
 	for range 20 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -72,12 +109,12 @@ func (o *Observer) RelayPair(tcpBackend, udpBackend string) (string, error) {
 			lastErr = err
 			continue
 		}
-		addr, err := o.serveTCP(ln, tcpBackend)
+		addr, err := o.serveTCP(ln, role, tcpBackend)
 		if err != nil {
 			pc.Close()
 			return "", err
 		}
-		if _, err := o.serveUDP(pc, udpBackend); err != nil {
+		if _, err := o.serveUDP(pc, role, udpBackend); err != nil {
 			return "", err
 		}
 		return addr, nil
@@ -152,18 +189,20 @@ func (o *Observer) udpIdle() time.Duration {
 	return UDPRelayIdle
 }
 
-func (o *Observer) serveTCP(ln net.Listener, backend string) (string, error) {
+func (o *Observer) serveTCP(ln net.Listener, role Role, backend string) (string, error) {
 	if _, ok := o.track(ln); !ok {
 		return "", fmt.Errorf("lab: relay for %s: %w", backend, net.ErrClosed)
 	}
+	relayAddr := addrPortOf(ln.Addr())
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
 		for {
-			c, err := ln.Accept()
+			raw, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			c := raw
 			if o.WrapConn != nil {
 				c = o.WrapConn(c)
 			}
@@ -171,15 +210,31 @@ func (o *Observer) serveTCP(ln net.Listener, backend string) (string, error) {
 			if !ok {
 				return
 			}
+			f := o.filter()
 			o.wg.Add(1)
 			go func() {
 				defer o.wg.Done()
 				defer o.untrack(id)
-				relayTCP(c, backend)
+				if f == nil {
+					relayTCP(c, backend)
+					return
+				}
+				flow := Flow{Role: role, Proto: "tcp", Client: addrPortOf(raw.RemoteAddr()), Relay: relayAddr, Backend: backend}
+				filterTCP(f, flow, raw, c)
 			}()
 		}
 	}()
 	return ln.Addr().String(), nil
+}
+
+// addrPortOf returns a TCP or UDP address as a netip.AddrPort (IPv4 not
+// mapped into IPv6), or the zero AddrPort for other kinds.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	ap, _, ok := addrPort(a)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // relayTCP copies bytes both ways between client and a fresh connection

@@ -56,11 +56,11 @@ func TestObserverTablesShrink(t *testing.T) {
 	rec := NewRecorder()
 	o := &Observer{WrapConn: rec.WrapConn, WrapPacketConn: rec.WrapPacketConn, UDPIdle: 100 * time.Millisecond}
 	t.Cleanup(func() { o.Close() })
-	tcpAddr, err := o.RelayTCP(tcpBackend)
+	tcpAddr, err := o.RelayTCP("https/test", tcpBackend)
 	if err != nil {
 		t.Fatal(err)
 	}
-	udpAddr, err := o.RelayUDP(ub.LocalAddr().String())
+	udpAddr, err := o.RelayUDP("dns/doq", ub.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

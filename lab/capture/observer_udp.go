@@ -10,13 +10,17 @@ import (
 
 // RelayUDP starts a UDP relay on 127.0.0.1 (a free port) that forwards
 // datagrams to backend, one session socket per client address, and
-// returns its address.
-func (o *Observer) RelayUDP(backend string) (string, error) {
+// returns its address. role says what the relay fronts; a Filter sees it
+// in each Flow. With a Filter, every datagram both ways goes through
+// Filter.Datagram: what it returns with Pass is forwarded, anything else
+// discards the datagram (a datagram from a new client address that is
+// discarded opens no session).
+func (o *Observer) RelayUDP(role Role, backend string) (string, error) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("lab: relay for %s: %w", backend, err)
 	}
-	return o.serveUDP(pc, backend)
+	return o.serveUDP(pc, role, backend)
 }
 
 // udpSession is one client address's socket towards the backend.
@@ -26,20 +30,21 @@ type udpSession struct {
 	last time.Time
 }
 
-func (o *Observer) serveUDP(pc net.PacketConn, backend string) (string, error) {
+func (o *Observer) serveUDP(pc net.PacketConn, role Role, backend string) (string, error) {
 	baddr, err := net.ResolveUDPAddr("udp", backend)
 	if err != nil {
 		pc.Close()
 		return "", fmt.Errorf("lab: relay backend %q: %w", backend, err)
 	}
 	addr := pc.LocalAddr().String()
+	flow := Flow{Role: role, Proto: "udp", Relay: addrPortOf(pc.LocalAddr()), Backend: backend}
 	if o.WrapPacketConn != nil {
 		pc = o.WrapPacketConn(pc)
 	}
 	if _, ok := o.track(pc); !ok {
 		return "", fmt.Errorf("lab: relay for %s: %w", backend, net.ErrClosed)
 	}
-	r := &udpRelay{o: o, pc: pc, backend: baddr, idle: o.udpIdle(), sessions: map[string]*udpSession{}}
+	r := &udpRelay{o: o, pc: pc, backend: baddr, flow: flow, idle: o.udpIdle(), sessions: map[string]*udpSession{}}
 	o.mu.Lock()
 	o.udp = append(o.udp, r)
 	o.mu.Unlock()
@@ -57,6 +62,7 @@ type udpRelay struct {
 	o        *Observer
 	pc       net.PacketConn
 	backend  *net.UDPAddr
+	flow     Flow          // Role, Proto, Relay and Backend; Client is per datagram
 	idle     time.Duration // a session's lifetime without traffic
 	mu       sync.Mutex
 	sessions map[string]*udpSession
@@ -69,11 +75,15 @@ func (r *udpRelay) run() {
 		if err != nil {
 			return
 		}
+		b, ok := r.filter(from, true, buf[:n])
+		if !ok {
+			continue
+		}
 		s, err := r.session(from)
 		if err != nil {
 			continue
 		}
-		s.up.Write(buf[:n]) //nolint:errcheck // UDP: a lost datagram is the client's to retry
+		s.up.Write(b) //nolint:errcheck // UDP: a lost datagram is the client's to retry
 	}
 }
 
@@ -132,8 +142,26 @@ func (r *udpRelay) back(s *udpSession, client net.Addr, key string) {
 			}
 			return
 		}
-		if _, err := r.pc.WriteTo(buf[:n], client); err != nil {
+		b, ok := r.filter(client, false, buf[:n])
+		if !ok {
+			continue
+		}
+		if _, err := r.pc.WriteTo(b, client); err != nil {
 			return
 		}
 	}
+}
+
+// filter asks the Observer's Filter, if any, about one datagram between
+// client and the backend, and returns the bytes to forward, or false to
+// discard it.
+func (r *udpRelay) filter(client net.Addr, toServer bool, b []byte) ([]byte, bool) {
+	f := r.o.filter()
+	if f == nil {
+		return b, true
+	}
+	flow := r.flow
+	flow.Client = addrPortOf(client)
+	out, v := f.Datagram(flow, toServer, b)
+	return out, v == Pass
 }

@@ -180,7 +180,7 @@ func splitHopInnerInClear(t *testing.T, secret []byte) {
 	rec := capture.NewRecorder()
 	obs := &capture.Observer{WrapConn: rec.WrapConn}
 	t.Cleanup(func() { obs.Close() })
-	backendHop, err := obs.RelayTCP(backend.Addr())
+	backendHop, err := obs.RelayTCP("https/split-backend", backend.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func splitHopInnerInClear(t *testing.T, secret []byte) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { split.Close() })
-	front, err := obs.RelayTCP(split.Addr())
+	front, err := obs.RelayTCP("https/split", split.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestRelay(t *testing.T) {
 	obs := &capture.Observer{WrapConn: rec.WrapConn, WrapPacketConn: rec.WrapPacketConn}
 	tcpBackend, got := tcpEcho(t)
 	udpBackend := dnsEcho(t)
-	addr, err := obs.RelayPair(tcpBackend, udpBackend)
+	addr, err := obs.RelayPair("https/test", tcpBackend, udpBackend)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func BenchmarkRelayTCP(b *testing.B) {
 					go func() { io.Copy(c, c); c.Close() }()
 				}
 			}()
-			addr, err := obs.RelayTCP(ln.Addr().String())
+			addr, err := obs.RelayTCP("https/bench", ln.Addr().String())
 			if err != nil {
 				b.Fatal(err)
 			}
