@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,19 @@ FLOW_FIELDS = ["id", "scenario", "start", "client", "server", "transport"]
 ROW_FIELDS = ["scenario", "transport", "cases", "ok", "skipped", "observer_sni", "ech", "inner_sni_with_keys",
               "dns_names", "names", "leaked", "handshake_ms", "client_hello_bytes", "verdict"]
 QUERY_FIELDS = ["time", "transport", "qname", "qtype"]
+# grid.json of `echlab run --adversary` (lab.GridResult, schema 1).
+GRID_FIELDS = ["rows", "columns", "cells", "deviations"]
+GRID_ROW_FIELDS = ["name", "client", "dns"]
+GRID_CELL_FIELDS = ["row", "column", "outcome", "duration_ns", "as_expected"]
+
+# Outcomes of a grid cell (lab/grid.go), in the order the notebooks list them;
+# the control column (no adversary) and the GREASE client kind.
+GRID_OUTCOMES = ["ech", "ech-retried", "clear", "grease", "failed"]
+GRID_CONTROL = "none"
+GRID_GREASE_CLIENT = "echlab-grease"
+# Where the adversary can see the true name in the clear: in the SNI, in a Do53 query.
+GRID_LEAKS = ["sni", "dns"]
+GRID_FILES = ["grid.json", "grid/grid.json"]
 
 # Integer columns of a flow (absent means "not seen", kept as <NA>).
 FLOW_INTS = ["id", "ech_config_id", "ech_kdf", "ech_aead", "ech_enc_len", "ech_payload_len",
@@ -291,6 +305,99 @@ def load_queries(data=None) -> pd.DataFrame | None:
         if col in df:
             df[col] = pd.to_numeric(df[col]).astype("Int64")
     return df
+
+
+def grid_file(data=None) -> Path | None:
+    """Return <data>/grid.json, else <data>/grid/grid.json, else None."""
+    for name in GRID_FILES:
+        if (p := data_dir(data) / name).is_file():
+            return p
+    return None
+
+
+@dataclass
+class Grid:
+    """An adversary grid (grid.json of `echlab run --adversary`).
+
+    rows: one per client row (name, client, dns, about), in the run's order.
+    columns: the adversary columns' specs in order; "none" is the control.
+    cells: one per row × column: row, column, client, dns, outcome,
+    error_class and error ("" when none), duration_ns, duration_s, leaks
+    (list, "sni" first), leak_text ("sni+dns", "" when nothing leaked),
+    expected (list), why, as_expected, counts (dict), saw.
+    """
+
+    path: Path
+    out_dir: str
+    rows: pd.DataFrame
+    columns: list[str]
+    cells: pd.DataFrame
+    deviations: int
+
+
+def load_grid(data=None) -> Grid:
+    """Load grid.json (or grid/grid.json) of the data folder into a Grid."""
+    path = grid_file(data)
+    if path is None:
+        raise SchemaError(f"echlab_data: no {' or '.join(GRID_FILES)} in {data_dir(data)} "
+                          f"(make one with `echlab run --adversary all --out DIR`)")
+    where = path.relative_to(data_dir(data)).as_posix()
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except json.JSONDecodeError as e:
+        raise SchemaError(f"echlab_data: {where}: not JSON: {e}") from None
+    _check(doc, ["schema", "grid"], where)
+    if doc["schema"] != 1:
+        raise SchemaError(f"echlab_data: {where}: schema {doc['schema']}, this loader reads schema 1")
+    g = doc["grid"]
+    _check(g, GRID_FIELDS, f"{where} grid")
+    rows = g["rows"] or []
+    for i, r in enumerate(rows):
+        _check(r, GRID_ROW_FIELDS, f"{where} row {i + 1}")
+    names = [r["name"] for r in rows]
+    columns = g["columns"] or []
+    if not names or not columns:
+        raise SchemaError(f"echlab_data: {where}: the grid has no rows or no columns")
+    if not all(isinstance(c, str) for c in columns):
+        raise SchemaError(f"echlab_data: {where}: columns: want a list of policy specs (strings)")
+    by_name = {r["name"]: r for r in rows}
+    out, seen = [], set()
+    for i, c in enumerate(g["cells"] or []):
+        at = f"{where} cell {i + 1}"
+        _check(c, GRID_CELL_FIELDS, at)
+        if c["row"] not in by_name:
+            raise SchemaError(f"echlab_data: {at}: row {c['row']!r} is not one of the grid's rows")
+        if c["column"] not in columns:
+            raise SchemaError(f"echlab_data: {at}: column {c['column']!r} is not one of the grid's columns")
+        if c["outcome"] not in GRID_OUTCOMES:
+            raise SchemaError(f"echlab_data: {at}: outcome {c['outcome']!r} is not one of {', '.join(GRID_OUTCOMES)}")
+        if isinstance(c["duration_ns"], bool) or not isinstance(c["duration_ns"], int) or c["duration_ns"] < 0:
+            raise SchemaError(f"echlab_data: {at}: duration_ns {c['duration_ns']!r} is not a count of nanoseconds")
+        if not isinstance(c["as_expected"], bool):
+            raise SchemaError(f"echlab_data: {at}: as_expected {c['as_expected']!r} is not true or false")
+        if not isinstance(c.get("leaks") or [], list):
+            raise SchemaError(f"echlab_data: {at}: leaks {c['leaks']!r} is not a list")
+        if (c["row"], c["column"]) in seen:
+            raise SchemaError(f"echlab_data: {at}: a second cell for {c['row']} × {c['column']}")
+        seen.add((c["row"], c["column"]))
+        leaks = list(c.get("leaks") or [])
+        leaks.sort(key=lambda l: (GRID_LEAKS.index(l) if l in GRID_LEAKS else len(GRID_LEAKS), l))
+        row = by_name[c["row"]]
+        out.append({
+            "row": c["row"], "column": c["column"], "client": row["client"], "dns": row["dns"],
+            "outcome": c["outcome"], "error_class": c.get("error_class") or "", "error": c.get("error") or "",
+            "duration_ns": int(c["duration_ns"]), "duration_s": float(c["duration_ns"]) / 1e9,
+            "leaks": leaks, "leak_text": "+".join(leaks), "expected": list(c.get("expected") or []),
+            "why": c.get("why") or "", "as_expected": bool(c["as_expected"]), "counts": dict(c.get("counts") or {}),
+            "saw": c.get("saw") or "",
+        })
+    if not out:
+        raise SchemaError(f"echlab_data: {where} has no cells")
+    rows_df = pd.DataFrame([{"name": r["name"], "client": r["client"], "dns": r["dns"], "about": r.get("about", "")}
+                            for r in rows])
+    return Grid(path=path, out_dir=g.get("out_dir", ""), rows=rows_df, columns=list(columns),
+                cells=pd.DataFrame(out), deviations=int(g["deviations"]))
 
 
 def load_manifest(data=None) -> dict:

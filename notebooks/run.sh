@@ -7,6 +7,9 @@
 #   ECHLAB_DATA=out bash notebooks/run.sh
 #
 # DATA_DIR: the first argument, else $ECHLAB_DATA, else notebooks/sample.
+#           A notebook that draws the adversary grid (it calls load_grid) is
+#           skipped, with a "skip" line, when DATA_DIR has neither grid.json
+#           nor grid/grid.json (a scenario run without `--adversary`).
 # OUT_DIR:  the second argument, else $ECHLAB_OUT, else DATA_DIR itself
 #           (executed notebooks in DATA_DIR/notebooks, PNGs in DATA_DIR/plots);
 #           for the shipped sample the default is a temporary folder, so the
@@ -52,6 +55,10 @@ failed=()
 start=$SECONDS
 for nb in "$here"/[0-9]*.ipynb; do
 	name=$(basename "$nb")
+	if grep -q 'load_grid(' "$nb" && [[ ! -f $data/grid.json && ! -f $data/grid/grid.json ]]; then
+		echo "skip  $name: no grid.json or grid/grid.json in $data (make one with echlab run --adversary)"
+		continue
+	fi
 	t0=$SECONDS
 	if jupyter nbconvert --to notebook --execute \
 		--ExecutePreprocessor.kernel_name=python3 \
