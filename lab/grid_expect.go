@@ -14,7 +14,9 @@ const (
 	whyCollateral         = "collateral damage: a GREASE ClientHello carries the same extension, which is the point of GREASE " +
 		"(RFC 9849 §6.2, §10.10.4 \"Do not stick out\")"
 	whyHidden = "the true name is only inside the encrypted ClientHelloInner: an SNI rule cannot see it (RFC 9849 §10.1)"
-	whyQUIC   = "QUIC Initials are not matched by this policy: only TLS over TCP is"
+	whyQUIC   = "; over QUIC the adversary reads the ClientHello from the Initials (their keys derive from the client's " +
+		"DCID, RFC 9001 §5.2) and black-holes the flow (no RST to forge): the client times out, and echlab's HTTP/3 " +
+		"client does not fall back to TCP"
 )
 
 // expected returns the outcomes the RFCs have a compliant client of the
@@ -55,45 +57,43 @@ func expectOne(row GridRow, p adversary.Policy) (want []string, why string, touc
 	ech := row.Client != GridClientGREASE // has a config from DNS
 	tcp := row.Client != GridClientH3
 	do53 := row.DNS == DNSDo53
+	noFallback := whyNoFallback
+	if !tcp {
+		noFallback += whyQUIC
+	}
 	switch kind {
 	case "block-sni":
 		switch {
-		case !tcp:
-			return quicUntouched(row)
 		case nameMatches(arg(0), SecretName) && ech:
 			return []string{GridECH}, whyHidden, true
 		case nameMatches(arg(0), SecretName):
 			return []string{GridFailed}, whyGREASEHidesNothing, true
 		case nameMatches(arg(0), PublicName) && ech:
-			return []string{GridFailed}, whyNoFallback, true
+			return []string{GridFailed}, noFallback, true
 		case nameMatches(arg(0), PublicName):
 			return []string{GridGREASE}, "GREASE's SNI is the true name, not the public name: the rule lets it through", true
 		}
 	case "block-ech", "rst-after-hello":
 		switch {
-		case !tcp:
-			return quicUntouched(row)
 		case ech:
-			return []string{GridFailed}, whyNoFallback, true
+			return []string{GridFailed}, noFallback, true
 		default:
 			return []string{GridFailed}, whyCollateral, true
 		}
 	case "block-ech-public":
 		switch {
-		case !tcp || !nameMatches(arg(0), PublicName):
+		case !nameMatches(arg(0), PublicName):
 			return nil, "", false
 		case ech:
-			return []string{GridFailed}, whyNoFallback, true
+			return []string{GridFailed}, noFallback, true
 		default:
 			return []string{GridGREASE}, "GREASE's SNI is the true name, not the public name: the rule lets it through", true
 		}
 	case "block-ech-size":
 		switch {
-		case !tcp:
-			return quicUntouched(row)
 		case ech:
 			return []string{GridECH, GridFailed}, "real ECH is blocked unless its payload length is one the censor takes for GREASE; " +
-				"if blocked, " + whyNoFallback, true
+				"if blocked, " + noFallback, true
 		default:
 			return []string{GridGREASE, GridFailed}, "a GREASE payload as long as real ECH (RFC 9849 §6.2) is blocked with it: " +
 				"collateral damage whenever its length is not on the censor's list", true
@@ -140,12 +140,6 @@ func expectOne(row GridRow, p adversary.Policy) (want []string, why string, touc
 		return []string{GridFailed}, "QUIC black-holed: echlab's HTTP/3 client does not fall back to TCP (a browser would)", true
 	}
 	return nil, "", false
-}
-
-// quicUntouched is a TLS-over-TCP policy's (non-)effect on the QUIC row.
-func quicUntouched(row GridRow) ([]string, string, bool) {
-	want, _ := control(row)
-	return want, whyQUIC, true
 }
 
 // nameMatches reports whether a policy's NAME (exact or "*.suffix")

@@ -107,16 +107,23 @@ func TestGridCensor(t *testing.T) {
 	// block-sni on the secret name: only GREASE carries it.
 	wantCell(t, g, "echlab-grease/do53", "block-sni "+SecretName+" rst", GridFailed, "")
 	wantCell(t, g, "echlab/doh", "block-sni "+SecretName+" rst", GridECH, "")
-	// block-ech: every ECH ClientHello over TCP, GREASE as collateral;
-	// the fallback client does not fall back on a reset (a network
-	// failure is not a rejection).
-	for _, row := range []string{"echlab/do53", "echlab-fallback/doh", "crypto-tls/doh", "echlab-grease/do53"} {
+	// block-ech: every ECH ClientHello, over TCP and QUIC, GREASE as
+	// collateral; the fallback client does not fall back on a reset (a
+	// network failure is not a rejection). Over QUIC the reset is a black
+	// hole: the HTTP/3 client times out.
+	for _, row := range []string{"echlab/do53", "echlab-fallback/doh", "crypto-tls/doh", "echlab-grease/do53", "echlab-h3/doh"} {
 		c := wantCell(t, g, row, "block-ech rst", GridFailed, "")
 		if c.Counts["block-ech rst"] == 0 || !strings.Contains(c.Saw, "rst") {
 			t.Errorf("%s × block-ech: the adversary's log does not show its reset: counts %v, saw %q", row, c.Counts, c.Saw)
 		}
 	}
-	wantCell(t, g, "echlab-h3/doh", "block-ech rst", GridECH, "")
+	h3 := wantCell(t, g, "echlab-h3/doh", "block-ech rst", GridFailed, "timeout")
+	if !strings.Contains(h3.Saw, "black hole") || !strings.Contains(h3.Saw, "SNI "+PublicName) {
+		t.Errorf("echlab-h3/doh × block-ech: the adversary's log does not show the QUIC ClientHello it black-holed: %q", h3.Saw)
+	}
+	wantCell(t, g, "echlab-h3/doh", "rst-after-hello", GridFailed, "timeout")
+	wantCell(t, g, "echlab-h3/doh", "block-ech-public "+PublicName+" rst", GridFailed, "timeout")
+	wantCell(t, g, "echlab-h3/doh", "block-sni "+SecretName+" rst", GridECH, "")
 	// block-ech-size: crypto/tls's real ECH payload is not one of
 	// BoringSSL's GREASE lengths, echlab's GREASE payload is.
 	wantCell(t, g, "echlab/doh", "block-ech-size rst", GridFailed, "")
@@ -177,15 +184,17 @@ func TestGridCensor(t *testing.T) {
 }
 
 // TestGridDropHoldsUntilTimeout: a dropped ClientHello is a black hole:
-// the client gives up on its handshake timeout, not on a reset, and the
-// QUIC row loses to drop-udp the same way.
+// the client gives up on its handshake timeout, not on a reset; the QUIC
+// row loses to block-ech (its ClientHello read from the Initials) and to
+// drop-udp the same way.
 func TestGridDropHoldsUntilTimeout(t *testing.T) {
 	g := runTestGrid(t, []string{"echlab/doh", "echlab-h3/doh"}, "block-ech", "drop-udp")
-	c := wantCell(t, g, "echlab/doh", "block-ech", GridFailed, "timeout")
-	if c.Duration < gridHandshakeTimeout {
-		t.Errorf("gave up after %v, before its %v handshake timeout", c.Duration, gridHandshakeTimeout)
+	for _, row := range []string{"echlab/doh", "echlab-h3/doh"} {
+		c := wantCell(t, g, row, "block-ech", GridFailed, "timeout")
+		if c.Duration < gridHandshakeTimeout {
+			t.Errorf("%s gave up after %v, before its %v handshake timeout", row, c.Duration, gridHandshakeTimeout)
+		}
 	}
-	wantCell(t, g, "echlab-h3/doh", "block-ech", GridECH, "")
 	wantCell(t, g, "echlab-h3/doh", "drop-udp", GridFailed, "")
 	wantCell(t, g, "echlab/doh", "drop-udp", GridECH, "")
 	for _, c := range g.Cells {

@@ -16,6 +16,9 @@ type Adversary struct {
 	policies []Policy
 	names    []string // policies[i].String(), computed once
 
+	now       func() time.Time // time.Now; tests move it
+	quicFlows quicTable        // QUIC client flows (quic.go)
+
 	mu        sync.Mutex
 	decisions []Decision
 	counts    map[string]int
@@ -27,7 +30,7 @@ var _ capture.Filter = (*Adversary)(nil)
 // New returns an Adversary applying policies (nil: the control column,
 // which passes everything but still records what it sees).
 func New(policies []Policy) *Adversary {
-	a := &Adversary{policies: slices.Clone(policies), counts: map[string]int{}}
+	a := &Adversary{policies: slices.Clone(policies), counts: map[string]int{}, now: time.Now}
 	for _, p := range a.policies {
 		a.names = append(a.names, p.String())
 	}
@@ -42,6 +45,14 @@ func (a *Adversary) Policies() []Policy { return slices.Clone(a.policies) }
 // call is logged as one Decision, and the ClientHello's SNI as a Sighting.
 func (a *Adversary) Stream(f capture.Flow, first []byte) capture.Verdict {
 	h := readHello(first)
+	v, d := a.judgeHello(f, h)
+	a.record(sightings(f, h), d)
+	return v
+}
+
+// judgeHello applies the column to a ClientHello (TLS over TCP, or from
+// QUIC Initials): the first policy that matches decides, no match passes.
+func (a *Adversary) judgeHello(f capture.Flow, h hello) (capture.Verdict, Decision) {
 	d := Decision{Flow: f, SNI: h.sni, ECH: h.ech, ECHPayloadLen: h.payloadLen, ECHConfigID: h.configID}
 	v := capture.Pass
 	for i, p := range a.policies {
@@ -51,18 +62,26 @@ func (a *Adversary) Stream(f capture.Flow, first []byte) capture.Verdict {
 		}
 	}
 	d.Action = v.String()
-	var saw []Sighting
-	if h.sni != "" {
-		saw = append(saw, Sighting{Flow: f, Kind: SawSNI, Name: canonicalName(h.sni)})
+	return v, d
+}
+
+// sightings is the ClientHello's SNI as a Sighting, if it has one.
+func sightings(f capture.Flow, h hello) []Sighting {
+	if h.sni == "" {
+		return nil
 	}
-	a.record(saw, d)
-	return v
+	return []Sighting{{Flow: f, Kind: SawSNI, Name: canonicalName(h.sni)}}
 }
 
 // Datagram decides about a UDP datagram or, on a Do53 relay, a DNS
-// message: DNS answers are rewritten by the DNS policies (see dns.go),
-// other datagrams are passed or discarded by drop-udp and block-doh.
-// Datagrams passed untouched are not logged.
+// message: DNS answers are rewritten by the DNS policies (see dns.go);
+// other datagrams are discarded by drop-udp and block-doh, and on the
+// QUIC relays (HTTP/3, DoH3, DoQ) each client flow's Initials are read
+// until its ClientHello is whole, which the ClientHello policies then
+// judge once for the flow, as Stream does for a TCP connection (see
+// quic.go). Datagrams passed untouched are not logged; a QUIC flow's
+// ClientHello is, once, and a QUIC flow's later datagrams dropped by its
+// verdict are not.
 func (a *Adversary) Datagram(f capture.Flow, toServer bool, b []byte) ([]byte, capture.Verdict) {
 	if f.Role == capture.RoleDo53 {
 		return a.dns(f, toServer, b)
@@ -76,6 +95,9 @@ func (a *Adversary) Datagram(f capture.Flow, toServer bool, b []byte) ([]byte, c
 			a.record(nil, Decision{Flow: f, Policy: a.names[i], Action: v.String(), Detail: detail})
 			return nil, v
 		}
+	}
+	if f.Proto == "udp" && quicRole(f.Role) {
+		return a.quic(f, toServer, b)
 	}
 	return b, capture.Pass
 }
@@ -117,9 +139,9 @@ func (a *Adversary) Counts() map[string]int {
 }
 
 // Seen returns what the adversary saw in the clear, in order: every SNI
-// of a TCP ClientHello and every Do53 query name, each with its Flow.
-// (QUIC Initials are not decrypted: a name sent over HTTP/3 or DoQ is not
-// here.)
+// of a ClientHello (TLS over TCP, and QUIC Initials on the HTTP/3, DoH3
+// and DoQ relays, whose keys any on-path observer derives) and every Do53
+// query name, each with its Flow.
 func (a *Adversary) Seen() []Sighting {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -37,7 +37,7 @@
 //     default every connection to the lab's DoH relay (TCP) and DoH3 relay
 //     (UDP) is reset; with an address, TCP connections and UDP datagrams
 //     to it (relay or backend address, any port unless given); with a
-//     name, TLS ClientHellos with that SNI (TCP only).
+//     name, ClientHellos with that SNI (over TCP and QUIC).
 //   - drop-udp [PORT]: UDP datagrams are discarded both ways, by default
 //     those of the lab's HTTPS services (relays whose role is https/…,
 //     wherever they listen), so HTTP/3 fails and clients fall back to TCP;
@@ -46,15 +46,36 @@
 //     client is reset when the server's first reply arrives, as censors
 //     that let the handshake start and then tear it down.
 //
+// The ClientHello policies (block-sni, block-ech, block-ech-public,
+// block-ech-size, rst-after-hello, block-doh NAME) read TLS over TCP and
+// QUIC alike. On the relays of HTTP/3 (role https/…), DoH3 and DoQ the
+// adversary follows each client flow (client and relay address) through
+// its Initial packets, whose keys any on-path observer derives from the
+// client's Destination Connection ID (RFC 9001 §5.2), until the
+// ClientHello is whole (observe.QUICHello; a post-quantum key share makes
+// it span two Initials), and judges the flow once. QUIC has no RST a
+// middlebox can simply forge, so drop and rst both black-hole a blocked
+// QUIC flow: that datagram and every later one of the flow, both ways, are
+// dropped; rst-after-hello lets the ClientHello through and drops every
+// datagram of the server. A flow is forgotten after 60 s without a
+// datagram (the table holds at most 4096; a new flow beyond that evicts
+// the one idle longest); a decided flow costs one map lookup a datagram.
+// A second QUIC connection from the same client address within that time
+// is judged as the first.
+//
 // In a column the first policy that matches a connection decides it;
 // every DNS policy rewrites the answers it applies to, in column order.
+// drop-udp and block-doh without a name act on each datagram before any
+// QUIC Initial is read.
 // Bytes the adversary cannot parse pass (a malformed ClientHello is read
 // leniently first, so that it cannot slip past a block-* policy); no
 // input makes it panic (FuzzAdversary).
 //
-// Each decision is logged (Decisions: one per TCP connection, per Do53
-// message, per rewrite and per discarded datagram; datagrams passed
-// untouched are not logged), each policy's matches counted (Counts), and
-// every name seen in the clear kept (Seen: ClientHello SNIs and Do53
-// query names; QUIC Initials are not decrypted).
+// Each decision is logged (Decisions: one per TCP connection, per QUIC
+// flow whose ClientHello was read, per Do53 message, per rewrite and per
+// datagram discarded by drop-udp or block-doh; datagrams passed untouched
+// are not logged, nor a blocked QUIC flow's later datagrams), each
+// policy's matches counted (Counts), and every name seen in the clear
+// kept (Seen: ClientHello SNIs, over TCP and QUIC, and Do53 query
+// names).
 package adversary

@@ -1,6 +1,7 @@
 package adversary
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/echlab/echlab/lab/capture"
@@ -11,13 +12,21 @@ import (
 // DefaultGrid column (and the name-, address- and size-argument forms),
 // on an HTTPS, DoH, DoH3 or Do53 relay over TCP or UDP (pick), either
 // way: nothing may panic, and a rewritten DNS answer must unpack with the
-// same id and question. A fresh Adversary per input keeps the log small.
+// same id and question. The seeds include real QUIC Initials. A fresh
+// Adversary per input keeps the log small.
 func FuzzAdversary(f *testing.F) {
 	h := newHellos(f, "secret.lab.test")
 	list := h.echList
 	for _, seed := range [][]byte{h.plain, h.ech, h.grease, h.ech[:200]} {
 		f.Add(seed, true, uint8(0x80))
 	}
+	// A quic-go client's ClientHello with ECH, its two Initial datagrams
+	// coalesced into one: HTTP/3 (pick 0) and DoH3 (pick 2) over UDP.
+	q := newQUICHellos(f)
+	coalesced := append(bytes.Clone(q.ech[0]), q.ech[1]...)
+	f.Add(coalesced, true, uint8(0))
+	f.Add(coalesced, true, uint8(2))
+	f.Add(q.plain[0], true, uint8(0))
 	https := reply(query(svcName, dns.TypeHTTPS), []dns.RR{httpsRR(list)}, rr(f, "public.lab.test. 60 IN A 127.0.0.1"))
 	a := reply(query("secret.lab.test.", dns.TypeA), []dns.RR{rr(f, "secret.lab.test. 60 IN A 127.0.0.1")})
 	for _, m := range []*dns.Msg{https, a} {

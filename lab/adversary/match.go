@@ -19,7 +19,8 @@ const (
 )
 
 // stream reports whether p acts on a TCP connection whose first bytes
-// read as h, with the verdict and a detail for the log.
+// read as h, or a QUIC flow whose Initials carried h, with the verdict and
+// a detail for the log.
 func (p Policy) stream(f capture.Flow, h hello) (capture.Verdict, string, bool) {
 	switch p.Kind {
 	case BlockSNI:

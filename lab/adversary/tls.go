@@ -6,8 +6,8 @@ import (
 )
 
 // hello is what a censor's DPI reads from the first bytes of a TCP
-// connection: the ClientHello's visible SNI and its outer
-// encrypted_client_hello extension.
+// connection or a QUIC flow's Initials: the ClientHello's visible SNI and
+// its outer encrypted_client_hello extension.
 type hello struct {
 	ok         bool   // the first bytes held a whole ClientHello
 	sni        string // first host_name of server_name; "" without
@@ -26,7 +26,17 @@ func readHello(first []byte) hello {
 		return hello{}
 	}
 	msg, _, err := ech.HandshakeFromRecords(first)
-	if err != nil || len(msg) < 4 || msg[0] != 1 {
+	if err != nil {
+		return hello{}
+	}
+	return helloFromMessage(msg)
+}
+
+// helloFromMessage reads a ClientHello handshake message (its 4-byte
+// header included), as TLS records carry it or QUIC's CRYPTO frames: with
+// ech.ParseClientHello, else leniently.
+func helloFromMessage(msg []byte) hello {
+	if len(msg) < 4 || msg[0] != 1 {
 		return hello{}
 	}
 	if ch, err := ech.ParseClientHello(msg); err == nil {
