@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/lab/adversary"
 	"github.com/echlab/echlab/lab/capture"
+	"github.com/echlab/echlab/lab/intercept"
 )
 
 func init() {
@@ -19,13 +21,18 @@ type observeFlags struct {
 	iface, out, ports, ready, until, archive string
 	keys                                     listFlag
 	poll                                     time.Duration
+	onPath                                   onPathFlags
 }
 
 func runObserve(args []string) error {
 	fs := newFlags("observe", "", "Capture the packets of --iface (a packet socket: root or CAP_NET_RAW) into a pcapng\n"+
 		"file until SIGINT or SIGTERM, or until the --until file appears. With --keys and --archive it\n"+
 		"also keeps every ECH key the key set folders held during the capture (they rotate and\n"+
-		"drop old keys), so that 'echlab compare --keys ARCHIVE' can open every ECH flow.")
+		"drop old keys), so that 'echlab compare --keys ARCHIVE' can open every ECH flow.\n"+
+		"With --adversary it also acts on the traffic of its network namespace (CAP_NET_ADMIN): nftables\n"+
+		"rules send the connections and datagrams to the --intercept destinations through relays that\n"+
+		"apply the policies; their decisions go to --adversary-log, the client's leg to --client-capture.\n"+
+		"The rules are removed on exit. See lab/docker/README.md.")
 	f := &observeFlags{}
 	fs.StringVar(&f.iface, "iface", "eth0", "interface to capture on")
 	fs.StringVar(&f.out, "out", "capture.pcapng", "pcapng file to write")
@@ -35,6 +42,7 @@ func runObserve(args []string) error {
 	fs.Var(&f.keys, "keys", "ECH key set folder to archive (repeatable)")
 	fs.StringVar(&f.archive, "archive", "", "key set folder (0700, keys 0600) receiving every key seen in --keys")
 	fs.DurationVar(&f.poll, "poll", 500*time.Millisecond, "how often --keys and --until are checked")
+	f.onPath.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -50,10 +58,14 @@ func runObserve(args []string) error {
 		}
 		ports = append(ports, n)
 	}
-	return f.run(ports)
+	pols, targets, err := f.onPath.parse()
+	if err != nil {
+		return err
+	}
+	return f.run(ports, pols, targets)
 }
 
-func (f *observeFlags) run(ports []int) error {
+func (f *observeFlags) run(ports []int, pols []adversary.Policy, targets []intercept.Target) error {
 	// Catch SIGINT/SIGTERM before announcing the capture, so that a signal
 	// sent as soon as the line (or the --ready file) appears still stops
 	// the capture cleanly and flushes it.
@@ -69,9 +81,15 @@ func (f *observeFlags) run(ports []int) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "echlab observe: capturing on %s into %s\n", f.iface, f.out)
+	var op *onPath
+	if pols != nil {
+		if op, err = f.onPath.start(pols, targets); err != nil {
+			return errors.Join(err, stop())
+		}
+	}
 	if f.ready != "" {
 		if err := os.WriteFile(f.ready, []byte(f.iface+"\n"), 0o644); err != nil {
-			return errors.Join(err, stop())
+			return errors.Join(err, op.stop(), stop())
 		}
 	}
 	arch := &keyArchive{dir: f.archive, seen: map[string]bool{}, set: &ech.KeySet{}}
@@ -82,6 +100,9 @@ func (f *observeFlags) run(ports []int) error {
 		if e := arch.add(f.keys); e != nil {
 			archErr = e
 		}
+		if e := op.flush(); e != nil {
+			fmt.Fprintln(os.Stderr, "echlab observe: warning: adversary log:", e)
+		}
 		select {
 		case <-ctx.Done():
 			done = true
@@ -91,7 +112,7 @@ func (f *observeFlags) run(ports []int) error {
 			}
 		}
 	}
-	err = errors.Join(stop(), out.Sync())
+	err = errors.Join(op.stop(), stop(), out.Sync())
 	if e := arch.add(f.keys); e != nil {
 		archErr = e
 	}

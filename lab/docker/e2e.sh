@@ -188,4 +188,51 @@ check "fault: the fail-closed record names the DNS failure" \
 dct 60 start resolver >/dev/null 2>&1 || bad "docker start resolver"
 check "fault: resolver back; ECH accepted again over all five DNS transports" \
 	play 150 --out /out/fault-up --ready-timeout 60s --scenarios ech-shared
+
+# --- the adversary: the observer on the client's path (ADVERSARY=) --------
+# The observer is started again with ADVERSARY set and its /out in a
+# subfolder (the run's capture stays): nftables rules in the client's
+# namespace send its traffic through the adversary's relays.
+adversary_up() { # adversary_up SPEC SUBFOLDER: recreate the observer; wait until it is on the path
+	mkdir -p "$OUT/$2"
+	ECHLAB_OUT=$OUT/$2 ADVERSARY=$1 dct 90 up -d --no-deps observer >/dev/null 2>&1 &&
+		timeout 30 bash -c 'until [ -s "$0/observer.ready" ]; do sleep 0.5; done' "$OUT/$2"
+}
+adversary_down() { # adversary_down SUBFOLDER: stop the observer (SIGTERM); it says it removed its rules
+	dct 30 stop -t 5 observer >/dev/null 2>&1 && dct 30 logs --no-color observer >"$OUT/$1/observer.log" 2>&1 &&
+		grep -q "interception removed" "$OUT/$1/observer.log"
+}
+fetch() { # fetch SUBFOLDER/NAME.json echlab-client-args...: one fetch from the client container
+	local name=$1; shift
+	dct 60 exec -T client /echlab client --json --ca /lab/pki/ca.crt --timeout 15s "$@" https://secret.lab.test/api/conn >"$OUT/$name"
+}
+doh=https://10.203.1.53/dns-query do53=udp://10.203.1.53:53
+A=$OUT/adversary S=$OUT/adversary-strip
+fails_closed() { ! fetch "$1" "${@:3}" && jq -e "(.fallback == false) and ((.status // 0) == 0) and $2" "$OUT/$1" >/dev/null; }
+fetch_ok() { fetch "$1" "${@:3}" && jq -e "$2" "$OUT/$1" >/dev/null; }
+t0=$(date +%s)
+check "adversary: observer restarted with ADVERSARY='block-ech rst', on the client's path" adversary_up 'block-ech rst' adversary
+check "adversary block-ech rst: the ECH fetch fails closed: a reset in the TLS handshake (exit status, no fallback, no response)" \
+	fails_closed adversary/ech.json '.error_class == "tls-handshake" and (.error | test("reset"))' --dns "$doh"
+check "adversary block-ech rst: a fetch without ECH (baseline server) still succeeds" \
+	fetch_ok adversary/plain.json '.status == 200' --mode baseline --dns "$doh" --connect-to 10.203.1.13:443
+check "adversary block-ech rst: observer stopped, interception removed (its log)" adversary_down adversary
+check "adversary log: the ECH ClientHello to the shared server (SNI public.lab.test, ECH) was reset by 'block-ech rst'" \
+	jqc '[.[] | select(.action == "rst" and .policy == "block-ech rst" and .sni == "public.lab.test" and .ech == true and .flow.backend == "10.203.1.10:443")] | length > 0' "$A/adversary.jsonl"
+check "adversary log: the ClientHello without ECH (SNI secret.lab.test) to the baseline server passed" \
+	jqc '[.[] | select(.action == "pass" and .sni == "secret.lab.test" and (.ech // false) == false and .flow.backend == "10.203.1.13:443")] | length > 0' "$A/adversary.jsonl"
+"$BIN" compare "$A/capture-client.pcapng" --json "$A/flows.jsonl" >"$A/compare.txt" 2>&1 || bad "echlab compare on the client-leg capture"
+check "adversary capture (client's leg, lo): the reset ClientHello is there, SNI public.lab.test with an ECH extension" \
+	jqc '[.[] | select(.sni == "public.lab.test" and .client_hello_len > 0 and (.ech // "none") != "none")] | length > 0' "$A/flows.jsonl"
+check "adversary: observer restarted with ADVERSARY=strip-ech" adversary_up strip-ech adversary-strip
+check "adversary strip-ech: ECH with Do53 discovery fails closed with a DNS-class error" \
+	fails_closed adversary-strip/do53.json '.error_class == "dns"' --dns "$do53"
+check "adversary strip-ech: ECH with DoH discovery still accepted" \
+	fetch_ok adversary-strip/doh.json '.ech == "accepted" and .outer_sni == "public.lab.test"' --dns "$doh"
+check "adversary strip-ech: observer stopped, interception removed (its log)" adversary_down adversary-strip
+check "adversary log: strip-ech rewrote the Do53 HTTPS answer of secret.lab.test" \
+	jqc '[.[] | select(.action == "rewrite" and .policy == "strip-ech" and ((.qname // "") | ascii_downcase | rtrimstr(".")) == "secret.lab.test")] | length > 0' "$S/adversary.jsonl"
+check "adversary: rules gone with the observer: ECH with Do53 discovery accepted again" \
+	fetch_ok adversary-strip/after.json '.ech == "accepted"' --dns "$do53"
+check "adversary: the two runs took $(($(date +%s) - t0)) s (bounded)" test $(($(date +%s) - t0)) -lt 150
 exit 0
