@@ -1,8 +1,10 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/echlab/echlab/lab/interop"
@@ -30,7 +32,11 @@ func runInterop(args []string) error {
 	out := fs.String("out", "interop-out", "output directory")
 	bs := fs.String("browsers", "chromium,firefox", "comma-separated browsers")
 	cs := fs.String("cases", "ech,grease,retry,h3", "comma-separated cases")
-	timeout := fs.Duration("timeout", 60*time.Second, "bound of one browser run")
+	timeout := fs.Duration("timeout", 60*time.Second, "bound of one browser run (with --adversary: 20s unless set)")
+	adv := fs.String("adversary", "", "run the browser grid instead: each --grid-rows row loads the ech case against each\n"+
+		"comma-separated column of policies (\"none\" first; \"default\": "+strings.Join(interop.DefaultGridColumns, ", ")+");\n"+
+		"writes "+interop.GridJSON+" and "+interop.GridMD)
+	rows := fs.String("grid-rows", strings.Join(interop.GridRowNames(), ","), "with --adversary: comma-separated browser rows")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -38,14 +44,35 @@ func runInterop(args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	if !interop.InNetns() && interop.Isolated() != nil {
+	if !interop.InNetns() && (interop.Isolated() != nil || *adv != "") {
 		return interop.Reexec(os.Args[1:])
 	}
 	if err := interop.Isolate(); err != nil {
 		return err
 	}
+	if *adv != "" {
+		return runBrowserGrid(fs, *out, *adv, splitList(*rows), *timeout)
+	}
 	rep, err := interop.Run(interop.Config{Dir: *out, Browsers: splitList(*bs), Cases: splitList(*cs),
 		Timeout: *timeout, Progress: os.Stderr})
+	if rep != nil {
+		rep.Table(os.Stdout) //nolint:errcheck // stdout
+	}
+	return err
+}
+
+// runBrowserGrid runs the browser grid (interop.RunGrid) in the namespace
+// and prints its table; "default" is the default columns.
+func runBrowserGrid(fs *flag.FlagSet, out, columns string, rows []string, timeout time.Duration) error {
+	if columns == "default" {
+		columns = ""
+	}
+	timeoutSet := false
+	fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+	if !timeoutSet {
+		timeout = 0
+	}
+	rep, err := interop.RunGrid(interop.GridConfig{Dir: out, Columns: columns, Rows: rows, Timeout: timeout, Progress: os.Stderr})
 	if rep != nil {
 		rep.Table(os.Stdout) //nolint:errcheck // stdout
 	}

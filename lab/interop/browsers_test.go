@@ -23,17 +23,7 @@ func TestBrowsers(t *testing.T) {
 		browsersInNetns(t)
 		return
 	}
-	ci := os.Getenv("CI") == "true"
-	if os.Getenv("ECHLAB_INTEROP") == "" && !ci {
-		t.Skip("set ECHLAB_INTEROP=1 (as root) to run real browsers")
-	}
-	if os.Geteuid() != 0 {
-		if ci {
-			t.Fatal("the browser suite needs root for its network namespace")
-		}
-		t.Skip("the browser suite needs root for its network namespace")
-	}
-	installBrowsers(t)
+	needBrowserSuite(t)
 	if os.Getenv("ECHLAB_INTEROP_OUT") == "" {
 		dir, err := os.MkdirTemp("", "echlab-interop-")
 		if err != nil {
@@ -45,6 +35,24 @@ func TestBrowsers(t *testing.T) {
 	if err := Reexec([]string{"-test.run=^TestBrowsers$", "-test.v", "-test.timeout=9m"}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// needBrowserSuite skips (or, under CI=true, fails) unless the browser
+// suite can run: ECHLAB_INTEROP=1 or CI=true, and root; it installs the
+// browsers if missing.
+func needBrowserSuite(t *testing.T) {
+	t.Helper()
+	ci := os.Getenv("CI") == "true"
+	if os.Getenv("ECHLAB_INTEROP") == "" && !ci {
+		t.Skip("set ECHLAB_INTEROP=1 (as root) to run real browsers")
+	}
+	if os.Geteuid() != 0 {
+		if ci {
+			t.Fatal("the browser suite needs root for its network namespace")
+		}
+		t.Skip("the browser suite needs root for its network namespace")
+	}
+	installBrowsers(t)
 }
 
 // installBrowsers installs the browsers and certutil with apt-get when

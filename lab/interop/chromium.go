@@ -25,6 +25,19 @@ var chromiumFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--n
 // NetLog and its TLS secrets (KeylogFile, --ssl-key-log-file), whose
 // client randoms join the capture's flows to the case.
 func chromiumSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
+	return chromiumDNSSetup("secure")(l, c, dir)
+}
+
+// chromiumDNSSetup is chromiumSetup with the secure DNS mode mode:
+// "secure" (DoH only) or "automatic" (DoH, and the system resolver when
+// DoH fails).
+func chromiumDNSSetup(mode string) func(l *Lab, c Case, dir string) ([]string, []string, error) {
+	return func(l *Lab, c Case, dir string) ([]string, []string, error) {
+		return chromiumSetupMode(l, c, dir, mode)
+	}
+}
+
+func chromiumSetupMode(l *Lab, c Case, dir, mode string) ([]string, []string, error) {
 	home := filepath.Join(dir, "home")
 	if err := trustCA(filepath.Join(home, ".pki", "nssdb"), l.CAFile); err != nil {
 		return nil, nil, err
@@ -34,7 +47,7 @@ func chromiumSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 		return nil, nil, fmt.Errorf("interop: %w", err)
 	}
 	state := map[string]any{
-		"dns_over_https": map[string]any{"mode": "secure", "templates": l.DoHURL},
+		"dns_over_https": map[string]any{"mode": mode, "templates": l.DoHURL},
 		"ssl":            map[string]any{"ech_enabled": true},
 	}
 	b, _ := json.MarshalIndent(state, "", "  ")

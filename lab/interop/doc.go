@@ -19,6 +19,15 @@
 // those flows; each result carries that Observed view, and a case passes
 // only when the capture agrees with the server.
 //
+// RunGrid (echlab interop browsers --adversary) is issue 16's browser
+// grid: the lab with lab/adversary's relays in front of the server, the
+// DoH resolver and a Do53 resolver (which the namespace's resolv.conf
+// points at, see UseResolvConf), and each browser configuration (GridRows:
+// DoH only, or DoH with the system resolver as fallback) loading the ech
+// case against each policy column; each cell says ECH, the name in the
+// clear, or failed with the browser's own error, where the adversary saw
+// the name, and what RFC 9849 expects (grid-browsers.json, .md).
+//
 // Browsers must never reach the machine's own resolver, so Run refuses to
 // start a browser unless the process is in a network namespace that has
 // only a loopback interface; Reexec starts the current program in a fresh

@@ -62,6 +62,19 @@ const KeylogFile = "sslkeylog.txt"
 // (bounded by timeout(1): headless --screenshot waits forever for a page
 // that never loads).
 func firefoxSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
+	return firefoxSetupMode(l, c, dir, 3, "TRR:4,nsHostResolver:4,nsHttp:3")
+}
+
+// firefoxTRRSetup is firefoxSetup with network.trr.mode mode: 3 (DoH
+// only) or 2 (DoH first, the system resolver when it fails), and nsHttp
+// logged at level 4, where the transactions' close reasons are.
+func firefoxTRRSetup(mode int) func(l *Lab, c Case, dir string) ([]string, []string, error) {
+	return func(l *Lab, c Case, dir string) ([]string, []string, error) {
+		return firefoxSetupMode(l, c, dir, mode, "TRR:4,nsHostResolver:4,nsHttp:4")
+	}
+}
+
+func firefoxSetupMode(l *Lab, c Case, dir string, mode int, mozLog string) ([]string, []string, error) {
 	profile := filepath.Join(dir, "profile")
 	if err := trustCA(profile, l.CAFile); err != nil {
 		return nil, nil, err
@@ -71,6 +84,7 @@ func firefoxSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 	for k, v := range firefoxPrefs {
 		prefs[k] = v
 	}
+	prefs["network.trr.mode"] = mode
 	for k, v := range prefs {
 		if s, ok := v.(string); ok {
 			v = fmt.Sprintf("%q", s)
@@ -90,7 +104,6 @@ func firefoxSetup(l *Lab, c Case, dir string) ([]string, []string, error) {
 	}
 	args := []string{"--headless", "--no-remote", "--profile", profile,
 		"--screenshot", filepath.Join(dir, "screenshot.png"), l.URL(c.Host)}
-	mozLog := "TRR:4,nsHostResolver:4,nsHttp:3"
 	if v := os.Getenv("ECHLAB_INTEROP_MOZ_LOG"); v != "" {
 		mozLog = v
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,5 +55,38 @@ func TestIsolatedSeesInterfaces(t *testing.T) {
 	}
 	if err := Isolated(); external != errors.Is(err, ErrNotIsolated) {
 		t.Errorf("Isolated() = %v with a non-loopback interface: %v", err, external)
+	}
+}
+
+// TestUseResolvConf: in the namespace Reexec made, UseResolvConf points
+// /etc/resolv.conf at the lab for this process (and what it starts), and
+// the machine's /etc/resolv.conf is the same afterwards: the bind mount
+// stayed in the child's mount namespace.
+func TestUseResolvConf(t *testing.T) {
+	if !InNetns() {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root for a network and mount namespace")
+		}
+		before, err := os.ReadFile("/etc/resolv.conf")
+		if err != nil {
+			t.Skip("no /etc/resolv.conf")
+		}
+		if err := Reexec([]string{"-test.run=^TestUseResolvConf$"}); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := os.ReadFile("/etc/resolv.conf"); string(after) != string(before) {
+			t.Fatalf("the machine's /etc/resolv.conf changed:\n%s", after)
+		}
+		return
+	}
+	if err := UseResolvConf(t.TempDir(), "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "nameserver 127.0.0.1\n") || strings.Count(string(b), "nameserver") != 1 {
+		t.Fatalf("/etc/resolv.conf in the namespace:\n%s", b)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/pki"
+	"github.com/echlab/echlab/lab/capture"
 	"github.com/echlab/echlab/resolver"
 	"github.com/echlab/echlab/server"
 )
@@ -32,25 +33,33 @@ var zoneTemplate []byte
 // Lab is the running lab: one ECH server (TCP and QUIC on one port) and a
 // DoH resolver, both on loopback, sharing a lab CA.
 type Lab struct {
-	Dir       string         // output directory of the run
-	CAFile    string         // the lab CA certificate (PEM)
-	DoHURL    string         // https://127.0.0.1:PORT/dns-query
-	Port      int            // the ECH server's port (TCP and UDP)
-	DoHPort   int            // the resolver's DoH port (TCP)
-	StaleID   uint8          // config id published for StaleName, no longer held
-	CurrentID uint8          // config id the server holds now
-	Log       *ConnLog       // the server's connection records
-	Queries   *QueryLog      // the resolver's query records
-	server    *server.Server // the ECH server
-	resolver  *resolver.Running
+	Dir       string    // output directory of the run
+	CAFile    string    // the lab CA certificate (PEM)
+	DoHURL    string    // https://127.0.0.1:PORT/dns-query
+	Port      int       // the ECH server's port (TCP and UDP)
+	DoHPort   int       // the resolver's DoH port (TCP)
+	StaleID   uint8     // config id published for StaleName, no longer held
+	CurrentID uint8     // config id the server holds now
+	Log       *ConnLog  // the server's connection records
+	Queries   *QueryLog // the resolver's query records
+	// Do53UDP and Do53TCP are the resolver's plain DNS as the browsers
+	// reach it: the relays' addresses ("" without a front).
+	Do53UDP, Do53TCP string
+	server           *server.Server // the ECH server
+	resolver         *resolver.Running
+	front            *capture.Observer // the adversary's relays, or nil
 }
 
 // StartLab starts the lab in dir: it makes the CA and a key set, starts the
 // ECH server, proves with a Go client that the first key works, rotates it
 // away (keeping a copy that DNS publishes for StaleName), and starts the
 // resolver with DoH.
-func StartLab(dir string) (*Lab, error) {
-	l := &Lab{Dir: dir}
+func StartLab(dir string) (*Lab, error) { return startLab(dir, nil) }
+
+// startLab is StartLab; with front, the browsers reach the server and
+// the resolver only through front's relays (see frontServer).
+func startLab(dir string, front *capture.Observer) (*Lab, error) {
+	l := &Lab{Dir: dir, front: front}
 	ok := false
 	defer func() {
 		if !ok {
@@ -70,7 +79,13 @@ func StartLab(dir string) (*Lab, error) {
 	if err := l.rotate(ca, ks); err != nil {
 		return nil, err
 	}
+	if err := l.frontServer(); err != nil {
+		return nil, err
+	}
 	if err := l.startResolver(pkiDir); err != nil {
+		return nil, err
+	}
+	if err := l.frontResolver(); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -167,7 +182,7 @@ func (l *Lab) startResolver(pkiDir string) error {
 			{Name: StaleName, KeySet: "stale", Port: port, ALPN: []string{"h2"}},
 			{Name: H3Name, KeySet: "current", Port: port, ALPN: []string{"h3", "h2"}},
 		},
-		Listen: resolver.Listen{DoH: "127.0.0.1:0"},
+		Listen: l.listen(),
 		TLS:    resolver.TLSFiles{CADir: pkiDir},
 	}
 	qf, err := os.OpenFile(filepath.Join(l.Dir, "queries.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
