@@ -25,6 +25,7 @@ func runRun(args []string) error {
 		"With --adversary, the observer acts: each client row ("+lab.GridRowNames()+")\n"+
 		"connects once against each column of policies, and grid.md says per cell: connected with ECH, in the\n"+
 		"clear (fail-open), GREASE, or failed closed; where the true name leaked; what RFC 9849/9848 expect.\n"+
+		"--scenarios censor is the same as --adversary all.\n"+
 		"Policies: block-sni NAME [drop|rst], block-ech [drop|rst], block-ech-public NAME [drop|rst],\n"+
 		"block-ech-size [SIZES] [drop|rst], rst-after-hello, strip-ech, drop-https-rr, poison NAME ADDR,\n"+
 		"block-doh [ADDR|NAME] [drop|rst], drop-udp [PORT]. Example:\n"+
@@ -48,6 +49,13 @@ func runRun(args []string) error {
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return errUsage
+	}
+	if slices.ContainsFunc(splitList(*scen), func(n string) bool { return strings.EqualFold(n, "censor") }) {
+		// The censor family is the adversary grid with every policy.
+		if len(splitList(*scen)) > 1 || *adv != "" {
+			return usageError("run", "--scenarios censor runs the adversary grid (--adversary all): name it alone")
+		}
+		*adv = "all"
 	}
 	if *adv != "" {
 		return runGrid(*adv, *gridRows, *out, *keys, *pkiDir, *quiet)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/echlab/echlab/lab"
 )
 
 // TestRunCommand runs a small matrix of the embedded lab end to end and
@@ -125,5 +127,35 @@ func TestRunAdversaryBadFlags(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q, want 2 and %q", tc.args, r.code, r.stderr, tc.want)
 		}
+	}
+}
+
+// TestRunCensorFamily: --scenarios censor is the adversary grid with every
+// policy column (here for one client row), and cannot be mixed.
+func TestRunCensorFamily(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	r := runCLI(t, dir, 2*time.Minute, "run", "--scenarios", "censor", "--grid-rows", "echlab/doh", "--out", out, "--quiet")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "grid.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Grid struct {
+			Columns []string `json:"columns"`
+		} `json:"grid"`
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + len(lab.GridColumns); len(g.Grid.Columns) != want {
+		t.Errorf("%d columns %v, want the control and every default column (%d)", len(g.Grid.Columns), g.Grid.Columns, want)
+	}
+	r = runCLI(t, dir, time.Minute, "run", "--scenarios", "censor,baseline", "--out", out, "--quiet")
+	if r.code != 2 || !strings.Contains(r.stderr, "--scenarios censor runs the adversary grid") {
+		t.Errorf("censor mixed with a scenario: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
