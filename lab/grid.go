@@ -165,7 +165,9 @@ func (g *gridFilter) Datagram(f capture.Flow, toServer bool, b []byte) ([]byte, 
 // RunGrid starts the embedded lab with an adversary in the observer's
 // place (the recording relays, which now act as well as watch), runs each
 // client row against each policy column, one cell at a time, and writes
-// grid.json, grid.md, adversary.jsonl and the capture to cfg.OutDir.
+// grid.json, grid.md, adversary.jsonl and the capture to cfg.OutDir, then
+// what echlab compare --adversary-log reads from them: flows.jsonl,
+// flows.csv and compare.md.
 func RunGrid(ctx context.Context, cfg GridConfig) (*GridResult, error) {
 	cfg, err := cfg.populate()
 	if err != nil {
@@ -229,6 +231,10 @@ func RunGrid(ctx context.Context, cfg GridConfig) (*GridResult, error) {
 	stopErr := errors.Join(s.close(), capt.stop(), advLog.Close(), out.close())
 	if err := writeGrid(cfg.OutDir, res); err != nil {
 		return res, err
+	}
+	if stopErr == nil {
+		prog.Phase("comparing the capture with the adversary's decisions")
+		stopErr = compareGrid(cfg.OutDir, s)
 	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()

@@ -268,6 +268,12 @@ func compareRun(dir string, keys ech.KeyList, esni []*ech.ESNIKeySet) (*observe.
 			return nil, err
 		}
 	}
+	return compareDir(dir, opts)
+}
+
+// compareDir runs Compare on the capture in dir with opts and the keylog
+// found there.
+func compareDir(dir string, opts observe.CompareOptions) (*observe.Report, error) {
 	if f, err := os.Open(filepath.Join(dir, FileKeylog)); err == nil {
 		kl, err := observe.ParseKeylog(f)
 		f.Close()

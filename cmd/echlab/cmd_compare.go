@@ -17,6 +17,7 @@ func init() {
 
 type compareFlags struct {
 	keylog, jsonOut, csvOut, mdOut, scenarioMap string
+	adversaryLog                                string
 	keys, esniKeys                              listFlag
 	wide                                        bool // every column of the tables
 	stream                                      bool // write flows as they finish (see streamFlows)
@@ -50,6 +51,10 @@ func newCompareFlags() (*flag.FlagSet, *compareFlags) {
 	fs.BoolVar(&c.wide, "wide", false, "print every column of the tables (addresses, ECH parameters, JA4; wider than 120 columns)")
 	fs.StringVar(&c.scenarioMap, "scenario-map", "", "JSON lines of {scenario, client_randoms, dns_ids, proto, client_port, server_port, start, end}\n"+
 		"labelling flows, most exact key first (echlab run writes one: scenarios.jsonl)")
+	fs.StringVar(&c.adversaryLog, "adversary-log", "", "an on-path adversary's decision log (adversary.jsonl of echlab run --adversary or\n"+
+		"echlab observe --adversary): mark each flow with what the adversary did to it (adversary_action, _policy,\n"+
+		"_column in --json and --csv) and add what it did per policy, the flows it blocked or rewrote, and the\n"+
+		"decisions that matched no flow")
 	return fs, c
 }
 
@@ -253,6 +258,16 @@ func (c *compareFlags) options() (observe.CompareOptions, error) {
 		}
 		defer f.Close()
 		if opts.Scenarios, err = observe.ReadScenarioMap(f); err != nil {
+			return opts, err
+		}
+	}
+	if c.adversaryLog != "" {
+		f, err := os.Open(c.adversaryLog)
+		if err != nil {
+			return opts, err
+		}
+		defer f.Close()
+		if opts.Adversary, err = observe.ReadAdversaryLog(f, c.adversaryLog); err != nil {
 			return opts, err
 		}
 	}

@@ -135,7 +135,8 @@ func runGrid(spec, rows, out, keys, pkiDir string, quiet bool) error {
 	if res != nil {
 		fmt.Println()
 		lab.WriteGridText(os.Stdout, res) //nolint:errcheck // stdout
-		fmt.Printf("\nGrid: %s (and %s, %s)\n", filepath.Join(out, lab.FileGridMD), lab.FileGridJSON, lab.FileAdversary)
+		fmt.Printf("\nGrid: %s (and %s, %s; the flows with the adversary's actions in %s)\n",
+			filepath.Join(out, lab.FileGridMD), lab.FileGridJSON, lab.FileAdversary, lab.FileCompareMD)
 	}
 	return err
 }

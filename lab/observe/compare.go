@@ -34,6 +34,12 @@ type CompareOptions struct {
 	// ESNIKeys decrypt the server name of legacy ESNI ClientHellos
 	// (extension 0xffce) whose record_digest they match.
 	ESNIKeys []*ech.ESNIKeySet
+	// Adversary is an on-path adversary's decision log (see
+	// ReadAdversaryLog): each decision is joined to the flow it acted on,
+	// by the client's address, port and protocol, the SNI or DNS question
+	// and the time, and marks it (Flow.FlowAdversary); Report.Adversary
+	// sums up what the adversary did.
+	Adversary *AdversaryLog
 
 	// OnFlow, when set, streams the flows: each is passed to OnFlow as
 	// soon as later packets cannot change it (a TCP connection closed on
@@ -70,6 +76,8 @@ type Report struct {
 	// UnlistedWarnings counts the warnings of the flows that Flows does not
 	// keep (streaming).
 	UnlistedWarnings int `json:"unlisted_warnings,omitempty"`
+	// Adversary is what the adversary did, with CompareOptions.Adversary.
+	Adversary *AdversarySummary `json:"adversary,omitempty"`
 }
 
 // flowCount is TotalFlows, or len(Flows) for a Report built without it.
@@ -95,7 +103,7 @@ func keyOf(p *capture.Packet) connKey {
 // conn gathers the packets of one connection until the capture ends, or,
 // for TCP, until both directions are complete (see finish).
 type conn struct {
-	first          time.Time
+	first, last    time.Time
 	done           *Flow // the finished connection's flow (nil for UDP that is neither DNS nor QUIC)
 	finished       bool  // later packets are ignored; halves are dropped
 	proto          uint8
@@ -121,7 +129,7 @@ type conn struct {
 func Compare(r io.Reader, opts CompareOptions) (*Report, error) {
 	open := opts.opener()
 	rep := &Report{}
-	b := &flowBuilder{opts: &opts, rep: rep}
+	b := &flowBuilder{opts: &opts, rep: rep, adv: newAdvJoin(opts.Adversary)}
 	t := &connTable{conns: map[connKey]*conn{}, open: open, built: b.built}
 	if opts.OnFlow != nil {
 		t.emit = b.stream
@@ -170,6 +178,7 @@ func Compare(r io.Reader, opts CompareOptions) (*Report, error) {
 		rep.Warnings = append(rep.Warnings, w)
 	}
 	rep.Summary = b.sum.result()
+	rep.Adversary = b.adv.result()
 	return rep, nil
 }
 
@@ -180,7 +189,8 @@ type flowBuilder struct {
 	n         int // flows numbered
 	nBuilt    int
 	sum       summarizer
-	windowIDs []int // flows joined to their scenario by a time window only
+	windowIDs []int    // flows joined to their scenario by a time window only
+	adv       *advJoin // nil without CompareOptions.Adversary
 }
 
 func (b *flowBuilder) built() {
@@ -196,6 +206,7 @@ func (b *flowBuilder) label(f *Flow) {
 	f.openESNI(b.opts.ESNIKeys)
 	f.Keylog = b.opts.Keylog[f.ClientRandom] || (f.innerRandom != nil && b.opts.Keylog[hex.EncodeToString(f.innerRandom)])
 	f.Scenario, f.ScenarioBy = joinScenario(f, b.opts.Scenarios)
+	b.adv.join(f)
 }
 
 // number gives f the next ID and adds it to the summary.
@@ -203,6 +214,9 @@ func (b *flowBuilder) number(f *Flow) {
 	b.n++
 	f.ID = b.n
 	b.sum.add(f)
+	if b.adv != nil {
+		b.adv.sum.add(f)
+	}
 	if f.ScenarioBy == JoinTimeWindow {
 		b.windowIDs = append(b.windowIDs, f.ID)
 	}
@@ -393,6 +407,9 @@ func (c *conn) hasData() bool {
 func (c *conn) add(p *capture.Packet) {
 	if c.finished {
 		return
+	}
+	if p.TS.After(c.last) {
+		c.last = p.TS
 	}
 	switch p.Proto {
 	case 6:

@@ -5,6 +5,8 @@
 // per connection (SNI, ALPN, the ECH or ESNI extension's outer fields, a
 // JA4 fingerprint, the server's choices) and, given ECH keys or a keylog,
 // what ECH hid. ReadScenarioMap's rules join each flow to the scenario that
-// made it. Report writers turn the result into a terminal table, JSON
-// lines, CSV or Markdown with a privacy summary per scenario.
+// made it; ReadAdversaryLog's decisions of an on-path adversary
+// (lab/adversary's log, read here without importing it) mark the flows
+// they acted on. Report writers turn the result into a terminal table,
+// JSON lines, CSV or Markdown with a privacy summary per scenario.
 package observe

@@ -80,9 +80,11 @@ type Flow struct {
 
 	Warnings []string `json:"warnings,omitempty"`
 
-	FlowESNI // legacy ESNI (esni.go)
+	FlowESNI      // legacy ESNI (esni.go)
+	FlowAdversary // what an on-path adversary did (adversary_join.go)
 
 	innerRandom []byte
+	end         time.Time // the last packet's time
 }
 
 func (f *Flow) warn(format string, args ...any) {
@@ -214,7 +216,7 @@ func flowService(transport string, port uint16, alpn []string) string {
 // flow builds the observer's view of a connection, or nil for UDP traffic
 // that is neither DNS nor QUIC.
 func (c *conn) flow(open opener) *Flow {
-	f := &Flow{Start: c.first}
+	f := &Flow{Start: c.first, end: c.last}
 	switch {
 	case c.proto == 17 && c.quic != nil:
 		f.Transport = TransportQUIC

@@ -49,6 +49,7 @@ func (c *FlowCSV) Write(f *Flow) error {
 		intOrEmpty(f.ClientHelloLen), intOrEmpty(f.RecordLen), f.JA4, strconv.FormatBool(f.Keylog),
 		dnsSummary(f.DNS), strings.Join(f.Warnings, "; "))
 	c.row = append(c.row, csvESNI(f)...)
+	c.row = append(c.row, f.AdversaryAction, f.AdversaryPolicy, f.AdversaryColumn, f.AdversaryRow, f.AdversaryDetail)
 	if err := c.cw.Write(c.row); err != nil {
 		return fmt.Errorf("lab: writing CSV: %w", err)
 	}

@@ -145,7 +145,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 var csvHeader = append([]string{"id", "scenario", "start", "client", "server", "transport", "service", "sni", "alpn",
 	"ech", "ech_config_id", "ech_kdf", "ech_aead", "ech_enc_len", "ech_payload_len", "inner_sni", "inner_alpn",
 	"ech_accepted", "ech_inner_in_clear", "hrr", "server_version", "server_cipher", "server_group", "client_hello_len", "record_len",
-	"ja4", "keylog", "dns", "warnings"}, csvESNIHeader...)
+	"ja4", "keylog", "dns", "warnings"}, append(csvESNIHeader, csvAdversaryHeader...)...)
 
 // WriteCSV writes a header and one row per flow.
 func WriteCSV(w io.Writer, r *Report) error {
@@ -228,6 +228,7 @@ func WriteMarkdownLevel(w io.Writer, r *Report, level int) error {
 			fmt.Fprintf(&b, "- **%s**\n", MarkdownCell(note))
 		}
 	}
+	writeAdversaryMarkdown(&b, r, h2)
 	if len(r.Warnings) > 0 || anyFlowWarnings(r) {
 		b.WriteString("\n" + h2 + " Warnings\n\n")
 		for _, s := range r.Warnings {

@@ -33,6 +33,9 @@ func (o TableOptions) WriteTable(w io.Writer, r *Report) error {
 			fmt.Fprintln(w, l)
 		}
 	}
+	if err := o.writeAdversary(w, r); err != nil {
+		return err
+	}
 	if !o.Wide {
 		fmt.Fprintln(w)
 		for _, l := range Pack(compareLegend, o.FitWidth()) {
