@@ -73,7 +73,16 @@ type KeyWatcher struct {
 
 	checkMu sync.Mutex                  // one Check reloads at a time
 	seen    atomic.Pointer[os.FileInfo] // the manifest as of the last good Check
+	// reloadMu makes each Reload's load and replace one step: without it
+	// a poll that read the folder just before a rotation could replace
+	// the live set after a Check that had already loaded the rotated
+	// one, putting the older set back while Check's stat says it is
+	// current (a config DNS publishes then rejected until the next poll).
+	reloadMu sync.Mutex
 }
+
+// loadKeySet reads a key-set directory (a test delays it).
+var loadKeySet = ech.LoadKeySet
 
 // WatchKeys validates cfg and follows cfg.Dir until Close. The first poll
 // always reloads, so a rotation between the caller's own load and the
@@ -103,7 +112,8 @@ func (w *KeyWatcher) poll() error {
 }
 
 // Reload reads the directory now and replaces the live set with it,
-// leaving out keys whose grace has ended. A set that does not load or has
+// leaving out keys whose grace has ended. Reloads run one at a time, so
+// a set read earlier never replaces one read later. A set that does not load or has
 // no published key (nothing to send as retry configs) is refused with an
 // error wrapping ErrKeyReload, and the live set stays as it was.
 func (w *KeyWatcher) Reload() (ech.KeySetDiff, error) {
@@ -111,7 +121,9 @@ func (w *KeyWatcher) Reload() (ech.KeySetDiff, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 	}
-	loaded, err := ech.LoadKeySet(w.cfg.Dir)
+	w.reloadMu.Lock()
+	defer w.reloadMu.Unlock()
+	loaded, err := loadKeySet(w.cfg.Dir)
 	if err != nil {
 		return ech.KeySetDiff{}, fmt.Errorf("%w from %s: %w", ErrKeyReload, w.cfg.Dir, err)
 	}

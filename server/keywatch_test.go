@@ -346,3 +346,63 @@ func TestKeyWatcherCheckIsCheapWhenUnchanged(t *testing.T) {
 		t.Fatalf("after a rotation: %d keys, %d reloads; want 2 keys after 1 reload", got, reloads)
 	}
 }
+
+// TestKeyWatcherPollNeverPutsBackAnOlderSet: a poll that read the folder
+// just before an outside rotation, and a handshake's Check that loaded the
+// rotated folder meanwhile, must leave the rotated set live. Before
+// reloads were serialised the poll's older set landed last, and Check
+// (whose stat already matched the new manifest) did not reload again: the
+// config the resolver published was rejected until the next poll (the
+// soak's "rejected although it was current").
+func TestKeyWatcherPollNeverPutsBackAnOlderSet(t *testing.T) {
+	dir, _ := newKeyDir(t)
+	ks, err := ech.LoadKeySet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := WatchKeys(KeyWatchConfig{Keys: ks, Dir: dir, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+
+	loaded, release := make(chan struct{}), make(chan struct{})
+	first := true
+	loadKeySet = func(d string) (*ech.KeySet, error) {
+		s, err := ech.LoadKeySet(d)
+		if first {
+			first = false
+			close(loaded)
+			<-release // the poll is descheduled between its load and its replace
+		}
+		return s, err
+	}
+	t.Cleanup(func() { loadKeySet = ech.LoadKeySet })
+
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		w.Reload() //nolint:errcheck // the poll path
+	}()
+	<-loaded
+	next, _ := rotateOutside(t, dir, 0)
+	checkDone := make(chan struct{})
+	go func() {
+		defer close(checkDone)
+		w.Check() // a handshake right after the rotation
+	}()
+	select {
+	case <-checkDone: // the old code: Check finished while the poll still held its older set
+	case <-time.After(300 * time.Millisecond): // the fixed code: Check waits for the poll
+	}
+	close(release)
+	<-pollDone
+	<-checkDone
+	live, err := ks.ConfigList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(live, next) {
+		t.Fatalf("after the poll and the Check, the live list is %x…, want the rotated %x…", live[:12], next[:12])
+	}
+}
