@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/echlab/echlab/lab/conformance"
+	"github.com/echlab/echlab/lab/interop"
 )
 
 func init() {
@@ -17,11 +20,15 @@ func runConformance(args []string) error {
 		"server variant behind a relay that logs every ClientHello), run each client against it, and grade\n"+
 		"each cell pass, fail or n.a. against the case's RFC 9849 / RFC 9848 / RFC 9460 expectation.\n"+
 		"Writes the table to stdout and conformance.json and conformance.md (with the evidence) to --out.\n\n"+
-		"Clients: echlab (echlab's client, fail-closed), go (a plain crypto/tls program), all.\n"+
+		"Clients: echlab (echlab's client, fail-closed), go (a plain crypto/tls program), chromium and\n"+
+		"firefox (headless Chromium and Firefox ESR: as root, re-run in a loopback-only network namespace,\n"+
+		"their profiles, NetLog and MOZ_LOG kept under --out/run/browsers), browsers (both), all (all four).\n"+
 		"Cases: "+conformance.CaseNames())
-	client := fs.String("client", "all", "echlab, go or all")
+	client := fs.String("client", "echlab,go", "comma-separated clients: echlab, go, chromium, firefox; browsers; all")
 	cases := fs.String("case", "", "comma-separated cases (default all)")
 	out := fs.String("out", "conformance", "output folder")
+	origin := fs.Bool("origin-target", false, "also run each case whose records use the default TargetName with TargetName\n"+
+		"secret.lab.test (NAME"+conformance.OriginTargetSuffix+"): the browsers use no record whose TargetName is another name")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -29,22 +36,31 @@ func runConformance(args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	var clients []conformance.Client
-	switch *client {
-	case "all":
-		clients = conformance.Clients()
-	case string(conformance.ClientEchlab), string(conformance.ClientGo):
-		clients = []conformance.Client{conformance.Client(*client)}
-	default:
-		return usageError("conformance", "--client %q: want echlab, go or all (browser columns are not built yet)", *client)
+	clients, err := conformanceClients(*client)
+	if err != nil {
+		return err
 	}
 	selected, err := conformance.SelectCases(splitList(*cases))
 	if err != nil {
 		return usageError("conformance", "%v", err)
 	}
+	if *origin {
+		selected = append(selected, conformance.OriginTarget(selected)...)
+	}
+	o := conformance.Options{Cases: selected, Clients: clients}
+	if slices.ContainsFunc(clients, conformance.Client.IsBrowser) {
+		if !interop.InNetns() {
+			return interop.Reexec(os.Args[1:])
+		}
+		if err := interop.Isolate(); err != nil {
+			return err
+		}
+		o.Dir = filepath.Join(*out, "run")
+		o.Progress = func(cr conformance.CaseResult) { fmt.Fprintln(os.Stderr, "conformance:", cr.Line()) }
+	}
 	ctx, release := signalContext("conformance")
 	defer release()
-	rep, err := conformance.Run(ctx, conformance.Options{Cases: selected, Clients: clients})
+	rep, err := conformance.Run(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -57,4 +73,33 @@ func runConformance(args []string) error {
 	}
 	fmt.Printf("\nEvidence: %s, %s in %s\n", conformance.MarkdownFile, conformance.JSONFile, *out)
 	return nil
+}
+
+// conformanceClients parses --client: a comma-separated list of client
+// names, "browsers" (chromium, firefox) and "all" (every client).
+func conformanceClients(list string) ([]conformance.Client, error) {
+	var out []conformance.Client
+	add := func(cs ...conformance.Client) {
+		for _, c := range cs {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	for _, name := range splitList(list) {
+		switch c := conformance.Client(name); {
+		case name == "all":
+			add(conformance.KnownClients()...)
+		case name == "browsers":
+			add(conformance.BrowserClients()...)
+		case slices.Contains(conformance.KnownClients(), c):
+			add(c)
+		default:
+			return nil, usageError("conformance", "--client %q: want echlab, go or all (or a comma-separated list of echlab, go, chromium, firefox, browsers)", list)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usageError("conformance", "--client %q: want echlab, go or all", list)
+	}
+	return out, nil
 }

@@ -45,6 +45,11 @@ type target struct {
 	dnsURL string         // the resolver URL for the case's transport
 	port   int            // the relay's port: the URL's and the HTTPS owner's
 	roots  *x509.CertPool // the lab CA
+	// For the browsers (browser_client.go).
+	caFile         string        // the lab CA certificate (PEM)
+	do53           string        // the resolver's Do53 address (UDP and TCP) in a Do53 case, else ""
+	browserDir     string        // where each browser run gets its folder
+	browserTimeout time.Duration // bound of one page load
 }
 
 // run runs c once and fills what the client reported into ev.
@@ -60,6 +65,8 @@ func (c Client) run(ctx context.Context, t target, ev *Evidence) {
 		runEchlab(ctx, stub, t, ev)
 	case ClientGo:
 		runGo(ctx, stub, t, ev)
+	case ClientChromium, ClientFirefox:
+		runBrowser(ctx, c, t, ev)
 	default:
 		ev.Error, ev.ErrorClass = fmt.Sprintf("conformance: unknown client %q", c), string(client.ClassConfig)
 	}

@@ -131,6 +131,8 @@ type Evidence struct {
 	ErrorClass  string  `json:"error_class,omitempty"`
 	Error       string  `json:"error,omitempty"`
 	Outcome     Outcome `json:"outcome"`
+	// Browser is what a browser client's run did (browser_client.go).
+	Browser *BrowserRun `json:"browser,omitempty"`
 }
 
 // outcome derives the end state from what the client reported and what

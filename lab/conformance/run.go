@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/echlab/echlab/internal/pki"
 	"github.com/echlab/echlab/lab/capture"
 	"github.com/echlab/echlab/resolver"
 )
@@ -24,7 +25,8 @@ type Options struct {
 	Dir     string
 	Cases   []Case   // nil means Catalogue()
 	Clients []Client // nil means Clients()
-	// CellTimeout bounds one client in one case; 0 means 20 s.
+	// CellTimeout bounds one client in one case; 0 means 20 s. A browser
+	// page load is bounded by it, and its cell by it plus browserGrace.
 	CellTimeout time.Duration
 	// Progress, when set, is called after each case.
 	Progress func(CaseResult)
@@ -38,8 +40,8 @@ func (o *Options) populate() error {
 		o.Clients = Clients()
 	}
 	for _, c := range o.Clients {
-		if !slices.Contains(Clients(), c) {
-			return fmt.Errorf("conformance: unknown client %q (known: %v)", c, Clients())
+		if !slices.Contains(KnownClients(), c) {
+			return fmt.Errorf("conformance: unknown client %q (known: %v)", c, KnownClients())
 		}
 	}
 	if o.CellTimeout <= 0 {
@@ -94,12 +96,19 @@ func RunCase(ctx context.Context, env *Env, envDir string, c Case, clients []Cli
 		return cr, fmt.Errorf("conformance: case %s: %w", c.Name, err)
 	}
 	defer srv.close()
+	srv.target.browserDir = filepath.Join(filepath.Dir(envDir), "browsers", c.Name)
+	srv.target.browserTimeout = cellTimeout
 	for _, cl := range clients {
-		cctx, cancel := context.WithTimeout(ctx, cellTimeout)
+		limit := cellTimeout
+		if cl.IsBrowser() {
+			limit += browserGrace
+		}
+		cctx, cancel := context.WithTimeout(ctx, limit)
 		ev := Evidence{}
 		cl.run(cctx, srv.target, &ev)
 		cancel()
 		ev.Hellos, ev.Queries = srv.hellos.take(), srv.queries.take()
+		ev.browserReport()
 		ev.Outcome = ev.outcome()
 		cr.Cells = append(cr.Cells, grade(c, cl, ev))
 	}
@@ -138,7 +147,7 @@ func startCase(env *Env, envDir string, c Case) (*caseServer, error) {
 	}
 	_, p, _ := net.SplitHostPort(relay)
 	port, _ := strconv.Atoi(p)
-	s.target = target{port: port, roots: env.CA.Pool()}
+	s.target = target{port: port, roots: env.CA.Pool(), caFile: filepath.Join(envDir, pki.CACertFile)}
 	if err := s.startResolver(env, envDir, c); err != nil {
 		s.close()
 		return nil, err
@@ -183,6 +192,7 @@ func (s *caseServer) startResolver(env *Env, envDir string, c Case) error {
 	switch c.DNS.transport() {
 	case DNSDo53:
 		s.target.dnsURL = "udp://" + r.Addr("udp").String()
+		s.target.do53 = r.Addr("udp").String()
 	default:
 		s.target.dnsURL = "https://" + r.Addr("doh").String() + resolver.DoHPath
 	}
