@@ -32,13 +32,8 @@ type Do53Front struct {
 // StartDo53Front listens on addr (UDP and TCP, e.g. "127.0.0.1:53") and
 // forwards UDP queries to udpRelay and TCP connections to tcpRelay.
 func StartDo53Front(addr, udpRelay, tcpRelay string) (*Do53Front, error) {
-	pc, err := net.ListenPacket("udp", addr)
+	pc, ln, err := listenPair(addr)
 	if err != nil {
-		return nil, fmt.Errorf("interop: Do53 front: %w", err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
 		return nil, fmt.Errorf("interop: Do53 front: %w", err)
 	}
 	f := &Do53Front{pc: pc, ln: ln, udp: udpRelay, tcp: tcpRelay, open: map[net.Conn]struct{}{}}
@@ -143,4 +138,32 @@ func (f *Do53Front) Close() error {
 		return nil
 	}
 	return err
+}
+
+// listenPair opens a UDP socket and a TCP listener on the same address.
+// With port 0 the UDP port the kernel picks may be taken for TCP, so a
+// free pair is looked for (20 tries).
+func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	tries := 1
+	if port == "0" {
+		tries = 20
+	}
+	for i := 0; ; i++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if i+1 >= tries {
+			return nil, nil, err
+		}
+	}
 }
