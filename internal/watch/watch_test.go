@@ -41,9 +41,16 @@ func startWatched(t *testing.T, first string, fails func(string) bool) *watched 
 	return w
 }
 
+// write replaces the file whole, by rename, as ech.SaveKeySet replaces
+// its manifest: an in-place os.WriteFile could be caught truncated by a
+// tick, and the reload would see an empty file.
 func (w *watched) write(t *testing.T, s string) {
 	t.Helper()
-	if err := os.WriteFile(w.path, []byte(s), 0o644); err != nil {
+	tmp := w.path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, w.path); err != nil {
 		t.Fatal(err)
 	}
 }
