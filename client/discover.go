@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,8 +61,8 @@ func HTTPSOwner(host string, port int) string {
 }
 
 // Discover looks up the HTTPS record of host:port through ex, follows
-// AliasMode records (at most MaxAliasChain), picks the ServiceMode record
-// of lowest priority, and looks up the addresses of its target through ex
+// AliasMode records (at most MaxAliasChain), picks the compatible
+// ServiceMode record of lowest priority (see compatible), and looks up the addresses of its target through ex
 // (falling back to the address hints). A name without an HTTPS record is
 // not an error: Found is false and Target is host. The address lookup is
 // skipped when lookupAddrs is false.
@@ -104,8 +105,8 @@ func (d *Discovery) findService(ctx context.Context, ex Exchanger, host string) 
 	}
 }
 
-// pickHTTPS returns the ServiceMode record of lowest priority (first among
-// equals), or else the first AliasMode record.
+// pickHTTPS returns the compatible ServiceMode record of lowest priority
+// (first among equals), or else the first AliasMode record.
 func pickHTTPS(rrs []dns.RR) (svc, alias *dns.HTTPS) {
 	for _, rr := range rrs {
 		h, ok := rr.(*dns.HTTPS)
@@ -117,11 +118,35 @@ func pickHTTPS(rrs []dns.RR) (svc, alias *dns.HTTPS) {
 			if alias == nil {
 				alias = h
 			}
+		case !compatible(h):
+			continue
 		case svc == nil || h.Priority < svc.Priority:
 			svc = h
 		}
 	}
 	return svc, alias
+}
+
+// usedKeys are the SvcParamKeys useService implements.
+var usedKeys = []dns.SVCBKey{dns.SVCB_ALPN, dns.SVCB_PORT, dns.SVCB_IPV4HINT, dns.SVCB_ECHCONFIG, dns.SVCB_IPV6HINT}
+
+// compatible says whether a ServiceMode record lists in "mandatory" only
+// keys the client implements. RFC 9460 §8: "A ServiceMode RR is considered
+// "compatible" by a client if the client recognizes all the mandatory
+// keys …. Incompatible RRs are ignored."
+func compatible(h *dns.HTTPS) bool {
+	for _, kv := range h.Value {
+		m, ok := kv.(*dns.SVCBMandatory)
+		if !ok {
+			continue
+		}
+		for _, k := range m.Code {
+			if !slices.Contains(usedKeys, k) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // useService takes the target, port, alpn, ech and hints of a ServiceMode

@@ -98,3 +98,30 @@ func TestDiscoverNoRecord(t *testing.T) {
 		t.Fatalf("discovery %+v", d)
 	}
 }
+
+// A ServiceMode record whose mandatory lists a key the client does not
+// implement is ignored (RFC 9460 §8), with its config: the next priority
+// is used. A record listing only keys the client implements is used.
+func TestDiscoverSkipsIncompatibleMandatory(t *testing.T) {
+	_, bad := newKey(t, 2)
+	_, good := newKey(t, 1)
+	z := newZone(t,
+		echRecord("secret.lab.test.", "bad.lab.test.", 8443, bad, "h2")+` key65000="x" mandatory=ech,key65000`,
+		"secret.lab.test. 60 IN HTTPS 2 good.lab.test. alpn=h2 ech="+b64(good)+" mandatory=ech,alpn",
+		"other.lab.test. 60 IN HTTPS 1 only.lab.test. key65000=\"x\" mandatory=key65000 ech="+b64(bad))
+	ex := udpExchanger{z.startUDP(t)}
+	d, err := Discover(ctxT(t), ex, "secret.lab.test", 443, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Found || d.Priority != 2 || d.Target != "good.lab.test." || string(d.ConfigList) != string(good) {
+		t.Fatalf("discovery %+v, want the priority-2 record", d)
+	}
+	d, err = Discover(ctxT(t), ex, "other.lab.test", 443, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Found || d.ConfigList != nil || d.Target != "other.lab.test." {
+		t.Fatalf("discovery %+v, want no compatible record", d)
+	}
+}

@@ -7,7 +7,8 @@
 // Exchanger — any of the resolver package's stub clients (udp, tcp, tls,
 // https, h3, quic) — at _PORT._https.NAME for ports other than 443
 // (RFC 9460 §2.3), follows AliasMode records (at most MaxAliasChain), takes
-// the ServiceMode record of lowest priority, and looks up the target's
+// the ServiceMode record of lowest priority among those whose "mandatory"
+// keys it implements (RFC 9460 §8: others are ignored), and looks up the target's
 // A/AAAA through the same resolver (the address hints when there are none).
 // The system resolver is never used. A config list may also be given
 // (Options.ConfigList, LoadConfigList).

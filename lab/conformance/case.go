@@ -85,6 +85,13 @@ type HTTPSRecord struct {
 	Edit ListEdit
 	// MandatoryECH adds mandatory=ech (RFC 9460 §8).
 	MandatoryECH bool
+	// UnknownMandatory adds the SvcParam key65000="x", a key no client
+	// knows, and lists it in mandatory (RFC 9460 §8: a client that does
+	// not recognize a mandatory key ignores the record).
+	UnknownMandatory bool
+	// SVCB publishes the record as a generic SVCB record (type 64)
+	// instead of HTTPS (type 65), with the same RDATA.
+	SVCB bool
 }
 
 // ConfigKind names one ECHConfig the suite can publish (see dns_records.go
@@ -133,6 +140,9 @@ type Expect struct {
 	// MaxHTTPSQueries, when not zero, bounds the HTTPS queries the client
 	// sends (alias loops).
 	MaxHTTPSQueries int
+	// NoSVCBQueries requires that the client sends no SVCB (type 64)
+	// query: an https origin is looked up with HTTPS records only.
+	NoSVCBQueries bool
 }
 
 // Every case is also checked for one rule derived from its DNS records: a
@@ -211,7 +221,7 @@ func (r *HTTPSRecord) validate() error {
 	if r.Edit != EditNone && len(r.ECH) == 0 {
 		return fmt.Errorf("list edit %q without configs", r.Edit)
 	}
-	if r.Priority == 0 && (len(r.ECH) > 0 || r.MandatoryECH) {
+	if r.Priority == 0 && (len(r.ECH) > 0 || r.MandatoryECH || r.UnknownMandatory) {
 		return errors.New("an AliasMode record (priority 0) carries no SvcParams")
 	}
 	if r.MandatoryECH && len(r.ECH) == 0 {

@@ -30,6 +30,7 @@ func TestBadCases(t *testing.T) {
 		{"unknown config kind", func(c *Case) { c.DNS = only("shiny") }, `unknown config kind "shiny"`},
 		{"edit without configs", func(c *Case) { c.DNS.Records = []HTTPSRecord{{Priority: 1, Edit: EditTruncated}} }, "without configs"},
 		{"alias with params", func(c *Case) { c.DNS.Records = []HTTPSRecord{{ECH: []ConfigKind{ConfigGood}}} }, "AliasMode"},
+		{"alias with unknown key", func(c *Case) { c.DNS.Records = []HTTPSRecord{{Target: "x", UnknownMandatory: true}} }, "AliasMode"},
 		{"absolute name", func(c *Case) { c.DNS.Records = []HTTPSRecord{{Priority: 1, Target: "x.example."}} }, "relative to lab.test"},
 		{"bad transport", func(c *Case) { c.DNS.Transport = "carrier-pigeon" }, "DNS transport"},
 	}

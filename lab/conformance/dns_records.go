@@ -19,6 +19,10 @@ var kindIDs = map[ConfigKind]uint8{
 	ConfigUnknownVersion: 9, ConfigMandatoryExt: 10, ConfigPublicNameIP: 11, ConfigPublicNameInvalid: 12,
 }
 
+// unknownKey is the SvcParamKey of HTTPSRecord.UnknownMandatory: 65000,
+// unassigned in the SvcParamKeys registry, so known to no client.
+const unknownKey dns.SVCBKey = 65000
+
 // mandatoryExtType is the unknown ECHConfig extension with the mandatory
 // bit set (RFC 9849 §4.2) that ConfigMandatoryExt carries.
 const mandatoryExtType uint16 = 0xfa5a
@@ -158,9 +162,9 @@ func absName(n string, port int, def string) string {
 }
 
 // ZoneText is the lab.test zone for a case served on port: every lab name
-// at 127.0.0.1 and the case's HTTPS records in RFC 3597 generic syntax
-// (TYPE65 \# len hex), so that any bytes, malformed lists included, are
-// published exactly.
+// at 127.0.0.1 and the case's HTTPS (or SVCB) records in RFC 3597 generic
+// syntax (TYPE65 \# len hex), so that any bytes, malformed lists included,
+// are published exactly.
 func ZoneText(d DNSSpec, env *Env, port int) (string, error) {
 	var b strings.Builder
 	b.WriteString("$ORIGIN " + LabZone + "\n$TTL 60\n")
@@ -185,10 +189,22 @@ func httpsLine(r HTTPSRecord, env *Env, port int) (string, error) {
 	if r.ZeroTTL {
 		ttl = 0
 	}
-	rr := &dns.HTTPS{SVCB: dns.SVCB{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeHTTPS, Class: dns.ClassINET, Ttl: ttl},
-		Priority: r.Priority, Target: absName(r.Target, port, "public")}}
+	rrtype := dns.TypeHTTPS
+	if r.SVCB {
+		rrtype = dns.TypeSVCB
+	}
+	rr := &dns.SVCB{Hdr: dns.RR_Header{Name: owner, Rrtype: rrtype, Class: dns.ClassINET, Ttl: ttl},
+		Priority: r.Priority, Target: absName(r.Target, port, "public")}
+	var mandatory []dns.SVCBKey
 	if r.MandatoryECH {
-		rr.Value = append(rr.Value, &dns.SVCBMandatory{Code: []dns.SVCBKey{dns.SVCB_ECHCONFIG}})
+		mandatory = append(mandatory, dns.SVCB_ECHCONFIG)
+	}
+	if r.UnknownMandatory {
+		mandatory = append(mandatory, unknownKey)
+		rr.Value = append(rr.Value, &dns.SVCBLocal{KeyCode: unknownKey, Data: []byte("x")})
+	}
+	if len(mandatory) > 0 {
+		rr.Value = append(rr.Value, &dns.SVCBMandatory{Code: mandatory})
 	}
 	if len(r.ECH) > 0 {
 		list, err := configList(r, env)
@@ -200,12 +216,12 @@ func httpsLine(r HTTPSRecord, env *Env, port int) (string, error) {
 	buf := make([]byte, 4096+dns.Len(rr))
 	n, err := dns.PackRR(rr, buf, 0, nil, false)
 	if err != nil {
-		return "", fmt.Errorf("packing the HTTPS record: %w", err)
+		return "", fmt.Errorf("packing the %s record: %w", dns.TypeToString[rrtype], err)
 	}
 	hdr, err := dns.PackDomainName(owner, make([]byte, 256), 0, nil, false)
 	if err != nil {
 		return "", fmt.Errorf("packing the owner name: %w", err)
 	}
 	rdata := buf[hdr+10 : n] // the name, then type, class, TTL and rdlength
-	return fmt.Sprintf("%s %d IN TYPE65 \\# %d %s\n", owner, ttl, len(rdata), hex.EncodeToString(rdata)), nil
+	return fmt.Sprintf("%s %d IN TYPE%d \\# %d %s\n", owner, ttl, rrtype, len(rdata), hex.EncodeToString(rdata)), nil
 }

@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,22 +74,39 @@ func TestZonesPublishExactBytes(t *testing.T) {
 			t.Fatalf("%s: the resolver does not load the zone: %v", c.Name, err)
 		}
 		zp := dns.NewZoneParser(strings.NewReader(text), LabZone, c.Name)
-		var https []*dns.HTTPS
+		var https []*dns.SVCB
 		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-			if h, ok := rr.(*dns.HTTPS); ok {
+			switch h := rr.(type) {
+			case *dns.HTTPS:
+				https = append(https, &h.SVCB)
+			case *dns.SVCB:
 				https = append(https, h)
 			}
 		}
 		recs := c.DNS.records()
 		if len(https) != len(recs) {
-			t.Fatalf("%s: %d HTTPS records in the zone, want %d", c.Name, len(https), len(recs))
+			t.Fatalf("%s: %d HTTPS or SVCB records in the zone, want %d", c.Name, len(https), len(recs))
 		}
 		for i, r := range recs {
+			if want := map[bool]uint16{false: dns.TypeHTTPS, true: dns.TypeSVCB}[r.SVCB]; https[i].Hdr.Rrtype != want {
+				t.Errorf("%s record %d: type %d, want %d", c.Name, i, https[i].Hdr.Rrtype, want)
+			}
 			var got []byte
+			var mandatory []dns.SVCBKey
+			unknown := false
 			for _, kv := range https[i].Value {
-				if e, ok := kv.(*dns.SVCBECHConfig); ok {
+				switch e := kv.(type) {
+				case *dns.SVCBECHConfig:
 					got = e.ECH
+				case *dns.SVCBMandatory:
+					mandatory = e.Code
+				case *dns.SVCBLocal:
+					unknown = e.KeyCode == unknownKey && string(e.Data) == "x"
 				}
+			}
+			if slices.Contains(mandatory, dns.SVCB_ECHCONFIG) != r.MandatoryECH ||
+				slices.Contains(mandatory, unknownKey) != r.UnknownMandatory || unknown != r.UnknownMandatory {
+				t.Errorf("%s record %d: mandatory %v, key65000 %v; declared %+v", c.Name, i, mandatory, unknown, r)
 			}
 			if len(r.ECH) == 0 {
 				if got != nil {

@@ -133,6 +133,10 @@ type Evidence struct {
 	Outcome     Outcome `json:"outcome"`
 	// Browser is what a browser client's run did (browser_client.go).
 	Browser *BrowserRun `json:"browser,omitempty"`
+	// Capture is the cell's pcapng (the flows the relay in front of the
+	// server carried for this client), relative to Options.OutDir; "" when
+	// no capture was written.
+	Capture string `json:"capture,omitempty"`
 }
 
 // outcome derives the end state from what the client reported and what
@@ -155,10 +159,13 @@ func (e *Evidence) outcome() Outcome {
 
 // httpsQueries counts the HTTPS queries (a UDP query retried over TCP
 // counts twice).
-func (e *Evidence) httpsQueries() int {
+func (e *Evidence) httpsQueries() int { return e.queriesOf("HTTPS") }
+
+// queriesOf counts the queries of one type ("HTTPS", "SVCB").
+func (e *Evidence) queriesOf(qtype string) int {
 	n := 0
 	for _, q := range e.Queries {
-		if q.Type == "HTTPS" {
+		if q.Type == qtype {
 			n++
 		}
 	}

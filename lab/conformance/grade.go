@@ -79,6 +79,9 @@ func violation(c Case, ev *Evidence) string {
 	if n := ev.httpsQueries(); x.MaxHTTPSQueries > 0 && n > x.MaxHTTPSQueries {
 		return fmt.Sprintf("%d HTTPS queries, at most %d allowed", n, x.MaxHTTPSQueries)
 	}
+	if n := ev.queriesOf("SVCB"); x.NoSVCBQueries && n > 0 {
+		return fmt.Sprintf("%d SVCB queries for an https origin", n)
+	}
 	return ""
 }
 

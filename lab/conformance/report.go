@@ -35,6 +35,23 @@ func (r *Report) Failures() []string {
 	return out
 }
 
+// MustFailures lists "case/client" for every failed cell of a case at
+// level MUST (what echlab conformance --strict exits 1 for).
+func (r *Report) MustFailures() []string {
+	var out []string
+	for _, cr := range r.Cases {
+		if cr.Case.Expect.Level != MUST {
+			continue
+		}
+		for _, c := range cr.Cells {
+			if c.Grade == Fail {
+				out = append(out, cr.Case.Name+"/"+string(c.Client))
+			}
+		}
+	}
+	return out
+}
+
 // WriteTable writes the terminal table: case, level, server, a grade per
 // client.
 func (r *Report) WriteTable(w io.Writer) error {
@@ -85,7 +102,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "\n## %s\n\n%s (server: %s, DNS over %s).\n\n%s\n\nPasses: %s.\n\n",
 			c.Name, c.Summary, c.Server, c.DNS.transport(), c.RFC, joinOutcomes(c.Expect.Outcomes))
 		for _, cell := range cr.Cells {
-			fmt.Fprintf(&b, "- **%s: %s** — %s\n", cell.Client, cell.Grade, mdEscape(cell.Why))
+			fmt.Fprintf(&b, "- **%s: %s** — %s", cell.Client, cell.Grade, mdEscape(cell.Why))
+			if p := cell.Evidence.Capture; p != "" {
+				fmt.Fprintf(&b, " (capture: [%s](%s))", p, filepath.ToSlash(p))
+			}
+			b.WriteString("\n")
 		}
 	}
 	_, err := io.WriteString(w, b.String())

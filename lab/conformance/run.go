@@ -30,7 +30,17 @@ type Options struct {
 	CellTimeout time.Duration
 	// Progress, when set, is called after each case.
 	Progress func(CaseResult)
+	// OutDir, when set, is where each cell's capture goes: the flows the
+	// relay in front of the case's server carried for that client, as a
+	// synthesized pcapng OutDir/pcap/CASE-CLIENT.pcapng, named in
+	// Evidence.Capture relative to OutDir (where WriteFiles puts the
+	// reports). "" writes no captures.
+	OutDir string
 }
+
+// CaptureDir is the folder of Options.OutDir that holds the cells'
+// captures.
+const CaptureDir = "pcap"
 
 func (o *Options) populate() error {
 	if o.Cases == nil {
@@ -72,7 +82,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep := &Report{Clients: o.Clients}
 	for _, c := range o.Cases {
-		cr, err := RunCase(ctx, env, envDir, c, o.Clients, o.CellTimeout)
+		cr, err := runCase(ctx, env, envDir, c, o.Clients, o.CellTimeout, o.OutDir)
 		if err != nil {
 			return rep, err
 		}
@@ -84,9 +94,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// RunCase runs one case with each client. envDir is where NewEnv saved
-// env (the resolver's DoH certificate comes from its CA).
+// RunCase runs one case with each client, without captures. envDir is
+// where NewEnv saved env (the resolver's DoH certificate comes from its
+// CA).
 func RunCase(ctx context.Context, env *Env, envDir string, c Case, clients []Client, cellTimeout time.Duration) (CaseResult, error) {
+	return runCase(ctx, env, envDir, c, clients, cellTimeout, "")
+}
+
+// runCase runs one case with each client and, with outDir, writes each
+// cell's capture once the case's relays have stopped (so every recorded
+// connection is complete).
+func runCase(ctx context.Context, env *Env, envDir string, c Case, clients []Client, cellTimeout time.Duration, outDir string) (CaseResult, error) {
 	cr := CaseResult{Case: c}
 	if err := c.Validate(); err != nil {
 		return cr, err
@@ -95,24 +113,42 @@ func RunCase(ctx context.Context, env *Env, envDir string, c Case, clients []Cli
 	if err != nil {
 		return cr, fmt.Errorf("conformance: case %s: %w", c.Name, err)
 	}
-	defer srv.close()
 	srv.target.browserDir = filepath.Join(filepath.Dir(envDir), "browsers", c.Name)
 	srv.target.browserTimeout = cellTimeout
-	for _, cl := range clients {
-		limit := cellTimeout
-		if cl.IsBrowser() {
-			limit += browserGrace
+	recs := make([]*capture.Recorder, len(clients))
+	for i, cl := range clients {
+		cr.Cells = append(cr.Cells, srv.runCell(ctx, c, cl, cellTimeout))
+		recs[i] = srv.rec.next()
+	}
+	srv.close()
+	if outDir == "" {
+		return cr, nil
+	}
+	for i := range cr.Cells {
+		cell := &cr.Cells[i]
+		name, err := writeCapture(outDir, c.Name+"-"+string(cell.Client)+".pcapng", recs[i])
+		if err != nil {
+			return cr, err
 		}
-		cctx, cancel := context.WithTimeout(ctx, limit)
-		ev := Evidence{}
-		cl.run(cctx, srv.target, &ev)
-		cancel()
-		ev.Hellos, ev.Queries = srv.hellos.take(), srv.queries.take()
-		ev.browserReport()
-		ev.Outcome = ev.outcome()
-		cr.Cells = append(cr.Cells, grade(c, cl, ev))
+		cell.Evidence.Capture = name
 	}
 	return cr, nil
+}
+
+// runCell runs one client against the case's servers and grades it.
+func (s *caseServer) runCell(ctx context.Context, c Case, cl Client, cellTimeout time.Duration) Cell {
+	limit := cellTimeout
+	if cl.IsBrowser() {
+		limit += browserGrace
+	}
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	ev := Evidence{}
+	cl.run(cctx, s.target, &ev)
+	cancel()
+	ev.Hellos, ev.Queries = s.hellos.take(), s.queries.take()
+	ev.browserReport()
+	ev.Outcome = ev.outcome()
+	return grade(c, cl, ev)
 }
 
 // caseServer is what one case runs: the server variant, the relay in front
@@ -121,6 +157,7 @@ type caseServer struct {
 	target  target
 	hellos  *helloLog
 	queries *queryLog
+	rec     *cellRecorder
 	closers []func() error
 }
 
@@ -132,13 +169,13 @@ func (s *caseServer) close() {
 
 // startCase starts the case's server, the relay and the resolver.
 func startCase(env *Env, envDir string, c Case) (*caseServer, error) {
-	s := &caseServer{hellos: &helloLog{}, queries: &queryLog{}}
+	s := &caseServer{hellos: &helloLog{}, queries: &queryLog{}, rec: newCellRecorder()}
 	addr, stop, err := StartServer(c.Server, env)
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, stop)
-	obs := &capture.Observer{Filter: s.hellos}
+	obs := &capture.Observer{Filter: s.hellos, WrapConn: s.rec.wrap}
 	s.closers = append(s.closers, obs.Close)
 	relay, err := obs.RelayTCP("https/conformance", addr)
 	if err != nil {

@@ -3,8 +3,12 @@ package conformance
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/echlab/echlab/resolver"
+	"github.com/miekg/dns"
 )
 
 // wantGrades is the graded table as measured: a grade per client for
@@ -36,11 +40,14 @@ var wantGrades = map[string]map[Client]Grade{
 	"priorities":                  {ClientEchlab: Pass, ClientGo: NA},
 	"ttl-zero":                    {ClientEchlab: Pass, ClientGo: NA},
 	"mandatory-ech":               {ClientEchlab: Pass, ClientGo: NA},
+	"mandatory-unknown-key":       {ClientEchlab: Pass, ClientGo: NA},
+	"svcb-type":                   {ClientEchlab: Pass, ClientGo: NA},
 	"reject-no-retry":             {ClientEchlab: Pass, ClientGo: Pass},
 	"retry-foreign-cert":          {ClientEchlab: Pass, ClientGo: Pass},
 	"retry-stale":                 {ClientEchlab: Pass, ClientGo: Pass},
 	"flip-confirmation":           {ClientEchlab: Pass, ClientGo: Pass},
 	"hrr-without-ech":             {ClientEchlab: Pass, ClientGo: Pass},
+	"flip-hrr-confirmation":       {ClientEchlab: Pass, ClientGo: Pass},
 	"close-after-server-hello":    {ClientEchlab: Pass, ClientGo: Pass},
 }
 
@@ -52,6 +59,7 @@ var wantOutcomes = map[string]map[Client]Outcome{
 	"reject-no-retry":        {ClientEchlab: OutcomeFailed, ClientGo: OutcomeFailed},
 	"port-prefix-target-dot": {ClientEchlab: OutcomeECH},
 	"alias-loop":             {ClientEchlab: OutcomeRefused},
+	"svcb-type":              {ClientEchlab: OutcomeRefused},
 }
 
 // TestCatalogue runs every case with echlab's client and the Go client on
@@ -112,5 +120,50 @@ func TestOversizedTruncates(t *testing.T) {
 	}
 	if len(https) != 2 || https[0].Transport != "udp" || https[1].Transport != "tcp" || https[0].Size <= 1232 {
 		t.Fatalf("HTTPS queries %+v, want one over udp (answer > 1232 bytes) then one over tcp", https)
+	}
+}
+
+// TestSVCBTypeServed checks svcb-type publishes what it says: its resolver
+// answers an SVCB query at the HTTPS owner with the record (mandatory=ech
+// and an ech value) and an HTTPS query there with no record.
+func TestSVCBTypeServed(t *testing.T) {
+	envDir := filepath.Join(t.TempDir(), "env")
+	env, err := NewEnv(envDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := SelectCases([]string{"svcb-type"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := startCase(env, envDir, c[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.close()
+	stub, err := resolver.NewClient(srv.target.dnsURL, resolver.ClientOptions{RootCAs: srv.target.roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stub.Close()
+	for _, qt := range []uint16{dns.TypeSVCB, dns.TypeHTTPS} {
+		m := new(dns.Msg)
+		m.SetQuestion(httpsOwner(srv.target.port), qt)
+		resp, err := stub.Exchange(t.Context(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []*dns.SVCB
+		for _, rr := range resp.Answer {
+			if s, ok := rr.(*dns.SVCB); ok {
+				got = append(got, s)
+			}
+		}
+		switch {
+		case qt == dns.TypeHTTPS && (resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 0):
+			t.Errorf("HTTPS query: rcode %d, %d answers; want NODATA", resp.Rcode, len(resp.Answer))
+		case qt == dns.TypeSVCB && (len(got) != 1 || !strings.Contains(got[0].String(), `mandatory="ech"`) || !strings.Contains(got[0].String(), ` ech="`)):
+			t.Errorf("SVCB query: %v; want the one SVCB record with mandatory=ech and ech", resp.Answer)
+		}
 	}
 }

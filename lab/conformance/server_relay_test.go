@@ -103,3 +103,55 @@ func TestStopClosesEveryVariant(t *testing.T) {
 		}
 	}
 }
+
+// hrrMsg is a HelloRetryRequest carrying the extensions exts (encoded).
+func hrrMsg(exts []byte) []byte {
+	body := append([]byte{3, 3}, hrrRandom[:]...)
+	body = append(body, 0, 0x13, 0x01, 0, byte(len(exts)>>8), byte(len(exts)))
+	body = append(body, exts...)
+	return append([]byte{typeServerHello, 0, 0, byte(len(body))}, body...)
+}
+
+// TestFlipHRRConfirmationBytes: the edit flips the last bit of the ECH
+// extension's 8 bytes, and only that bit, however the HRR is split into
+// records; a HelloRetryRequest without the extension, with one of another
+// length, or a ServerHello is refused.
+func TestFlipHRRConfirmationBytes(t *testing.T) {
+	exts := []byte{0x00, 0x2b, 0x00, 0x02, 0x03, 0x04, // supported_versions
+		0xfe, 0x0d, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, // encrypted_client_hello
+		0x00, 0x33, 0x00, 0x02, 0x00, 0x17} // key_share: secp256r1
+	msg := hrrMsg(exts)
+	for _, split := range []int{1, len(msg) - 10, len(msg) - 9, len(msg) - 8, len(msg)} {
+		records := record(20, []byte{1})
+		records = append(records, record(22, msg[:split])...)
+		if split < len(msg) {
+			records = append(records, record(22, msg[split:])...)
+		}
+		out, goOn, err := flipHRRConfirmation(records, msg)
+		if err != nil || !goOn {
+			t.Fatalf("split %d: %v", split, err)
+		}
+		got, _, err := ech.HandshakeFromRecords(out)
+		if err != nil {
+			t.Fatalf("split %d: %v", split, err)
+		}
+		want := append([]byte(nil), msg...)
+		want[len(msg)-6-1] ^= 1 // the ECH data's last byte sits before the 6-byte key_share
+		if !bytes.Equal(got, want) || len(out) != len(records) {
+			t.Fatalf("split %d: message %x, want %x", split, got, want)
+		}
+	}
+	long := hrrMsg([]byte{0xfe, 0x0d, 0x00, 0x09, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	for name, m := range map[string][]byte{
+		"no ECH":        hrrMsg(exts[:6]),
+		"9 bytes":       long,
+		"ServerHello":   serverHelloMsg([32]byte{1}),
+		"truncated":     msg[:len(msg)-3],
+		"header only":   msg[:4],
+		"extension cut": hrrMsg(exts[:12]),
+	} {
+		if _, _, err := flipHRRConfirmation(record(22, m), m); !errors.Is(err, ErrFirstFlight) {
+			t.Errorf("%s: error %v, want ErrFirstFlight", name, err)
+		}
+	}
+}

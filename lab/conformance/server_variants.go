@@ -55,7 +55,9 @@ func StartServer(v ServerVariant, env *Env) (addr string, stop func() error, err
 	case ServerCloseAfterSH:
 		return startRelayed(env, closeAfterServerHello)
 	case ServerHRRNoECH:
-		return startRelayedHRR(env)
+		return startRelayedHRR(env, v, stripECHFromHRR)
+	case ServerFlipHRRConfirmation:
+		return startRelayedHRR(env, v, flipHRRConfirmation)
 	}
 	return "", nil, fmt.Errorf("%w: %q", ErrVariant, v)
 }
@@ -94,14 +96,14 @@ func startStale(env *Env) (string, func() error, error) {
 
 // startRelayedHRR starts ServerGood's server forced into HelloRetryRequest
 // (it prefers only P-256, which crypto/tls and browsers send no key share
-// for) behind a relay that strips the HRR's ECH extension.
-func startRelayedHRR(env *Env) (string, func() error, error) {
+// for) behind a relay that applies edit to the HRR.
+func startRelayedHRR(env *Env, v ServerVariant, edit firstFlightEdit) (string, func() error, error) {
 	srv, err := server.Start(server.Config{PublicName: PublicName, Names: []string{SecretName}, CA: env.CA,
-		Keys: fixedKeys{tlsKey(env.Key, true)}, Mode: string(ServerHRRNoECH), ForceHRR: true})
+		Keys: fixedKeys{tlsKey(env.Key, true)}, Mode: string(v), ForceHRR: true})
 	if err != nil {
-		return "", nil, fmt.Errorf("conformance: starting %s: %w", ServerHRRNoECH, err)
+		return "", nil, fmt.Errorf("conformance: starting %s: %w", v, err)
 	}
-	r, err := startRelay(srv.Addr(), stripECHFromHRR)
+	r, err := startRelay(srv.Addr(), edit)
 	if err != nil {
 		srv.Close()
 		return "", nil, err

@@ -341,3 +341,30 @@ func clientHellos(t *testing.T, b []byte) (*ech.ClientHello, *ech.ClientHello) {
 	}
 	return hellos[0], hellos[1]
 }
+
+// TestServerFlipHRRConfirmation: the client reads a HelloRetryRequest whose
+// ECH confirmation differs from the server's in exactly one bit, takes ECH
+// as rejected and sends its second ClientHelloOuter; the server, which
+// accepted ECH, refuses it with illegal_parameter, as for hrr-without-ech.
+func TestServerFlipHRRConfirmation(t *testing.T) {
+	env := newTestEnv(t)
+	addr := startVariant(t, ServerFlipHRRConfirmation, env)
+	tc, rc, err := goHandshake(t, addr, env, mustList(t, env.Key), nil)
+	if err == nil {
+		t.Fatalf("handshake succeeded (ECHAccepted %v), want a failure", tc.ConnectionState().ECHAccepted)
+	}
+	if a, ok := tlsAlert(err, "remote error"); !ok || a != 47 { // illegal_parameter
+		t.Fatalf("handshake error %v (%T), want an illegal_parameter alert from the server", err, err)
+	}
+	msg, _, err := ech.HandshakeFromRecords(rc.received())
+	if err != nil || isServerHello(msg) == nil {
+		t.Fatalf("client's first message: %v, want a HelloRetryRequest", err)
+	}
+	if off, n, err := extensionData(msg, extECH); err != nil || n != 8 || off+n > len(msg) {
+		t.Fatalf("the HelloRetryRequest the client read: ECH extension at %d (%d bytes): %v", off, n, err)
+	}
+	ch1, ch2 := clientHellos(t, rc.written())
+	if ch2.ServerName != PublicName || ch2.ECH == nil || !bytes.Equal(ch2.ECH.Payload, ch1.ECH.Payload) {
+		t.Fatalf("second ClientHello for %q, ECH %+v: want the outer one with the first's ECH extension", ch2.ServerName, ch2.ECH)
+	}
+}

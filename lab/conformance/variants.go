@@ -42,6 +42,12 @@ const (
 	// client must take ECH as rejected (RFC 9849 §6.1.4) and go on with
 	// ClientHelloOuter, while the server expects the inner handshake.
 	ServerHRRNoECH ServerVariant = "hrr-without-ech"
+	// ServerFlipHRRConfirmation accepts ECH (Env.Key) and answers with a
+	// HelloRetryRequest, one bit of whose encrypted_client_hello
+	// extension (the 8-byte hrr_accept_confirmation, RFC 9849 §7.2.1) a
+	// relay flips: the client must take ECH as rejected (§6.1.4) and go on
+	// with ClientHelloOuter, while the server expects the inner handshake.
+	ServerFlipHRRConfirmation ServerVariant = "flip-hrr-confirmation"
 	// ServerCloseAfterSH is ServerGood behind a relay that forwards the
 	// record carrying the ServerHello and then closes both connections.
 	ServerCloseAfterSH ServerVariant = "close-after-server-hello"
@@ -51,5 +57,5 @@ const (
 // order.
 func Variants() []ServerVariant {
 	return []ServerVariant{ServerGood, ServerRejectNoRetry, ServerRetryForeignCert, ServerRetryStale,
-		ServerFlipConfirmation, ServerHRRNoECH, ServerCloseAfterSH}
+		ServerFlipConfirmation, ServerHRRNoECH, ServerFlipHRRConfirmation, ServerCloseAfterSH}
 }
