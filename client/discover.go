@@ -105,9 +105,21 @@ func (d *Discovery) findService(ctx context.Context, ex Exchanger, host string) 
 	}
 }
 
-// pickHTTPS returns the compatible ServiceMode record of lowest priority
-// (first among equals), or else the first AliasMode record.
+// pickHTTPS returns the first AliasMode record if the set has one (RFC
+// 9460 §2.4.2: "If an RRSet contains a record in AliasMode, the recipient
+// MUST ignore any ServiceMode records in the set"), or else the
+// compatible ServiceMode record of lowest priority (first among equals).
 func pickHTTPS(rrs []dns.RR) (svc, alias *dns.HTTPS) {
+	svc, alias = pickService(rrs)
+	if alias != nil {
+		return nil, alias
+	}
+	return svc, nil
+}
+
+// pickService returns the compatible ServiceMode record of lowest priority
+// (first among equals) and the first AliasMode record.
+func pickService(rrs []dns.RR) (svc, alias *dns.HTTPS) {
 	for _, rr := range rrs {
 		h, ok := rr.(*dns.HTTPS)
 		if !ok {

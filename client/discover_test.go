@@ -125,3 +125,23 @@ func TestDiscoverSkipsIncompatibleMandatory(t *testing.T) {
 		t.Fatalf("discovery %+v, want no compatible record", d)
 	}
 }
+
+// An AliasMode record next to ServiceMode records in one set wins: RFC
+// 9460 §2.4.2 says the ServiceMode records are ignored.
+func TestDiscoverAliasBesideServiceIgnoresService(t *testing.T) {
+	_, bad := newKey(t, 2)
+	_, good := newKey(t, 1)
+	z := newZone(t,
+		"secret.lab.test. 60 IN HTTPS 0 alias1.lab.test.",
+		echRecord("secret.lab.test.", "bad.lab.test.", 8443, bad, "h2"),
+		echRecord("alias1.lab.test.", "good.lab.test.", 8443, good, "h2"))
+	ex := udpExchanger{z.startUDP(t)}
+	d, err := Discover(ctxT(t), ex, "secret.lab.test", 443, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Found || d.Target != "good.lab.test." || string(d.ConfigList) != string(good) ||
+		len(d.Aliases) != 1 || d.Aliases[0] != "alias1.lab.test." {
+		t.Fatalf("discovery %+v, want the alias followed and the ServiceMode record beside it ignored", d)
+	}
+}
