@@ -18,8 +18,9 @@ import (
 // BenchmarkDoHH2load serves DoH in-process (the test zone's authority
 // behind metrics, as `echlab resolver` runs it) and loads it with h2load
 // (nghttp2-client) in a child process: b.N GET requests over 4
-// connections of 32 streams, over HTTP/2 and HTTP/1.1, with our HTTP/2
-// server and with net/http's. It reports requests/s and the CPU the test
+// connections of 32 streams (HTTP/2) or 32 pipelined requests
+// (HTTP/1.1), with our HTTP/2 and HTTP/1.1 servers and with net/http's.
+// It reports requests/s and the CPU the test
 // process spent per request, the figure -cpuprofile breaks down.
 //
 //	taskset -c 0 go test -run '^$' -bench BenchmarkDoHH2load -benchtime 100000x ./resolver/
@@ -40,9 +41,9 @@ func BenchmarkDoHH2load(b *testing.B) {
 		name    string
 		netHTTP bool
 		h1      bool
-	}{{"h2", false, false}, {"h2-nethttp", true, false}, {"h1", false, true}} {
+	}{{"h2", false, false}, {"h2-nethttp", true, false}, {"h1", false, true}, {"h1-nethttp", true, true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			s, err := StartDoH(h, DoHOptions{TLSListenerOptions: l.tlsOpts(), NetHTTP2: tc.netHTTP})
+			s, err := StartDoH(h, DoHOptions{TLSListenerOptions: l.tlsOpts(), NetHTTP2: tc.netHTTP && !tc.h1, NetHTTP1: tc.netHTTP && tc.h1})
 			if err != nil {
 				b.Fatal(err)
 			}

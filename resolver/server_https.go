@@ -27,6 +27,12 @@ type DoHOptions struct {
 	// responses), which answers the same requests the same way for about a
 	// third of the CPU. It is there to compare the two.
 	NetHTTP2 bool
+	// NetHTTP1 serves HTTP/1.1 with net/http's server instead of the
+	// resolver's own (doh_h1.go: net/http's request parser, the same
+	// handler, responses written into one buffer flushed only when the
+	// connection waits for more requests, so pipelined requests are
+	// answered in one write). It is there to compare the two.
+	NetHTTP1 bool
 	// ErrorLog receives the HTTP server's errors (TLS handshake failures
 	// and the like); nil discards them.
 	ErrorLog *log.Logger
@@ -51,8 +57,9 @@ func (o DoHOptions) timeouts() Timeouts {
 // DoHServer is a running DoH listener over HTTP/1.1 and HTTP/2.
 type DoHServer struct {
 	srv *http.Server
-	ln  net.Listener
+	ln  *dohListener    // TLS handshakes; routes HTTP/1.1 to h1, the rest to srv
 	g   *inflight.Group // Serve, each connection and each request
+	h1  *h1Server       // nil with NetHTTP1
 	h2  *h2Server       // nil with HTTP1Only or NetHTTP2
 }
 
@@ -103,8 +110,13 @@ func serveDoH(ln net.Listener, h Handler, o DoHOptions) (*DoHServer, error) {
 		}
 		srv.RegisterOnShutdown(h2.startShutdown)
 	}
-	g.Go(func() { srv.ServeTLS(ln, "", "") }) //nolint:errcheck // ends with Close
-	return &DoHServer{srv: srv, ln: ln, g: g, h2: h2}, nil
+	var h1 *h1Server
+	if !o.NetHTTP1 {
+		h1 = newH1Server(handler, t, o.ErrorLog)
+	}
+	dl := newDoHListener(ln, conf, t.Read, h1, o.ErrorLog, g)
+	g.Go(func() { srv.Serve(dl) }) //nolint:errcheck // ends with Close
+	return &DoHServer{srv: srv, ln: dl, g: g, h1: h1, h2: h2}, nil
 }
 
 // Addr returns the TCP address the server listens on.
@@ -119,6 +131,10 @@ func (s *DoHServer) URL() string { return "https://" + s.ln.Addr().String() + Do
 func (s *DoHServer) Close() error {
 	s.g.Close()
 	err := s.srv.Close()
+	s.ln.Close() // if Serve had not started yet
+	if s.h1 != nil {
+		s.h1.close()
+	}
 	s.g.Wait()
 	return err
 }
@@ -127,9 +143,18 @@ func (s *DoHServer) Close() error {
 // and then for its goroutines. If ctx ends first, it closes the
 // connections left as Close does and returns ctx's error.
 func (s *DoHServer) Shutdown(ctx context.Context) error {
+	if s.h1 != nil {
+		s.h1.startShutdown()
+	}
 	err := s.srv.Shutdown(ctx)
+	s.ln.Close()
 	if err != nil {
 		s.srv.Close()
+	}
+	if s.h1 != nil {
+		if werr := s.h1.wait(ctx); err == nil {
+			err = werr
+		}
 	}
 	s.g.Close()
 	s.g.Wait()
