@@ -8,6 +8,7 @@
 #   DURATION=5 RUNS=5 bench/peers.sh
 #   SERVERS="echlab unbound" bench/peers.sh
 #   TRANSPORTS="udp doh-h2" bench/peers.sh
+#   TRANSPORTS="udp doq doh-h3 dot-go doh-h2-go" SERVERS="echlab unbound" bench/peers.sh
 #   QUERYLOG=1 bench/peers.sh             # echlab with its query log on (a file)
 #   ECHLAB_BIN=/path/to/echlab bench/peers.sh   # skip the build
 #
@@ -23,7 +24,15 @@
 # stalls pipelined TCP queries); h2load for DoH over HTTP/2 (doh-h2) and
 # HTTP/1.1 (doh-h1), GET with ?dns= (ID 0, one URI per query of the mix,
 # cycled by h2load -i). dnsperf's own DoH is not used: it loses answers
-# that share a TLS record (see bench/resolver.sh). The server runs pinned
+# that share a TLS record (see bench/resolver.sh). DoQ (doq) and DoH over
+# HTTP/3 (doh-h3, GET ?dns=, ID 0) by bench/dnsload, built here with go
+# (no Debian load generator speaks them: h2load is built without ngtcp2,
+# kdig +quic sends one query per process): CLIENTS connections with STREAMS
+# queries in flight on each, the same mix cycled, every answer's rcode and
+# answer count checked against the server's own Do53 answers (errors are
+# printed under the row). dot-go and doh-h2-go are dnsload's DoT and DoH
+# over HTTP/2 against the same server, so that the QUIC rows can be read
+# against TCP ones from the same Go client. The server runs pinned
 # to core 0 and the load generator to core 1 (taskset), each server with
 # one worker thread (echlab and CoreDNS get GOMAXPROCS=1 from the pin).
 # Each cell is the median of RUNS runs of DURATION seconds.
@@ -36,8 +45,7 @@
 #
 # echlab runs as `echlab resolver` does by default: metrics on, padding on
 # (the queries of the mix are not padded, so no response is padded), query
-# log off (QUERYLOG=1 turns it on, to a file), DoH3 and DoQ off (no load
-# generator here speaks them).
+# log off (QUERYLOG=1 turns it on, to a file); DoH3 and DoQ listen too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-3}
@@ -46,7 +54,7 @@ CLIENTS=${CLIENTS:-4}          # dnsperf -c, and h2load -c
 OUTSTANDING=${OUTSTANDING:-100} # dnsperf -q
 STREAMS=${STREAMS:-32}         # h2load -m: concurrent streams per connection
 SERVERS=${SERVERS:-"echlab unbound knot nsd coredns dnsdist"}
-TRANSPORTS=${TRANSPORTS:-"udp tcp dot doh-h2 doh-h1"}
+TRANSPORTS=${TRANSPORTS:-"udp tcp dot doh-h2 doh-h1 doq doh-h3 dot-go doh-h2-go"}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.14.7}
 BASE_PORT=${BASE_PORT:-25300}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -161,9 +169,10 @@ wait_tcp() { # PORT: until something listens on it
   return 1
 }
 
-# measure TRANSPORT PORT: one run; prints "qps ticks"
+# measure TRANSPORT PORT DNSPORT: one run; prints "qps ticks errors"
+# (DNSPORT is the server's Do53 port, whose answers dnsload expects)
 measure() {
-  local tr=$1 port=$2 out qps t0 t1
+  local tr=$1 port=$2 out qps t0 t1 errs=0
   t0=$(cpu_ticks)
   case $tr in
   udp | tcp | dot)
@@ -181,9 +190,17 @@ measure() {
     qps=$(awk '/^requests:/ { for (i = 1; i < NF; i++) if ($(i+1) == "succeeded,") ok = $i }
       END { printf "%.0f", ok / '"$DURATION"' }' <<<"$out")
     ;;
+  doq | doh-h3 | dot-go | doh-h2-go)
+    out=$(taskset -c "$LOAD_CPU" "$dnsload" --transport "${tr%-go}" --addr "127.0.0.1:$port" \
+      --queries "$work/queries" --expect-from "127.0.0.1:$3" --ca "$work/cert.pem" \
+      --conns "$CLIENTS" --inflight "$STREAMS" --duration "${DURATION}s" 2>&1) || { echo "$out" >&2; return 1; }
+    qps=$(awk '/^answered\/s:/ { print $2 }' <<<"$out")
+    errs=$(awk '/^errors:/ { print $2 }' <<<"$out")
+    grep '^error:' <<<"$out" >"$work/errors.$tr.$port" || true
+    ;;
   esac
   t1=$(cpu_ticks)
-  echo "${qps%.*} $((t1 - t0))"
+  echo "${qps%.*} $((t1 - t0)) $errs"
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print a[int((NR + 1) / 2)] }'; }
@@ -201,11 +218,12 @@ answers() {
   done
 }
 
-declare -A QPS USQ RSS NOTE
+declare -A QPS USQ RSS NOTE ERRS
 # run_server NAME "transport:port ..." : measures every listed transport
 run_server() {
-  local name=$1 tr port pair q t qs us i
+  local name=$1 tr port pair q t e qs us i
   local first=${2%% *} # udp:PORT
+  local dnsport=${first#*:}
   answers "${first#*:}" >"$work/answers.$name"
   if [[ $name != echlab && -s $work/answers.echlab ]] && ! cmp -s "$work/answers.echlab" "$work/answers.$name"; then
     NOTE[$name/answers]="answers differ from echlab's: $( (diff "$work/answers.echlab" "$work/answers.$name" || true) |
@@ -214,13 +232,22 @@ run_server() {
   for pair in $2; do
     tr=${pair%%:*} port=${pair#*:}
     [[ " $TRANSPORTS " == *" $tr "* ]] || continue
-    if [[ $tr == doh-* ]] && ! command -v h2load >/dev/null; then
+    if [[ $tr == doh-h[12] ]] && ! command -v h2load >/dev/null; then
       NOTE[$name/$tr]="no h2load (apt-get install nghttp2-client)"
+      continue
+    fi
+    if [[ $tr =~ ^(doq|doh-h3|dot-go|doh-h2-go)$ && -z $dnsload ]]; then
+      NOTE[$name/$tr]="no bench/dnsload (go build ./bench/dnsload failed or no go)"
       continue
     fi
     qs=() us=()
     for ((i = 0; i < RUNS; i++)); do
-      read -r q t < <(measure "$tr" "$port") || { NOTE[$name/$tr]="load generator failed"; continue 2; }
+      read -r q t e < <(measure "$tr" "$port" "$dnsport") || { NOTE[$name/$tr]="load generator failed"; continue 2; }
+      [[ -z $q ]] && { NOTE[$name/$tr]="load generator failed"; continue 2; }
+      ERRS[$name/$tr]=$((${ERRS[$name/$tr]:-0} + e))
+      if ((e > 0)); then
+        NOTE[$name/$tr/errors]="$(paste -sd';' "$work/errors.$tr.$port" | cut -c1-300)"
+      fi
       qs+=("$q")
       if ((q > 0)); then us+=("$(awk -v t="$t" -v hz="$hz" -v q="$q" -v d="$DURATION" 'BEGIN { printf "%.1f", t * 1e6 / hz / (q * d) }')"); fi
     done
@@ -238,6 +265,15 @@ start() { # start CMD...: runs the server pinned to SERVER_CPU
 # --- the zone: the lab test zone plus echlab's published HTTPS record -----
 zone=resolver/testdata/lab.test.zone
 if [[ -n ${ECHLAB_BIN:-} ]]; then cp "$ECHLAB_BIN" "$work/echlab"; else go build -o "$work/echlab" ./cmd/echlab; fi
+# bench/dnsload for doq, doh-h3, dot-go and doh-h2-go (DNSLOAD_BIN skips the build)
+dnsload=
+if [[ " $TRANSPORTS " =~ \ (doq|doh-h3|dot-go|doh-h2-go)\  ]]; then
+  if [[ -n ${DNSLOAD_BIN:-} ]]; then
+    cp "$DNSLOAD_BIN" "$work/dnsload" && dnsload=$work/dnsload
+  elif command -v go >/dev/null && go build -o "$work/dnsload" ./bench/dnsload; then
+    dnsload=$work/dnsload
+  fi
+fi
 "$work/echlab" keygen --keys "$work/keys" >/dev/null
 
 declare -A AVAIL
@@ -250,14 +286,16 @@ log=()
 start "$work/echlab" resolver --zone "$zone" --keyset "main=$work/keys" \
   --publish "secret.lab.test,keyset=main,alpn=h2,alpn=h3" \
   --udp "127.0.0.1:$p" --tcp "127.0.0.1:$p" --dot "127.0.0.1:$((p + 1))" --doh "127.0.0.1:$((p + 2))" \
-  --doh3 '' --doq '' --metrics "127.0.0.1:$((p + 3))" --cert "$work/cert.pem" --key "$work/key.pem" --pki '' "${log[@]}"
+  --doh3 "127.0.0.1:$((p + 4))" --doq "127.0.0.1:$((p + 5))" \
+  --metrics "127.0.0.1:$((p + 3))" --cert "$work/cert.pem" --key "$work/key.pem" --pki '' "${log[@]}"
 wait_udp "$p" || { cat "$work/server.err" >&2; exit 1; }
 cp "$zone" "$work/zone"
 dig @127.0.0.1 -p "$p" +noall +answer secret.lab.test HTTPS >>"$work/zone"
 grep -q 'secret.lab.test.*ech=' "$work/zone" || { echo "bench: no published HTTPS record" >&2; exit 1; }
+# shellcheck disable=SC2086 # NAME TYPE
 for q in "${mix[@]}"; do qwire $q; echo; done >"$work/uris"
 if [[ -n ${AVAIL[echlab]:-} ]]; then
-  run_server echlab "udp:$p tcp:$p dot:$((p + 1)) doh-h2:$((p + 2)) doh-h1:$((p + 2))"
+  run_server echlab "udp:$p tcp:$p dot:$((p + 1)) doh-h2:$((p + 2)) doh-h1:$((p + 2)) doq:$((p + 5)) doh-h3:$((p + 4)) dot-go:$((p + 1)) doh-h2-go:$((p + 2))"
 fi
 stop_server
 
@@ -283,7 +321,6 @@ awk '
     printf "local-data: '"'"'%s %s IN %s %s'"'"'\n", owner, t, type, rdata
   }' origin=lab.test. "$work/zone" >"$work/local-data"
 
-unbound_udp=
 # --- Unbound ---------------------------------------------------------------
 if [[ -n ${AVAIL[unbound]:-} ]]; then
   if ! command -v unbound >/dev/null; then
@@ -323,6 +360,8 @@ EOF
     if wait_udp "$p"; then
       run_server unbound "udp:$p tcp:$p dot:$((p + 1)) doh-h2:$((p + 2))"
       NOTE[unbound/doh-h1]="Unbound serves DoH over HTTP/2 only"
+      NOTE[unbound/doq]="Unbound 1.17 has no DoQ (1.22 added it, built with ngtcp2)"
+      NOTE[unbound/doh-h3]="Unbound has no DoH over HTTP/3"
     else
       NOTE[unbound]="not available: did not start: $(tail -1 "$work/server.err")"
     fi
@@ -365,6 +404,7 @@ EOF
     if wait_udp "$p"; then
       run_server knot "udp:$p tcp:$p"
       NOTE[knot/dot]="Knot 3.2 has no DoT or DoH"
+      NOTE[knot/doq]="Knot 3.2 has no DoQ (3.3 added it) and no DoH3"
     else
       NOTE[knot]="not available: did not start: $(tail -1 "$work/server.err")"
     fi
@@ -408,6 +448,7 @@ EOF
     if wait_udp "$p"; then
       run_server nsd "udp:$p tcp:$p dot:$((p + 1))"
       NOTE[nsd/doh-h2]="NSD has no DoH"
+      NOTE[nsd/doq]="NSD has no DoQ or DoH3"
     else
       NOTE[nsd]="not available: did not start: $(tail -1 "$work/server.err")"
     fi
@@ -443,10 +484,20 @@ https://lab.test:$((p + 2)) {
     tls $work/cert.pem $work/key.pem
     file $work/zone
 }
+quic://lab.test:$((p + 3)) {
+    bind 127.0.0.1
+    tls $work/cert.pem $work/key.pem
+    file $work/zone
+}
+https3://lab.test:$((p + 4)) {
+    bind 127.0.0.1
+    tls $work/cert.pem $work/key.pem
+    file $work/zone
+}
 EOF
     start "$coredns" -conf "$work/Corefile" -quiet
     if wait_udp "$p"; then
-      run_server coredns "udp:$p tcp:$p dot:$((p + 1)) doh-h2:$((p + 2)) doh-h1:$((p + 2))"
+      run_server coredns "udp:$p tcp:$p dot:$((p + 1)) doh-h2:$((p + 2)) doh-h1:$((p + 2)) doq:$((p + 3)) doh-h3:$((p + 4))"
     else
       NOTE[coredns]="not available: did not start: $(tail -1 "$work/server.err")"
     fi
@@ -477,6 +528,7 @@ EOF
     start dnsdist --supervised --disable-syslog -C "$work/dnsdist.conf"
     if wait_udp "$p"; then
       run_server dnsdist "udp:$p tcp:$p dot:$((p + 1)) doh-h2:$((p + 2)) doh-h1:$((p + 2))"
+      NOTE[dnsdist/doq]="dnsdist 1.7 has no DoQ or DoH3 (1.9 added both)"
     else
       NOTE[dnsdist]="not available: did not start: $(tail -1 "$work/server.err")"
     fi
@@ -486,7 +538,7 @@ EOF
 fi
 
 # --- the table --------------------------------------------------------------
-printf '%-8s %-7s %10s %8s %8s %10s\n' server transport qps "us/q" "RSS MiB" "x unbound"
+printf '%-8s %-9s %10s %8s %8s %10s\n' server transport qps "us/q" "RSS MiB" "x unbound"
 for s in $SERVERS; do
   if [[ -n ${NOTE[$s]:-} ]]; then
     printf '%-8s %s\n' "$s" "${NOTE[$s]}"
@@ -495,14 +547,18 @@ for s in $SERVERS; do
   [[ -n ${NOTE[$s/answers]:-} ]] && printf '%-8s %s\n' "$s" "${NOTE[$s/answers]}"
   for tr in $TRANSPORTS; do
     if [[ -z ${QPS[$s/$tr]:-} ]]; then
-      [[ -n ${NOTE[$s/$tr]:-} ]] && printf '%-8s %-7s %s\n' "$s" "$tr" "${NOTE[$s/$tr]}"
+      [[ -n ${NOTE[$s/$tr]:-} ]] && printf '%-8s %-9s %s\n' "$s" "$tr" "${NOTE[$s/$tr]}"
       continue
     fi
     ratio=-
     u=${QPS[unbound/$tr]:-0}
     ((u > 0)) && ratio=$(awk -v a="${QPS[$s/$tr]}" -v b="$u" 'BEGIN { printf "%.2f", a / b }')
-    printf '%-8s %-7s %10s %8s %8s %10s\n' "$s" "$tr" "${QPS[$s/$tr]}" "${USQ[$s/$tr]}" "${RSS[$s]}" "$ratio"
+    printf '%-8s %-9s %10s %8s %8s %10s\n' "$s" "$tr" "${QPS[$s/$tr]}" "${USQ[$s/$tr]}" "${RSS[$s]}" "$ratio"
+    if ((${ERRS[$s/$tr]:-0} > 0)); then
+      printf '%-8s %-9s %s errors in %s runs: %s\n' "$s" "$tr" "${ERRS[$s/$tr]}" "$RUNS" "${NOTE[$s/$tr/errors]:-}"
+    fi
   done
 done
 echo "(median of $RUNS runs of ${DURATION}s; server on core $SERVER_CPU, load on core $LOAD_CPU; dnsperf -c $CLIENTS -q $OUTSTANDING${shim:+ with TCP_NODELAY}; h2load -c $CLIENTS -m $STREAMS, GET ?dns=;"
+echo " doq, doh-h3, dot-go, doh-h2-go: bench/dnsload (Go, quic-go) with $CLIENTS connections x $STREAMS in flight, answers checked;"
 echo " echlab: metrics on, query log $([[ ${QUERYLOG:-0} == 1 ]] && echo on || echo off), queries unpadded; dnsdist: packet cache, echlab behind it on core $LOAD_CPU)"
