@@ -521,7 +521,9 @@ func TestDoHH2GarbledFrames(t *testing.T) {
 		fr.WriteWindowUpdate(0, 1<<20)
 	})
 	l := newLab(t)
-	s, err := StartDoH(l.h, DoHOptions{TLSListenerOptions: l.tlsOpts(), Timeouts: Timeouts{Idle: 100 * time.Millisecond, Read: 100 * time.Millisecond}})
+	// The read timeout also bounds the TLS handshake: 100 ms was too short
+	// for a handshake under -race on a loaded machine (the dial failed).
+	s, err := StartDoH(l.h, DoHOptions{TLSListenerOptions: l.tlsOpts(), Timeouts: Timeouts{Idle: 100 * time.Millisecond, Read: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
