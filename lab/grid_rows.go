@@ -2,16 +2,13 @@ package lab
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/echlab/echlab/client"
+	"github.com/echlab/echlab/internal/gotls"
 	"github.com/echlab/echlab/lab/adversary"
 	"github.com/echlab/echlab/resolver"
 )
@@ -73,7 +70,7 @@ func (s *stack) runCell(ctx context.Context, cfg GridConfig, row GridRow, col []
 	if err != nil {
 		cell.Outcome = GridFailed
 		cell.Error = err.Error()
-		cell.ErrorClass = errorClass(err)
+		cell.ErrorClass = string(gotls.ErrorClass(err))
 	}
 	cell.Decisions = a.Decisions()
 	cell.Counts = a.Counts()
@@ -131,80 +128,22 @@ func (s *stack) gridFetch(ctx context.Context, row GridRow, cell *GridCell) erro
 	return nil
 }
 
-// cryptoTLSFetch is the grid's plain Go program: it looks the HTTPS record
-// up, offers ECH with its config when there is one (and retries once with
-// the server's retry configs), and connects without ECH when there is
-// none, as an SVCB-optional client may (RFC 9848 §5.1 makes it
-// SVCB-reliant only once it has seen an ech SvcParam).
+// cryptoTLSFetch is the grid's plain Go program (internal/gotls).
 func (s *stack) cryptoTLSFetch(ctx context.Context, stub resolver.Client, sv *service, cell *GridCell) error {
-	p := int(port(sv.addr))
-	d, err := client.Discover(ctx, stub, SecretName, p, true)
-	if err != nil {
-		return err
-	}
-	if len(d.Addrs) == 0 {
-		return fmt.Errorf("crypto-tls: %w", client.ErrNoAddress)
-	}
-	addr := net.JoinHostPort(d.Addrs[0].String(), strconv.Itoa(p))
-	conf := &tls.Config{ServerName: SecretName, RootCAs: s.ca.Pool(), NextProtos: []string{"http/1.1"},
-		MinVersion: tls.VersionTLS13, KeyLogWriter: s.keylog, EncryptedClientHelloConfigList: d.ConfigList}
-	cs, err := tlsHandshake(ctx, addr, conf)
-	var rej *tls.ECHRejectionError
-	retried := false
-	if errors.As(err, &rej) && len(rej.RetryConfigList) > 0 {
-		conf.EncryptedClientHelloConfigList = rej.RetryConfigList
-		retried = true
-		cs, err = tlsHandshake(ctx, addr, conf)
-	}
+	r, err := gotls.Fetch(ctx, stub, SecretName, int(port(sv.addr)), gotls.Options{RootCAs: s.ca.Pool(),
+		KeyLog: s.keylog, ConnectTimeout: gridConnectTimeout, HandshakeTimeout: gridHandshakeTimeout})
 	if err != nil {
 		return err
 	}
 	switch {
-	case cs.ECHAccepted && retried:
+	case r.ECHAccepted && r.Retried:
 		cell.Outcome = GridECHRetried
-	case cs.ECHAccepted:
+	case r.ECHAccepted:
 		cell.Outcome = GridECH
 	default:
 		cell.Outcome = GridClear
 	}
 	return nil
-}
-
-// tlsHandshake dials addr and runs a TLS handshake, bounded like the
-// echlab client's.
-func tlsHandshake(ctx context.Context, addr string, conf *tls.Config) (tls.ConnectionState, error) {
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: gridConnectTimeout}, Config: conf}
-	ctx, cancel := context.WithTimeout(ctx, gridConnectTimeout+gridHandshakeTimeout)
-	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return tls.ConnectionState{}, err
-	}
-	defer c.Close()
-	return c.(*tls.Conn).ConnectionState(), nil
-}
-
-// errorClass names the step a fetch failed at: the echlab client's class,
-// or for the crypto/tls row the same classes found from the error.
-func errorClass(err error) string {
-	var ce *client.Error
-	if errors.As(err, &ce) {
-		return string(ce.Class)
-	}
-	var rej *tls.ECHRejectionError
-	var ne net.Error
-	var oe *net.OpError
-	switch {
-	case errors.As(err, &rej):
-		return string(client.ClassECHRejected)
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return string(client.ClassTimeout)
-	case errors.Is(err, client.ErrNoAddress), errors.Is(err, client.ErrNXDomain), errors.Is(err, client.ErrDNSRcode):
-		return string(client.ClassDNS)
-	case errors.As(err, &oe) && oe.Op == "dial":
-		return string(client.ClassConnect)
-	}
-	return string(client.ClassHandshake)
 }
 
 // leaks says where the adversary saw the true name in the clear.

@@ -2,15 +2,12 @@ package conformance
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/echlab/echlab/client"
+	"github.com/echlab/echlab/internal/gotls"
 	"github.com/echlab/echlab/resolver"
 )
 
@@ -87,68 +84,10 @@ func runEchlab(ctx context.Context, stub resolver.Client, t target, ev *Evidence
 
 // runGo is the plain crypto/tls program (the lab grid's crypto-tls row).
 func runGo(ctx context.Context, stub resolver.Client, t target, ev *Evidence) {
-	err := goFetch(ctx, stub, t, ev)
+	r, err := gotls.Fetch(ctx, stub, SecretName, t.port, gotls.Options{RootCAs: t.roots,
+		ConnectTimeout: connectTimeout, HandshakeTimeout: handshakeTimeout})
+	ev.ECHAccepted, ev.Retried = r.ECHAccepted, r.Retried
 	if err != nil {
-		ev.Error, ev.ErrorClass = err.Error(), goErrorClass(err)
+		ev.Error, ev.ErrorClass = err.Error(), string(gotls.ErrorClass(err))
 	}
-}
-
-func goFetch(ctx context.Context, stub resolver.Client, t target, ev *Evidence) error {
-	d, err := client.Discover(ctx, stub, SecretName, t.port, true)
-	if err != nil {
-		return err
-	}
-	if len(d.Addrs) == 0 {
-		return fmt.Errorf("go: %w", client.ErrNoAddress)
-	}
-	addr := net.JoinHostPort(d.Addrs[0].String(), strconv.Itoa(d.Port))
-	conf := &tls.Config{ServerName: SecretName, RootCAs: t.roots, NextProtos: []string{"http/1.1"},
-		MinVersion: tls.VersionTLS13, EncryptedClientHelloConfigList: d.ConfigList}
-	cs, err := handshake(ctx, addr, conf)
-	var rej *tls.ECHRejectionError
-	if errors.As(err, &rej) && len(rej.RetryConfigList) > 0 {
-		conf.EncryptedClientHelloConfigList = rej.RetryConfigList
-		ev.Retried = true
-		cs, err = handshake(ctx, addr, conf)
-	}
-	if err != nil {
-		return err
-	}
-	ev.ECHAccepted = cs.ECHAccepted
-	return nil
-}
-
-// handshake dials addr and runs a TLS handshake.
-func handshake(ctx context.Context, addr string, conf *tls.Config) (tls.ConnectionState, error) {
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: connectTimeout}, Config: conf}
-	ctx, cancel := context.WithTimeout(ctx, connectTimeout+handshakeTimeout)
-	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return tls.ConnectionState{}, err
-	}
-	defer c.Close()
-	return c.(*tls.Conn).ConnectionState(), nil
-}
-
-// goErrorClass names the step a crypto/tls fetch failed at with echlab's
-// client classes.
-func goErrorClass(err error) string {
-	var ce *client.Error
-	var rej *tls.ECHRejectionError
-	var cve *tls.CertificateVerificationError
-	var ne net.Error
-	switch {
-	case errors.As(err, &ce):
-		return string(ce.Class)
-	case errors.As(err, &rej):
-		return string(client.ClassECHRejected)
-	case errors.As(err, &cve):
-		return string(client.ClassCertificate)
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return string(client.ClassTimeout)
-	case errors.Is(err, client.ErrNoAddress):
-		return string(client.ClassDNS)
-	}
-	return string(client.ClassHandshake)
 }
