@@ -95,10 +95,13 @@ func runBrowser(_ context.Context, c Client, t target, ev *Evidence) {
 // BrowserRun is what a browser client's run did.
 type BrowserRun struct {
 	interop.PageOutcome
-	// Parallel are the hellos the browser sent on extra connections
-	// opened at once with the same hello as the one before (Chromium
-	// opens two connections for the page): removed from Evidence.Hellos,
-	// which counts attempts, and kept here.
+	// Parallel are the hellos of the browser's further connection
+	// attempts: each starts with the same hello as the first attempt
+	// (Chromium preconnects twice for the page, and its navigation opens
+	// a third attempt when both failed), with that attempt's one
+	// follow-up hello (the retry, or the connection without ECH). They
+	// are removed from Evidence.Hellos, which is the first attempt and
+	// every hello no attempt accounts for (see attempts).
 	Parallel []Hello `json:"parallel_hellos,omitempty"`
 }
 
@@ -108,15 +111,7 @@ func (e *Evidence) browserReport() {
 	if e.Browser == nil {
 		return
 	}
-	var kept []Hello
-	for _, h := range e.Hellos {
-		if n := len(kept); n > 0 && h.ECH == "real" && sameHello(kept[n-1], h) {
-			e.Browser.Parallel = append(e.Browser.Parallel, h)
-			continue
-		}
-		kept = append(kept, h)
-	}
-	e.Hellos = kept
+	e.Hellos, e.Browser.Parallel = attempts(e.Hellos)
 	if !e.Browser.Loaded || len(e.Hellos) == 0 {
 		return
 	}
@@ -128,6 +123,47 @@ func (e *Evidence) browserReport() {
 	e.ECHAccepted = true
 	e.ConfigID = first.ConfigID
 	e.Retried = *last.ConfigID != *first.ConfigID
+}
+
+// attempts splits a browser's hellos, in the order the relay logged them,
+// into its first connection attempt (first) and its further attempts
+// (parallel). A real ECH offer equal to the first hello (sameHello) opens
+// a further attempt; any other hello follows up the oldest attempt that
+// has none yet (a connection follows up only after its attempt's first
+// hello was answered, so an attempt's first hello is always logged before
+// its follow-up, though the attempts interleave: Chromium's two
+// preconnects and its navigation each send id 1 and then one retry, seen
+// as 1 1 3 3 1 3 or 1 3 1 3 1 3). A hello left over when every attempt
+// has its follow-up is a second follow-up, which only a client that
+// retries again sends (Firefox following retry configs in a loop: 1 3 3 3
+// …): it stays with the first attempt, where the grade counts it.
+func attempts(hs []Hello) (first, parallel []Hello) {
+	if len(hs) == 0 || hs[0].ECH != "real" {
+		return hs, nil
+	}
+	type attempt struct {
+		hellos   []Hello
+		followed bool
+	}
+	as := []*attempt{{hellos: hs[:1:1]}}
+	for _, h := range hs[1:] {
+		if h.ECH == "real" && sameHello(hs[0], h) {
+			as = append(as, &attempt{hellos: []Hello{h}})
+			continue
+		}
+		to := as[0]
+		for _, a := range as {
+			if !a.followed {
+				to = a
+				break
+			}
+		}
+		to.hellos, to.followed = append(to.hellos, h), true
+	}
+	for _, a := range as[1:] {
+		parallel = append(parallel, a.hellos...)
+	}
+	return as[0].hellos, parallel
 }
 
 // sameHello says whether two real ECH offers are the same attempt: the
