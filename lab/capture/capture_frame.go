@@ -7,10 +7,6 @@ import (
 	"net/netip"
 	"runtime"
 	"time"
-
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 )
 
 // WritePcapng writes everything recorded so far as a pcapng of Ethernet
@@ -68,12 +64,11 @@ func coalesce(events []ScriptEvent) []ScriptEvent {
 }
 
 // newSynthWriter opens a pcapng writer whose section says what it is.
-func newSynthWriter(w io.Writer) (*pcapgo.NgWriter, error) {
-	intf := pcapgo.NgInterface{Name: "lo", Description: "echlab recorder", OS: runtime.GOOS,
-		LinkType: layers.LinkTypeEthernet, TimestampResolution: 9, SnapLength: maxPacket}
-	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
-		Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "echlab", Comment: SynthComment}}
-	nw, err := pcapgo.NewNgWriterInterface(w, intf, opts)
+func newSynthWriter(w io.Writer) (*ngWriter, error) {
+	intf := ngInterfaceDesc{Name: "lo", Description: "echlab recorder", OS: runtime.GOOS,
+		Link: LinkTypeEthernet, SnapLen: maxPacket}
+	sec := ngSection{Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "echlab", Comment: SynthComment}
+	nw, err := newNgWriter(w, sec, intf)
 	if err != nil {
 		return nil, fmt.Errorf("lab: writing pcapng header: %w", err)
 	}
@@ -91,7 +86,7 @@ func isn(conn, side int) uint32 {
 type tcpSynthState struct{ cseq, sseq uint32 }
 
 type synthesizer struct {
-	w     *pcapgo.NgWriter
+	w     *ngWriter
 	conns []ScriptConn
 	state []tcpSynthState
 	buf   []byte
@@ -179,8 +174,7 @@ func (s *synthesizer) rst(ts time.Time, c ScriptConn, st *tcpSynthState, fromCli
 // packet writes one Ethernet frame.
 func (s *synthesizer) packet(ts time.Time, src, dst netip.AddrPort, proto uint8, seq, ack uint32, flags uint8, payload []byte) error {
 	s.buf = buildFrame(s.buf[:0], src, dst, proto, seq, ack, flags, payload)
-	ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(s.buf), Length: len(s.buf)}
-	if err := s.w.WritePacket(ci, s.buf); err != nil {
+	if err := s.w.writePacket(ts, s.buf); err != nil {
 		return fmt.Errorf("lab: writing pcapng: %w", err)
 	}
 	return nil

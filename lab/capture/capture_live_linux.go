@@ -15,9 +15,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,10 +41,10 @@ func startLiveCapture(iface string, ports []int, w io.Writer) (*liveCapture, err
 	if err != nil {
 		return nil, err
 	}
-	intf := pcapgo.NgInterface{Name: iface, OS: runtime.GOOS, LinkType: layers.LinkTypeEthernet,
-		TimestampResolution: 9, SnapLength: maxPacket, Filter: portFilter(ports)}
-	nw, err := pcapgo.NewNgWriterInterface(w, intf, pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
-		Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "echlab", Comment: LiveComment + " on " + iface}})
+	intf := ngInterfaceDesc{Name: iface, OS: runtime.GOOS, Link: LinkTypeEthernet,
+		SnapLen: maxPacket, Filter: portFilter(ports)}
+	nw, err := newNgWriter(w, ngSection{Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "echlab",
+		Comment: LiveComment + " on " + iface}, intf)
 	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("lab: writing pcapng header: %w", err)
@@ -142,7 +139,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 type liveCapture struct {
 	fd       int
-	w        *pcapgo.NgWriter
+	w        *ngWriter
 	ports    map[uint16]bool
 	loopback bool
 	done     atomic.Bool
@@ -201,8 +198,7 @@ func (lc *liveCapture) run() {
 		}
 		ts := kernelTime(oob[:oobn])
 		for _, pkt := range splitGSO(frame, hdr) {
-			ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(pkt), Length: len(pkt)}
-			if err := lc.w.WritePacket(ci, pkt); err != nil {
+			if err := lc.w.writePacket(ts, pkt); err != nil {
 				lc.err = fmt.Errorf("lab: writing pcapng: %w", err)
 				return
 			}
@@ -231,7 +227,7 @@ func kernelTime(oob []byte) time.Time {
 }
 
 func (lc *liveCapture) wanted(frame []byte) bool {
-	p, ok := DecodeLink(layers.LinkTypeEthernet, frame)
+	p, ok := DecodeLink(LinkTypeEthernet, frame)
 	if !ok {
 		return false
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/echlab/echlab/lab/capture"
 	"github.com/echlab/echlab/lab/observe"
-	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 	"github.com/quic-go/quic-go"
 	"golang.org/x/sys/unix"
@@ -220,7 +219,7 @@ func TestLiveCaptureSplitsUDPGSO(t *testing.T) {
 		if err != nil {
 			break
 		}
-		p, ok := capture.DecodeLink(layers.LinkTypeEthernet, data)
+		p, ok := capture.DecodeLink(capture.LinkTypeEthernet, data)
 		if !ok {
 			t.Fatal("undecodable captured packet")
 		}

@@ -9,5 +9,8 @@
 // adversary, see lab/adversary) sees each TCP connection's first handshake
 // message and every datagram (and Do53-over-TCP message), and passes,
 // rewrites, drops or resets it. InsertDSB embeds TLS secrets in a pcapng.
-// It imports no other lab package.
+// The pcap and pcapng readers and the pcapng writer are its own
+// (pcap_read.go, pcap_classic.go, pcap_write.go), so that no packet
+// library's start-up tables weigh on every echlab process. It imports no
+// other lab package.
 package capture

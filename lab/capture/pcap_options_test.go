@@ -36,9 +36,10 @@ func ngWithIDBOption(code uint16, value []byte) []byte {
 	return le.AppendUint32(b, size)
 }
 
-// TestReadBadInterfaceOptions: interface options that pcapgo would divide
-// by zero with or index past (found by FuzzCompare: an if_tsresol of 2^-64
-// panicked) are a malformed capture, named by the option; good ones read.
+// TestReadBadInterfaceOptions: interface options that cannot be read (an
+// if_tsresol of 2^-64 or 10^-20, which no 64-bit count can hold; pcapgo,
+// which read captures before, panicked on the first, found by FuzzCompare)
+// are a malformed capture, named by the option; good ones read.
 func TestReadBadInterfaceOptions(t *testing.T) {
 	for _, tc := range []struct {
 		code  uint16

@@ -154,9 +154,9 @@ func TestReadFailure(t *testing.T) {
 	}
 }
 
-// TestReadBoundsSnaplen: pcapgo sizes its reused packet buffer by the
-// interface's snaplen; a capture claiming a 4 GiB snaplen must not make
-// Read allocate it.
+// TestReadBoundsSnaplen: a capture claiming a 4 GiB snaplen must not make
+// Read allocate it (pcapgo, which read captures before, sized its reused
+// packet buffer by the interface's snaplen).
 func TestReadBoundsSnaplen(t *testing.T) {
 	data := streamCapture(t)
 	// The interface description block follows the section header.

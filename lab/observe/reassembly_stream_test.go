@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/echlab/echlab/lab/capture"
-	"github.com/google/gopacket/layers"
 )
 
 // recordClosedTLS records one ECH connection followed by appBytes of
@@ -107,7 +106,7 @@ func TestHoleAfterHandshake(t *testing.T) {
 	var drop, seen int
 	var off uint32
 	for i, f := range frames {
-		p, ok := capture.DecodeLink(layers.LinkTypeEthernet, f.data)
+		p, ok := capture.DecodeLink(capture.LinkTypeEthernet, f.data)
 		if !ok || p.Proto != 6 {
 			continue
 		}

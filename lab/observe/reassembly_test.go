@@ -64,7 +64,7 @@ func writeFrames(t *testing.T, frames []frame) *bytes.Buffer {
 func clientSegments(frames []frame, port uint16) []int {
 	var idx []int
 	for i, f := range frames {
-		p, ok := capture.DecodeLink(layers.LinkTypeEthernet, f.data)
+		p, ok := capture.DecodeLink(capture.LinkTypeEthernet, f.data)
 		if ok && p.Proto == 6 && p.Src.Port() == port && len(p.Payload) > 0 {
 			idx = append(idx, i)
 		}
@@ -83,7 +83,7 @@ func TestSplitClientHello(t *testing.T) {
 	}
 	frames := readFrames(t, path)
 	segs := clientSegments(frames, want.Client.Port())
-	if p, _ := capture.DecodeLink(layers.LinkTypeEthernet, frames[segs[0]].data); len(segs) < 2 || len(p.Payload) != capture.MSS {
+	if p, _ := capture.DecodeLink(capture.LinkTypeEthernet, frames[segs[0]].data); len(segs) < 2 || len(p.Payload) != capture.MSS {
 		t.Fatalf("ClientHello was not split: %d client segments", len(segs))
 	}
 	// Out of order: the second segment first. Retransmitted: the first
