@@ -8,7 +8,6 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
-	"golang.org/x/net/http2"
 )
 
 // dohConn is DoH (RFC 8484) with GET ?dns= and ID 0, over HTTP/3 (one QUIC
@@ -18,6 +17,7 @@ import (
 type dohConn struct {
 	rt    http.RoundTripper
 	close func() error
+	proto int // the HTTP major version every answer must come over
 }
 
 func dialDoH(ctx context.Context, cfg *Config, items []item) (*dohConn, error) {
@@ -27,11 +27,14 @@ func dialDoH(ctx context.Context, cfg *Config, items []item) (*dohConn, error) {
 		tc.NextProtos = []string{http3.NextProtoH3}
 		tr := &http3.Transport{TLSClientConfig: tc, QUICConfig: &quic.Config{
 			HandshakeIdleTimeout: cfg.Timeout, MaxIdleTimeout: 30 * time.Second}}
-		d = dohConn{rt: tr, close: tr.Close}
+		d = dohConn{rt: tr, close: tr.Close, proto: 3}
 	} else {
-		tc.NextProtos = []string{"h2"}
-		tr := &http2.Transport{TLSClientConfig: tc, StrictMaxConcurrentStreams: true}
-		d = dohConn{rt: tr, close: func() error { tr.CloseIdleConnections(); return nil }}
+		// HTTP/2 only, one connection: further requests wait for a stream.
+		var protos http.Protocols
+		protos.SetHTTP2(true)
+		tr := &http.Transport{TLSClientConfig: tc, Protocols: &protos, MaxConnsPerHost: 1,
+			HTTP2: &http.HTTP2Config{StrictMaxConcurrentRequests: true}}
+		d = dohConn{rt: tr, close: func() error { tr.CloseIdleConnections(); return nil }, proto: 2}
 	}
 	// One request sets the connection up; its answer is checked in the run.
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -57,6 +60,9 @@ func (d *dohConn) exchange(ctx context.Context, it *item, _ int, buf *[]byte) ([
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.ProtoMajor != d.proto {
+		return nil, fmt.Errorf("%w: answered over %s, want HTTP/%d", errProtocol, resp.Proto, d.proto)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: HTTP status %d", errProtocol, resp.StatusCode)
 	}
