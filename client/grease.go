@@ -67,7 +67,7 @@ func deadline(ctx context.Context, d time.Duration) time.Time {
 func (f *fetcher) greaseHello() ([]byte, error) {
 	conf := f.tlsConfig(nil)
 	conf.MinVersion = tls.VersionTLS13 // ECH needs TLS 1.3
-	first, err := captureClientHello(conf)
+	first, err := CaptureClientHello(conf)
 	if err != nil {
 		return nil, err
 	}
@@ -82,9 +82,10 @@ func (f *fetcher) greaseHello() ([]byte, error) {
 	return ech.MarshalRecords(ch.Raw), nil
 }
 
-// captureClientHello runs crypto/tls against a conn that keeps what it
-// writes and fails the first read, and returns the ClientHello records.
-func captureClientHello(conf *tls.Config) ([]byte, error) {
+// CaptureClientHello runs crypto/tls with conf against a conn that keeps
+// what it writes and fails the first read, and returns the TLS records of
+// the ClientHello crypto/tls sent (no network is used).
+func CaptureClientHello(conf *tls.Config) ([]byte, error) {
 	c := &captureConn{}
 	err := tls.Client(c, conf).Handshake()
 	if len(c.written) == 0 {

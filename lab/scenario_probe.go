@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
@@ -98,9 +97,11 @@ func sealFor(cfg *ech.Config, name, padding string) (*ech.Sealed, error) {
 // sends for name (TLS 1.3 only) offering alpn.
 func goClientHello(name string, alpn []string) ([]byte, error) {
 	conf := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS13, NextProtos: alpn}
-	tc := &captureConn{}
-	tls.Client(tc, conf).Handshake() //nolint:errcheck // it fails on purpose after the ClientHello
-	msg, _, err := ech.HandshakeFromRecords(tc.written)
+	records, err := client.CaptureClientHello(conf)
+	if err != nil {
+		return nil, fmt.Errorf("lab: crypto/tls ClientHello: %w", err)
+	}
+	msg, _, err := ech.HandshakeFromRecords(records)
 	if err != nil {
 		return nil, fmt.Errorf("lab: crypto/tls ClientHello: %w", err)
 	}
@@ -160,20 +161,3 @@ func firstAnswer(ctx context.Context, addr string, records []byte, r *client.Res
 // isAlert reports whether buf starts with a whole alert record header and
 // body: content type 21, then level and description at buf[5:7].
 func isAlert(buf []byte) bool { return len(buf) >= 7 && buf[0] == 21 }
-
-// captureConn keeps what crypto/tls writes and fails its first read, so
-// that a tls.Client hands over its ClientHello.
-type captureConn struct {
-	net.Conn // nil: only the methods below are called
-	written  []byte
-}
-
-func (c *captureConn) Write(b []byte) (int, error) {
-	c.written = append(c.written, b...)
-	return len(b), nil
-}
-func (c *captureConn) Read([]byte) (int, error)         { return 0, io.EOF }
-func (c *captureConn) Close() error                     { return nil }
-func (c *captureConn) SetDeadline(time.Time) error      { return nil }
-func (c *captureConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *captureConn) SetWriteDeadline(time.Time) error { return nil }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/echlab/echlab/client"
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/testutil"
 )
@@ -70,33 +71,18 @@ func (f *funcFilter) nextStream(t *testing.T) streamCall {
 	}
 }
 
-// captureConn is a net.Conn that keeps what is written to it and reads
-// EOF: a crypto/tls client on it writes its ClientHello and gives up.
-type captureConn struct {
-	net.Conn // nil: only the methods below are called
-	written  []byte
-}
-
-func (c *captureConn) Write(b []byte) (int, error) {
-	c.written = append(c.written, b...)
-	return len(b), nil
-}
-func (c *captureConn) Read([]byte) (int, error)         { return 0, io.EOF }
-func (c *captureConn) Close() error                     { return nil }
-func (c *captureConn) SetDeadline(time.Time) error      { return nil }
-func (c *captureConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *captureConn) SetWriteDeadline(time.Time) error { return nil }
-
 // clientHello returns the TLS records of crypto/tls's ClientHello for
 // name.
 func clientHello(t *testing.T, name string) []byte {
 	t.Helper()
-	c := &captureConn{}
-	tls.Client(c, &tls.Config{ServerName: name, MinVersion: tls.VersionTLS13}).Handshake() //nolint:errcheck // fails after the ClientHello on purpose
-	if _, err := ech.ParseClientHelloRecords(c.written); err != nil {
+	records, err := client.CaptureClientHello(&tls.Config{ServerName: name, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ech.ParseClientHelloRecords(records); err != nil {
 		t.Fatalf("crypto/tls wrote no ClientHello: %v", err)
 	}
-	return c.written
+	return records
 }
 
 // sniOf parses a ClientHello from TLS records and returns its SNI.

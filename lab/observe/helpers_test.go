@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/echlab/echlab/client"
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/labtest"
 	"github.com/echlab/echlab/internal/testutil"
@@ -117,30 +117,15 @@ func port(addr string) uint16 {
 	return uint16(n)
 }
 
-// captureConn keeps what crypto/tls writes and fails its first read, so
-// that a tls.Client hands over its ClientHello.
-type captureConn struct {
-	net.Conn // nil: only the methods below are called
-	written  []byte
-}
-
-func (c *captureConn) Write(b []byte) (int, error) {
-	c.written = append(c.written, b...)
-	return len(b), nil
-}
-func (c *captureConn) Read([]byte) (int, error)         { return 0, io.EOF }
-func (c *captureConn) Close() error                     { return nil }
-func (c *captureConn) SetDeadline(time.Time) error      { return nil }
-func (c *captureConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *captureConn) SetWriteDeadline(time.Time) error { return nil }
-
 // goClientHello returns crypto/tls's ClientHello message for name and
 // alpn.
 func goClientHello(name string, alpn []string) ([]byte, error) {
 	conf := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS13, NextProtos: alpn}
-	tc := &captureConn{}
-	tls.Client(tc, conf).Handshake() //nolint:errcheck // it fails on purpose after the ClientHello
-	msg, _, err := ech.HandshakeFromRecords(tc.written)
+	records, err := client.CaptureClientHello(conf)
+	if err != nil {
+		return nil, err
+	}
+	msg, _, err := ech.HandshakeFromRecords(records)
 	if err != nil {
 		return nil, fmt.Errorf("crypto/tls ClientHello: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/echlab/echlab/client"
 	"github.com/echlab/echlab/internal/testutil"
 	"github.com/echlab/echlab/lab/capture"
 	"github.com/miekg/dns"
@@ -127,12 +128,11 @@ func dnsEcho(t *testing.T) string {
 
 // clientHelloFor returns crypto/tls's ClientHello records for name.
 func clientHelloFor(t *testing.T, name string) []byte {
-	c := &captureConn{}
-	tls.Client(c, &tls.Config{ServerName: name}).Handshake()
-	if len(c.written) == 0 {
-		t.Fatal("no ClientHello written")
+	records, err := client.CaptureClientHello(&tls.Config{ServerName: name})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return c.written
+	return records
 }
 
 // BenchmarkRelayTCP measures a round trip of 64 KiB through a TCP relay,
