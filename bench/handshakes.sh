@@ -25,6 +25,10 @@
 #   split/ECH          echlab split --front-secret before
 #                      echlab server --baseline --front-secret (both on
 #                      core 0), ECH clients
+#   split-unix/ECH     the same with the front's hop to its backend over
+#                      a Unix socket (--route '*=unix:PATH', echlab
+#                      server --addr unix:PATH); this build only, not
+#                      BASE_BIN's
 # Clients: CONNS crypto/tls clients (bench/minitls load), each doing full
 # handshakes one after another (no session cache, no tickets), checking
 # ECHAccepted on every one. Rows are measured in rounds (every row once per
@@ -117,6 +121,14 @@ echlab_rows() {
     "${x}shared/ECH-rotated ${x}rotated ${pid[${x}rotated]} $work/keys-old"
     "${x}split/ECH ${x}split ${pid[${x}split]},${pid[${x}backend]} $work/keys-split"
   )
+  if [[ -z $x ]]; then
+    start backend-unix 's/^echlab server: .*(\(unix:[^,)]*\).*/\1/p' "$bin" server --addr "unix:$work/backend.sock" \
+      --pki "$work/pki" --baseline --front-secret "$work/front.secret" "$(logflag backend-unix)"
+    start split-unix 's/^echlab split: \([0-9.:]*\),.*/\1/p' "$bin" split --addr 127.0.0.1:0 --pki "$work/pki" \
+      --keys "$work/keys-split" --route "*=${addr[backend-unix]}" --front-secret "$work/front.secret" \
+      "$(logflag split-unix)"
+    rows+=("split-unix/ECH split-unix ${pid[split-unix]},${pid[backend-unix]} $work/keys-split")
+  fi
 }
 echlab_rows "" "$E"
 if [[ -n ${BASE_BIN:-} ]]; then
@@ -167,6 +179,8 @@ ratios() { # ratios PREFIX
   r "${x}shared/ECH" minimal/ECH
   r "${x}shared/ECH-rotated" "${x}shared/ECH"
   r "${x}split/ECH" "${x}shared/ECH" "(goal >= 0.9)"
+  [[ -z $x ]] && r split-unix/ECH shared/ECH "(goal >= 0.9)"
+  true
 }
 ratios ""
 [[ -n ${BASE_BIN:-} ]] && ratios base:

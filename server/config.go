@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/echlab/echlab/ech"
@@ -108,8 +107,11 @@ func (c Config) populate() (Config, error) {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:0"
 	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	if err := checkAddr(c.Addr); err != nil {
 		return c, fmt.Errorf("%w: Addr %q: %v", ErrConfig, c.Addr, err)
+	}
+	if _, ok := unixPath(c.Addr); ok && c.HTTP3 {
+		return c, fmt.Errorf("%w: Addr %q: HTTP/3 needs a UDP port, not a Unix socket", ErrConfig, c.Addr)
 	}
 	if c.PublicName == "" {
 		c.PublicName = "public.lab.test"

@@ -2,12 +2,12 @@ package server
 
 import (
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 )
 
-// Routes maps server names to backend addresses (host:port) for the split
+// Routes maps server names to backend addresses (host:port, or unix:PATH
+// for a backend on the same host: see UnixPrefix) for the split
 // relay, like Traefik's HostSNI rules: an exact name (case-insensitive)
 // wins, and "*" catches every other name.
 type Routes map[string]string
@@ -22,7 +22,7 @@ func ParseRoutes(spec string) (Routes, error) {
 		}
 		name, addr, ok := strings.Cut(part, "=")
 		if !ok {
-			return nil, fmt.Errorf("%w: route %q is not name=host:port", ErrConfig, part)
+			return nil, fmt.Errorf("%w: route %q is not name=host:port or name=unix:PATH", ErrConfig, part)
 		}
 		r[strings.TrimSpace(name)] = strings.TrimSpace(addr)
 	}
@@ -34,7 +34,7 @@ func (r Routes) validate() error {
 		if name == "" {
 			return fmt.Errorf("%w: route with an empty name", ErrConfig)
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
+		if err := checkAddr(addr); err != nil {
 			return fmt.Errorf("%w: route %s: address %q: %v", ErrConfig, name, addr, err)
 		}
 	}

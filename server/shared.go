@@ -49,7 +49,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", c.Addr)
+	ln, err := listenStream(c.Addr)
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +76,8 @@ func Start(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Addr returns the TCP address the server listens on.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+// Addr returns the TCP address the server listens on, or "unix:PATH".
+func (s *Server) Addr() string { return listenerAddr(s.ln) }
 
 // UDPAddr returns the UDP address of the HTTP/3 listener, or "" without
 // HTTP3.

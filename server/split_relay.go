@@ -241,7 +241,7 @@ func (s *Split) forwardSecond(c *bufConn, b net.Conn, opened *ech.Opened) error 
 
 func (s *Split) dial(addr string, rec *ConnRecord) (net.Conn, error) {
 	rec.Backend = addr
-	b, err := net.DialTimeout("tcp", addr, s.cfg.DialTimeout)
+	b, err := dialStream(addr, s.cfg.DialTimeout)
 	if err != nil {
 		return nil, withAlert(alertInternalError, fmt.Errorf("server: backend %s: %w", addr, err))
 	}

@@ -23,8 +23,15 @@ import (
 // `echlab split --front-secret F`, as the README and `help split` say: the
 // file is created 0600 with 32 random bytes by the first, read by the
 // second, and an ECH connection through the split is logged and shown by
-// the backend as accepted with the outer SNI.
+// the backend as accepted with the outer SNI. The unix case puts the
+// backend on a Unix socket (--addr unix:PATH, --route NAME=unix:PATH), as
+// the README's split section says.
 func TestFrontSecretFlag(t *testing.T) {
+	t.Run("tcp", func(t *testing.T) { frontSecretFlag(t, false) })
+	t.Run("unix", func(t *testing.T) { frontSecretFlag(t, true) })
+}
+
+func frontSecretFlag(t *testing.T, unix bool) {
 	cwd := t.TempDir()
 	pkiDir, secret, keys := filepath.Join(cwd, "pki"), filepath.Join(cwd, "state", "front.secret"), filepath.Join(cwd, "keys")
 	logFile := filepath.Join(cwd, "backend.jsonl")
@@ -32,8 +39,15 @@ func TestFrontSecretFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, backend := startDaemon(t, time.Minute, regexp.MustCompile(`^echlab server: https://public\.lab\.test/ \(tcp (127\.0\.0\.1:\d+)`),
-		"server", "--addr", "127.0.0.1:0", "--pki", pkiDir, "--front-secret", secret, "--log", logFile)
+	addr, addrRE := "127.0.0.1:0", `tcp (127\.0\.0\.1:\d+)`
+	if unix {
+		addr, addrRE = "unix:"+filepath.Join(cwd, "backend.sock"), `(unix:[^,)]+)`
+	}
+	_, backend := startDaemon(t, time.Minute, regexp.MustCompile(`^echlab server: https://public\.lab\.test/ \(`+addrRE),
+		"server", "--addr", addr, "--pki", pkiDir, "--front-secret", secret, "--log", logFile)
+	if unix && backend != addr {
+		t.Fatalf("server printed %q, want %q", backend, addr)
+	}
 	st, err := os.Stat(secret)
 	if err != nil || st.Mode().Perm() != 0o600 || st.Size() != server.FrontSecretSize {
 		t.Fatalf("front secret file: %v, %v", st, err)

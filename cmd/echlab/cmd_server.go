@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/echlab/echlab/ech"
@@ -27,7 +28,8 @@ func runServer(args []string) error {
 		"sent as retry configs. Rejected ECH gets retry configs, and /, /cdn-cgi/trace and\n"+
 		"/api/conn say what the server saw. Every connection is logged as a JSON line to --log.\n"+
 		"Without --keys (or with --baseline) the same site is served without ECH. Runs until SIGINT or SIGTERM.")
-	addr := fs.String("addr", defaultServerAddr, "TCP (and, with --h3, UDP) listen address; port 0 picks a free one")
+	addr := fs.String("addr", defaultServerAddr, "TCP (and, with --h3, UDP) listen address; port 0 picks a free one;\n"+
+		"unix:PATH listens on a Unix socket (0600) instead, e.g. as a split front's backend on the same host")
 	public := fs.String("public", "public.lab.test", "client-facing name (ECHConfig public_name)")
 	names := fs.String("names", "secret.lab.test", "comma-separated backend names served behind ECH")
 	pkiDir := fs.String("pki", "pki", "folder of the lab CA (created if missing)")
@@ -78,7 +80,11 @@ func runServer(args []string) error {
 		return err
 	}
 	defer srv.Close()
-	fmt.Fprintf(os.Stderr, "echlab server: https://%s/ (tcp %s", *public, srv.Addr())
+	listen := "tcp " + srv.Addr()
+	if strings.HasPrefix(srv.Addr(), server.UnixPrefix) {
+		listen = srv.Addr()
+	}
+	fmt.Fprintf(os.Stderr, "echlab server: https://%s/ (%s", *public, listen)
 	if srv.UDPAddr() != "" {
 		fmt.Fprintf(os.Stderr, ", h3 udp %s", srv.UDPAddr())
 	}

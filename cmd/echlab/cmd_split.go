@@ -42,7 +42,8 @@ func runSplit(args []string) error {
 	idle := fs.Duration("idle-timeout", server.DefaultIdleTimeout, "close both sides of a relayed connection after this long with no bytes either way")
 	read := fs.Duration("read-timeout", server.DefaultHelloTimeout, "bound on reading a ClientHello (and a backend's ServerHello)")
 	var routes splitRouteFlags
-	fs.Var(&routes, "route", "NAME=HOST:PORT backend for a server name, or *=HOST:PORT for all others (repeatable)")
+	fs.Var(&routes, "route", "NAME=HOST:PORT backend for a server name, or *=HOST:PORT for all others (repeatable);\n"+
+		"NAME=unix:PATH forwards over a Unix socket to a backend on this host (echlab server --addr unix:PATH)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
