@@ -6,13 +6,15 @@ import (
 	"time"
 )
 
-// TLS alert descriptions the split front sends (RFC 8446 §6.2).
+// TLS alert descriptions the split front (and a shared-mode server that
+// opened ECH itself: openConn) sends (RFC 8446 §6.2).
 const (
 	alertUnexpectedMessage = 10
 	alertIllegalParameter  = 47
 	alertDecodeError       = 50
 	alertDecryptError      = 51
 	alertInternalError     = 80
+	alertMissingExtension  = 109
 	alertUnrecognizedName  = 112
 )
 

@@ -181,6 +181,8 @@ func peekOf(c net.Conn) *peekConn {
 	case *peekConn:
 		return v
 	case *startConn:
+		return peekOf(v.Conn)
+	case *openConn:
 		p, _ := v.Conn.(*peekConn)
 		return p
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/inflight"
 	"github.com/echlab/echlab/internal/pki"
 	"github.com/echlab/echlab/internal/timeout"
@@ -18,7 +19,8 @@ type Server struct {
 	certs  *certSet
 	tlsCfg *tls.Config
 	log    *recordLog
-	known  idSet // config ids ever held
+	known  idSet         // config ids ever held
+	open   ech.KeySource // keys the server opens ECH over TCP with itself (openConn); nil: crypto/tls does
 
 	ln    net.Listener // TCP
 	ready *connQueue   // handshaken *tls.Conns for http.Server
@@ -56,6 +58,7 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{cfg: c, certs: certs, log: &recordLog{w: c.Log}, ln: ln,
 		ready: newConnQueue(ln.Addr()), done: make(chan struct{}), handshaking: map[net.Conn]struct{}{}}
 	s.tlsCfg = tlsConfig(&s.cfg, certs, &s.known, []string{"h2", "http/1.1"})
+	s.open = openKeys(c.Keys)
 	if c.HTTP3 {
 		if _, err = s.startHTTP3(ln.Addr().(*net.TCPAddr)); err != nil { // sets s.h3
 			ln.Close()
@@ -172,11 +175,16 @@ func (s *Server) handshake(c net.Conn) *tls.Conn {
 	start := s.cfg.Now()
 	p := newPeekConn(s.fromFront(c), start)
 	sc := &startConn{Conn: p}
+	var oc *openConn
+	if s.open != nil {
+		oc = newOpenConn(p, s.open)
+		sc.Conn = oc
+	}
 	tc := tls.Server(sc, s.tlsCfg)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
-	rec := s.tcpRecord(p, tc, err)
+	rec := s.tcpRecord(p, oc.accepted(), tc, err)
 	s.log.write(rec)
 	if err != nil {
 		tc.Close()
@@ -188,7 +196,9 @@ func (s *Server) handshake(c net.Conn) *tls.Conn {
 	return tc
 }
 
-func (s *Server) tcpRecord(p *peekConn, tc *tls.Conn, err error) *ConnRecord {
+// tcpRecord builds the record of a TCP handshake; opened is the
+// ClientHelloOuter the server opened itself (openConn), if any.
+func (s *Server) tcpRecord(p *peekConn, opened *ech.Opened, tc *tls.Conn, err error) *ConnRecord {
 	rec := &ConnRecord{Schema: RecordSchema, Time: p.start.UTC(), Mode: s.cfg.Mode,
 		Transport: TransportTCP, ClientAddr: p.RemoteAddr().String(), ECH: ECHNone}
 	rec.HandshakeMS = float64(s.cfg.Now().Sub(p.start).Microseconds()) / 1000
@@ -199,10 +209,13 @@ func (s *Server) tcpRecord(p *peekConn, tc *tls.Conn, err error) *ConnRecord {
 	cs := tc.ConnectionState()
 	rec.fill(cs)
 	rec.OuterSNI = d.sni
+	if opened != nil {
+		rec.ECH, rec.InnerSNI = ECHAccepted, opened.Inner.ServerName
+	}
 	if d.hasECH {
 		id := d.configID
 		rec.ConfigID, rec.HPKESuite = &id, d.suite
-		if !cs.ECHAccepted {
+		if rec.ECH != ECHAccepted {
 			rec.ECH = ECHRejected
 			if !s.known.has(d.configID) {
 				rec.ECH = ECHGrease

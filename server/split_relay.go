@@ -213,13 +213,33 @@ func (s *Split) forwardECH(c *bufConn, addr string, opened *ech.Opened, rec *Con
 // forwardSecond opens the client's second ClientHelloOuter, sent after
 // the backend's HelloRetryRequest, and forwards its inner.
 func (s *Split) forwardSecond(c *bufConn, b net.Conn, opened *ech.Opened) error {
-	f2, err := readFlightMax(c, s.cfg.MaxHello, s.cfg.MaxHelloRecords)
+	out, err := openSecond(c, s.cfg.MaxHello, s.cfg.MaxHelloRecords, opened)
 	if err != nil {
-		return flightAlert(err)
+		return err
+	}
+	c.SetReadDeadline(time.Time{}) //nolint:errcheck
+	_, err = b.Write(out)
+	return err
+}
+
+// openSecond reads a client's second ClientHelloOuter, sent after a
+// HelloRetryRequest, from r and opens it with the first one's HPKE
+// context. It returns what to hand on in its place: the flight's leading
+// change_cipher_spec records and the ClientHelloInner's records; an error
+// carries the alert the client gets (RFC 9849 §7.1.1).
+func openSecond(r io.Reader, maxHello, maxRecords int, opened *ech.Opened) ([]byte, error) {
+	f2, err := readFlightMax(r, maxHello, maxRecords)
+	if err != nil {
+		return nil, flightAlert(err)
 	}
 	ch2, err := parseHello(f2.msg)
 	if err != nil {
-		return fmt.Errorf("second ClientHello: %w", err)
+		return nil, fmt.Errorf("second ClientHello: %w", err)
+	}
+	if ch2.ECH == nil {
+		// §7.1.1: after accepting ECH, a second ClientHelloOuter
+		// without the extension is missing_extension.
+		return nil, withAlert(alertMissingExtension, fmt.Errorf("%w: second ClientHello without encrypted_client_hello", ErrClientHello))
 	}
 	opened2, err := opened.Context.OpenSecond(ch2)
 	if err != nil {
@@ -229,14 +249,12 @@ func (s *Split) forwardSecond(c *bufConn, b net.Conn, opened *ech.Opened) error 
 		if errors.Is(err, ech.ErrDecrypt) {
 			desc = alertDecryptError
 		}
-		return withAlert(desc, fmt.Errorf("%w: second ClientHello: %w", ErrClientHello, err))
+		return nil, withAlert(desc, fmt.Errorf("%w: second ClientHello: %w", ErrClientHello, err))
 	}
-	c.SetReadDeadline(time.Time{}) //nolint:errcheck
 	// After a HelloRetryRequest crypto/tls expects record version 0x0303,
 	// as the client used for its second flight.
 	out := withRecordVersion(ech.MarshalRecords(opened2.Inner.Raw), f2.records[1], f2.records[2])
-	_, err = b.Write(append(f2.pre, out...))
-	return err
+	return append(f2.pre, out...), nil
 }
 
 func (s *Split) dial(addr string, rec *ConnRecord) (net.Conn, error) {
