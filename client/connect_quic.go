@@ -24,7 +24,13 @@ func (f *fetcher) fetchQUIC(ctx context.Context, conf *tls.Config) error {
 	if err != nil {
 		return classify("connect", ClassConnect, err)
 	}
-	tr := &quic.Transport{Conn: udp}
+	var pc net.PacketConn = udp
+	if f.opts.OnClientHello != nil {
+		hc := newHelloPacketConn(udp, f.opts.OnClientHello)
+		defer hc.close() // runs last: no report after Fetch returns
+		pc = hc
+	}
+	tr := &quic.Transport{Conn: pc}
 	defer udp.Close()
 	defer tr.Close()
 	conn, err := f.dialQUIC(ctx, tr, conf)

@@ -36,7 +36,8 @@ func (f *fetcher) fetchTCP(ctx context.Context, conf *tls.Config) error {
 	return f.httpOverTLS(ctx, tc)
 }
 
-// dialTCP tries each address in turn, with ConnectTimeout each.
+// dialTCP tries each address in turn, with ConnectTimeout each. The
+// connection reports its ClientHello's random when OnClientHello is set.
 func (f *fetcher) dialTCP(ctx context.Context) (net.Conn, error) {
 	var errs []error
 	for _, ap := range f.addrs {
@@ -46,7 +47,7 @@ func (f *fetcher) dialTCP(ctx context.Context) (net.Conn, error) {
 		f.res.ConnectTime = time.Since(t0)
 		if err == nil {
 			f.res.RemoteAddr = addrString(conn.RemoteAddr())
-			return conn, nil
+			return f.withHelloHook(conn), nil
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil {

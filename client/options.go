@@ -74,6 +74,20 @@ type Options struct {
 	// the client adds ECH_CONFIG lines for TCP (see keylog.go).
 	KeyLog io.Writer
 
+	// OnClientHello, when set, is called with the 32-byte random of every
+	// ClientHello the client puts on the wire, once each: every TCP
+	// connection's (crypto/tls's and the GREASE one) and every QUIC
+	// connection's (each address tried, the retry with retry configs, the
+	// fallback; a ClientHello sent again after a QUIC Retry is the same
+	// one). The random is read from what the client writes, the first TLS
+	// record over TCP and the client's own first Initial packet over QUIC,
+	// so an attempt that times out before crypto/tls writes a KeyLog line
+	// is reported too. Under ECH it is the outer random (KeyLog carries
+	// the inner one when ECH was accepted). It is called just before the
+	// ClientHello is sent, on the sending goroutine (quic-go's for QUIC),
+	// never after Fetch returns; it must not block, and may keep random.
+	OnClientHello func(random []byte)
+
 	HTTP3   bool  // fetch over QUIC with HTTP/3
 	NoRetry bool  // do not retry with the server's retry configs
 	MaxBody int64 // body bytes kept; 0 means 1 MiB

@@ -235,11 +235,6 @@ func (p *player) runCase(ctx context.Context, c Case) (cr CaseResult) {
 	if c.Transport == DNSDo53 {
 		stub = idStub{Client: stub, rec: rec}
 	}
-	defer func() {
-		if cr.Result != nil {
-			rec.addRandom(cr.Result.ClientRandom)
-		}
-	}()
 	switch {
 	case play.StaleFirst:
 		cr.Result, err = p.staleRetry(ctx, c, stub, rec)
@@ -268,11 +263,16 @@ func (p *player) url(c Case) string {
 	return "https://" + net.JoinHostPort(name, strconv.Itoa(p.cfg.Port)) + "/api/conn"
 }
 
-// options are the client's for case c; its TLS secrets go to keylog.
+// options are the client's for case c; its TLS secrets go to keylog,
+// and, when keylog is the case's record, the random of every ClientHello
+// it sends.
 func (p *player) options(c Case, stub resolver.Client, keylog io.Writer) client.Options {
 	o := client.Options{Resolver: stub, DNSTransport: c.Transport, DNSServer: p.cfg.DNS[c.Transport],
 		RootCAs: p.cfg.RootCAs, KeyLog: keylog, Timeout: p.cfg.CaseTimeout,
 		ConnectTimeout: 3 * time.Second, HandshakeTimeout: 5 * time.Second}
+	if rec, ok := keylog.(*caseRecord); ok {
+		o.OnClientHello = rec.clientHello
+	}
 	cs := c.scenario().Client
 	o.Mode, o.HTTP3 = cs.Mode, cs.HTTP3
 	if cs.Mode == client.ModeBaseline {

@@ -22,7 +22,11 @@ import (
 // As an io.Writer it is the case's SSLKEYLOGFILE: every line goes on to
 // the run's keylog, and its client_random field (second field of every
 // RFC 9850 line) is kept. crypto/tls logs the inner random when ECH was
-// accepted, the client's ECH_CONFIG line the outer one.
+// accepted, the client's ECH_CONFIG line the outer one. Its clientHello
+// method is the client's OnClientHello hook: the random of every
+// ClientHello the client wrote (the outer one under ECH, GREASE's), also
+// of attempts that died before any keylog line, such as a QUIC handshake
+// that timed out on one address before the next.
 type caseRecord struct {
 	keylog io.Writer // the run's keylog; nil discards
 
@@ -68,14 +72,12 @@ func (r *caseRecord) addHello(records []byte) {
 	}
 }
 
-// addRandom keeps a hex random that the client reported (GREASE: see
-// client.Result.ClientRandom); "" is ignored.
-func (r *caseRecord) addRandom(h string) {
-	if raw, err := hex.DecodeString(h); err == nil && len(raw) == 32 {
-		r.mu.Lock()
-		r.addRandomLocked(raw)
-		r.mu.Unlock()
-	}
+// clientHello keeps the random of a ClientHello the client sent: it is
+// client.Options.OnClientHello, called before Fetch returns.
+func (r *caseRecord) clientHello(random []byte) {
+	r.mu.Lock()
+	r.addRandomLocked(random)
+	r.mu.Unlock()
 }
 
 func (r *caseRecord) addRandomLocked(raw []byte) {

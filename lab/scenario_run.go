@@ -51,18 +51,16 @@ func (s *stack) runCase(ctx context.Context, c Case) (cr CaseResult) {
 	default:
 		cr.Result, err = s.fetch(ctx, c, scen.Client, sv, stub, dnsURL, rec)
 	}
-	if cr.Result != nil {
-		rec.addRandom(cr.Result.ClientRandom)
-	}
 	cr.Outcome, cr.Detail = judge(c, cr.Result, err)
 	return cr
 }
 
 // fetch runs the client package against a service, discovering through
-// stub, with rec as its keylog.
+// stub, with rec as its keylog and the recorder of every ClientHello it
+// sends.
 func (s *stack) fetch(ctx context.Context, c Case, cs ClientSpec, sv *service, stub resolver.Client, dnsURL string, rec *caseRecord) (*client.Result, error) {
 	opts := client.Options{Resolver: stub, DNSTransport: c.Transport, DNSServer: dnsURL,
-		RootCAs: s.ca.Pool(), KeyLog: rec, Mode: cs.Mode, HTTP3: cs.HTTP3}
+		RootCAs: s.ca.Pool(), KeyLog: rec, OnClientHello: rec.clientHello, Mode: cs.Mode, HTTP3: cs.HTTP3}
 	u := fmt.Sprintf("https://%s:%d/api/conn", SecretName, port(sv.addr))
 	return client.Fetch(ctx, u, opts)
 }

@@ -444,7 +444,7 @@ func (c *conn) addUDP(p *capture.Packet) {
 	// bytes with a DCID of at least 8 (RFC 9000 §14.1, §7.2): that tells the
 	// client from the server.
 	if !dnsPort && len(c.dns) == 0 && len(b) >= 1200 && b[0]&0xc0 == 0xc0 {
-		if h, err := parseLongHeader(b); err == nil && h.initial && len(h.dcid) >= 8 {
+		if h, err := parseLongHeader(b); err == nil && h.Initial && len(h.DCID) >= 8 {
 			c.quic, c.client = &quicConn{}, p.Src
 			c.quic.addDatagram(true, b)
 			return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/quicinitial"
 	"github.com/quic-go/quic-go"
 )
 
@@ -150,7 +151,7 @@ func TestQUICHelloQuicGo(t *testing.T) {
 			// server's connection ID, under the first DCID's keys).
 			h0, _ := parseLongHeader(hs.sent[0])
 			h1, _ := parseLongHeader(hs.sent[1])
-			if bytes.Equal(h0.dcid, h1.dcid) {
+			if bytes.Equal(h0.DCID, h1.DCID) {
 				if rev, n := readQUICHello(t, [][]byte{hs.sent[1], hs.sent[0]}); n != 2 || !bytes.Equal(rev, msg) {
 					t.Errorf("in reverse order: %d bytes after %d datagrams", len(rev), n)
 				}
@@ -199,7 +200,7 @@ func TestQUICHelloRetry(t *testing.T) {
 	}
 	r := slices.IndexFunc(hs.sent, func(d []byte) bool {
 		h, err := parseLongHeader(d)
-		return err == nil && !bytes.Equal(h.dcid, first.dcid)
+		return err == nil && !bytes.Equal(h.DCID, first.DCID)
 	})
 	if r < 1 {
 		t.Fatalf("no datagram under a new DCID after the Retry in %d datagrams", len(hs.sent))
@@ -216,8 +217,8 @@ func TestQUICHelloRetry(t *testing.T) {
 // giving up is final.
 func TestQUICHelloLimits(t *testing.T) {
 	dcid := unhex(t, "0001020304050607")
-	cs, _ := initialSecrets(QUICv1, dcid)
-	k := newInitialKeys(QUICv1, cs)
+	cs, _ := quicinitial.Secrets(QUICv1, dcid)
+	k := quicinitial.NewKeys(QUICv1, cs)
 	crypto := func(pn int, off uint64, data []byte) []byte {
 		frame := []byte{6, 0x80 | byte(off>>24), byte(off >> 16), byte(off >> 8), byte(off), 0x40 | byte(len(data)>>8), byte(len(data))}
 		return protectInitial(t, QUICv1, k, dcid, pn, append(frame, data...))
@@ -239,7 +240,7 @@ func TestQUICHelloLimits(t *testing.T) {
 		}()},
 		{"too many pieces past a hole", func() [][]byte {
 			var frames []byte
-			for i := range maxQUICHelloChunks + 1 {
+			for i := range quicinitial.MaxHelloChunks + 1 {
 				off := 100 + 2*i
 				frames = append(frames, 6, 0x40|byte(off>>8), byte(off), 1, 'x')
 			}
