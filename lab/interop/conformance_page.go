@@ -3,7 +3,6 @@ package interop
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 )
 
@@ -34,7 +33,7 @@ type PageOutcome struct {
 
 // LoadPage runs the browser once on the page and reads its outcome and
 // error. Chromium waits at least 2 s for the HTTPS answer after the A
-// answer over Do53 as over DoH (withInsecureHTTPSWait). It must run in
+// answer over Do53 as over DoH (chromiumFlags). It must run in
 // the namespace Reexec made (Isolated).
 func LoadPage(p PageLoad) (PageOutcome, error) {
 	if err := Isolated(); err != nil {
@@ -65,11 +64,6 @@ func LoadPage(p PageLoad) (PageOutcome, error) {
 	if err != nil {
 		return PageOutcome{}, err
 	}
-	if p.Browser == "chromium" {
-		if args, err = withInsecureHTTPSWait(args); err != nil {
-			return PageOutcome{}, err
-		}
-	}
 	o, err := b.run(p.Dir, args, env, p.Timeout)
 	if err != nil {
 		return PageOutcome{}, err
@@ -81,41 +75,6 @@ func LoadPage(p PageLoad) (PageOutcome, error) {
 		if out.Error == "" && out.TimedOut {
 			out.Error = "timeout"
 		}
-	}
-	return out, nil
-}
-
-// httpsSvcbFeature starts the --enable-features switch of chromiumFlags
-// that sets how long Chromium waits for an HTTPS record after the A
-// answer.
-const httpsSvcbFeature = "--enable-features=UseDnsHttpsSvcb:"
-
-// insecureHTTPSWait are the parameters that make Chromium wait at least
-// 2 s for the HTTPS answer over the system resolver (Do53), as
-// chromiumFlags does for DoH. Chromium's own wait there is a few
-// milliseconds after the A answer: the conformance suite's Do53 case
-// (oversized-list-do53, a truncated UDP answer retried over TCP) came
-// out GREASE in 2 of 9 runs here (NetLog: HOST_RESOLVER_DNS_TASK_TIMEOUT
-// 6 ms after the A answer, while the TCP retry was under way), which
-// measures that wait, not how the browser handles a truncated answer.
-const insecureHTTPSWait = "UseDnsHttpsSvcbInsecureExtraTimeMin/2s/UseDnsHttpsSvcbInsecureExtraTimeMax/5s/"
-
-// withInsecureHTTPSWait returns Chromium's command line with
-// insecureHTTPSWait added to the UseDnsHttpsSvcb parameters of its
-// --enable-features switch (Chromium reads only one such switch). It is
-// an error if the switch is not there, or not once.
-func withInsecureHTTPSWait(args []string) ([]string, error) {
-	out := append([]string(nil), args...)
-	n := 0
-	for i, a := range out {
-		if rest, ok := strings.CutPrefix(a, httpsSvcbFeature); ok {
-			out[i], n = httpsSvcbFeature+insecureHTTPSWait+rest, n+1
-		} else if strings.HasPrefix(a, "--enable-features=") {
-			n += 2
-		}
-	}
-	if n != 1 {
-		return nil, fmt.Errorf("%w: chromium: want one --enable-features switch starting with %q, in %q", ErrBrowser, httpsSvcbFeature, args)
 	}
 	return out, nil
 }
