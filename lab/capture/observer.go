@@ -57,7 +57,12 @@ type Observer struct {
 	open   map[uint64]io.Closer
 	nextID uint64
 	udp    []*udpRelay
+	tcpLns []net.Listener // the TCP relays' listeners, for Settle
 	wg     sync.WaitGroup
+
+	// unjudged counts the accepted TCP connections a Filter has not
+	// seen yet (Settle).
+	unjudged atomic.Int64
 }
 
 // filterBox lets an interface value (nil included) sit in an
@@ -194,6 +199,9 @@ func (o *Observer) serveTCP(ln net.Listener, role Role, backend string) (string,
 		return "", fmt.Errorf("lab: relay for %s: %w", backend, net.ErrClosed)
 	}
 	relayAddr := addrPortOf(ln.Addr())
+	o.mu.Lock()
+	o.tcpLns = append(o.tcpLns, ln)
+	o.mu.Unlock()
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
@@ -211,6 +219,9 @@ func (o *Observer) serveTCP(ln net.Listener, role Role, backend string) (string,
 				return
 			}
 			f := o.filter()
+			if f != nil {
+				o.unjudged.Add(1)
+			}
 			o.wg.Add(1)
 			go func() {
 				defer o.wg.Done()
@@ -220,7 +231,7 @@ func (o *Observer) serveTCP(ln net.Listener, role Role, backend string) (string,
 					return
 				}
 				flow := Flow{Role: role, Proto: "tcp", Client: addrPortOf(raw.RemoteAddr()), Relay: relayAddr, Backend: backend}
-				filterTCP(f, flow, raw, c)
+				filterTCP(f, flow, raw, c, func() { o.unjudged.Add(-1) })
 			}()
 		}
 	}()

@@ -28,19 +28,24 @@ const dialTimeout = 5 * time.Second
 // accepted connection and client the same connection as WrapConn wrapped
 // it: the relay reads, writes and closes through client (so a Recorder
 // sees every byte and the end) and uses raw only to make the close an
-// RST.
-func filterTCP(f Filter, flow Flow, raw, client net.Conn) {
+// RST. judged is called once the Filter has seen the connection's first
+// bytes, or once it is clear that it never will.
+func filterTCP(f Filter, flow Flow, raw, client net.Conn, judged func()) {
 	if flow.Role == RoleDo53 {
+		judged() // Do53 over TCP is judged per message (Datagram)
 		relayDo53TCP(f, flow, client)
 		return
 	}
 	first, err := readFirst(client)
 	if len(first) == 0 && !isTimeout(err) {
 		// The client went away (or failed) before sending anything.
+		judged()
 		client.Close()
 		return
 	}
-	switch f.Stream(flow, first) {
+	v := f.Stream(flow, first)
+	judged()
+	switch v {
 	case Drop:
 		hold(client)
 	case Reset:

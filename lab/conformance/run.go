@@ -145,6 +145,10 @@ func (s *caseServer) runCell(ctx context.Context, c Case, cl Client, cellTimeout
 	ev := Evidence{}
 	cl.run(cctx, s.target, &ev)
 	cancel()
+	// The client has finished (a browser has exited): wait until the
+	// relay's log has every ClientHello it sent, so that none lands in
+	// the next cell's evidence.
+	s.obs.Settle(capture.FirstBytesTimeout + time.Second)
 	ev.Hellos, ev.Queries = s.hellos.take(), s.queries.take()
 	ev.browserReport()
 	ev.Outcome = ev.outcome()
@@ -156,6 +160,7 @@ func (s *caseServer) runCell(ctx context.Context, c Case, cl Client, cellTimeout
 type caseServer struct {
 	target  target
 	hellos  *helloLog
+	obs     *capture.Observer // the relay in front of the server, its Filter hellos
 	queries *queryLog
 	rec     *cellRecorder
 	closers []func() error
@@ -176,6 +181,7 @@ func startCase(env *Env, envDir string, c Case) (*caseServer, error) {
 	}
 	s.closers = append(s.closers, stop)
 	obs := &capture.Observer{Filter: s.hellos, WrapConn: s.rec.wrap}
+	s.obs = obs
 	s.closers = append(s.closers, obs.Close)
 	relay, err := obs.RelayTCP("https/conformance", addr)
 	if err != nil {
