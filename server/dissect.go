@@ -26,6 +26,12 @@ func dissect(raw []byte) (helloFacts, bool) {
 	if err != nil {
 		return helloFacts{}, false
 	}
+	return factsOf(ch), true
+}
+
+// factsOf returns the facts of a parsed ClientHello; they keep no
+// reference to it.
+func factsOf(ch *ech.ClientHello) helloFacts {
 	f := helloFacts{sni: ch.ServerName, random: bytes.Clone(ch.Random)}
 	if ch.ECH != nil && ch.ECH.Type == ech.ECHOuter {
 		f.hasECH = true
@@ -33,7 +39,7 @@ func dissect(raw []byte) (helloFacts, bool) {
 		f.suite = suiteName(ch.ECH.CipherSuite)
 	}
 	f.innerECH = ch.ECH != nil && ch.ECH.Type == ech.ECHInner
-	return f, true
+	return f
 }
 
 // suiteName formats an HPKE symmetric suite as "HKDF-SHA256/AES-128-GCM".

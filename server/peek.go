@@ -71,6 +71,16 @@ func (p *peekConn) hello() helloFacts {
 	return *p.facts
 }
 
+// setFacts keeps the first ClientHello's facts when the server has parsed
+// it already (openConn), and stops recording: it is not dissected again.
+func (p *peekConn) setFacts(f helloFacts) {
+	p.mu.Lock()
+	if p.facts == nil {
+		p.facts, p.recording, p.buf = &f, false, nil
+	}
+	p.mu.Unlock()
+}
+
 // dissectLocked dissects the recorded bytes once they hold a whole
 // ClientHello (crypto/tls has read it when it calls back) and then stops
 // recording: nothing after the first ClientHello is dissected.
@@ -101,7 +111,7 @@ func (p *peekConn) noteECHKeys(info *tls.ClientHelloInfo, ks []tls.EncryptedClie
 		return ks
 	}
 	p.sawECH, p.outerSNI, p.echKeyIDs, p.keys = true, info.ServerName, ids, ks
-	if len(p.buf) == 0 { // QUIC: quic-go keeps the ClientHello's bytes
+	if p.facts == nil && len(p.buf) == 0 { // QUIC: quic-go keeps the ClientHello's bytes
 		return ks
 	}
 	if f, ok := p.dissectLocked(); ok && f.hasECH {

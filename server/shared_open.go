@@ -160,7 +160,13 @@ func (o *openConn) first() {
 		return
 	}
 	ch, err := ech.ParseClientHello(f.msg)
-	if err != nil || ch.ECH == nil || ch.ECH.Type != ech.ECHOuter || len(o.keys.Lookup(ch.ECH.ConfigID)) == 0 {
+	if err != nil {
+		return
+	}
+	if p, ok := o.Conn.(*peekConn); ok {
+		p.setFacts(factsOf(ch)) // the log's facts, without parsing it again
+	}
+	if ch.ECH == nil || ch.ECH.Type != ech.ECHOuter || len(o.keys.Lookup(ch.ECH.ConfigID)) == 0 {
 		return
 	}
 	opened, err := ech.Open(o.keys, ch, nil)
