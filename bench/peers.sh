@@ -40,8 +40,10 @@
 # Columns: qps (answered queries per second), us/q (server CPU, user +
 # system from /proc/PID/stat summed over the server's processes, per
 # answered query: the fair figure when the load generator saturates its
-# core), RSS MiB (the server's resident memory after the last run), and
-# x unbound (qps over Unbound's on the same transport).
+# core), sys% (the share of that CPU spent in the kernel: over UDP on
+# loopback most of a query's cost is the kernel's, for every server), RSS
+# MiB (the server's resident memory after the last run), and x unbound
+# (qps over Unbound's on the same transport).
 #
 # echlab runs as `echlab resolver` does by default: metrics on, padding on
 # (the queries of the mix are not padded, so no response is padded), query
@@ -143,6 +145,14 @@ cpu_ticks() { # user+system ticks of the server's processes
   done
   echo "$t"
 }
+sys_ticks() { # system ticks of the server's processes
+  local p t=0
+  for p in $(tree "$spid"); do
+    [[ -r /proc/$p/stat ]] || continue
+    t=$((t + $(awk '{ sub(/^.*\) /, ""); print $13 }' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
 rss_kib() {
   local p t=0
   for p in $(tree "$spid"); do
@@ -169,11 +179,11 @@ wait_tcp() { # PORT: until something listens on it
   return 1
 }
 
-# measure TRANSPORT PORT DNSPORT: one run; prints "qps ticks errors"
+# measure TRANSPORT PORT DNSPORT: one run; prints "qps ticks errors sys-ticks"
 # (DNSPORT is the server's Do53 port, whose answers dnsload expects)
 measure() {
-  local tr=$1 port=$2 out qps t0 t1 errs=0
-  t0=$(cpu_ticks)
+  local tr=$1 port=$2 out qps t0 t1 s0 s1 errs=0
+  t0=$(cpu_ticks) s0=$(sys_ticks)
   case $tr in
   udp | tcp | dot)
     out=$(LD_PRELOAD=${shim:+$shim} taskset -c "$LOAD_CPU" dnsperf -m "$tr" -s 127.0.0.1 -p "$port" \
@@ -199,8 +209,8 @@ measure() {
     grep '^error:' <<<"$out" >"$work/errors.$tr.$port" || true
     ;;
   esac
-  t1=$(cpu_ticks)
-  echo "${qps%.*} $((t1 - t0)) $errs"
+  t1=$(cpu_ticks) s1=$(sys_ticks)
+  echo "${qps%.*} $((t1 - t0)) $errs $((s1 - s0))"
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print a[int((NR + 1) / 2)] }'; }
@@ -218,10 +228,10 @@ answers() {
   done
 }
 
-declare -A QPS USQ RSS NOTE ERRS
+declare -A QPS USQ SYS RSS NOTE ERRS
 # run_server NAME "transport:port ..." : measures every listed transport
 run_server() {
-  local name=$1 tr port pair q t e qs us i
+  local name=$1 tr port pair q t e st qs us sys i
   local first=${2%% *} # udp:PORT
   local dnsport=${first#*:}
   answers "${first#*:}" >"$work/answers.$name"
@@ -240,9 +250,9 @@ run_server() {
       NOTE[$name/$tr]="no bench/dnsload (go build ./bench/dnsload failed or no go)"
       continue
     fi
-    qs=() us=()
+    qs=() us=() sys=()
     for ((i = 0; i < RUNS; i++)); do
-      read -r q t e < <(measure "$tr" "$port" "$dnsport") || { NOTE[$name/$tr]="load generator failed"; continue 2; }
+      read -r q t e st < <(measure "$tr" "$port" "$dnsport") || { NOTE[$name/$tr]="load generator failed"; continue 2; }
       [[ -z $q ]] && { NOTE[$name/$tr]="load generator failed"; continue 2; }
       ERRS[$name/$tr]=$((${ERRS[$name/$tr]:-0} + e))
       if ((e > 0)); then
@@ -250,9 +260,11 @@ run_server() {
       fi
       qs+=("$q")
       if ((q > 0)); then us+=("$(awk -v t="$t" -v hz="$hz" -v q="$q" -v d="$DURATION" 'BEGIN { printf "%.1f", t * 1e6 / hz / (q * d) }')"); fi
+      if ((t > 0)); then sys+=("$((100 * st / t))"); fi
     done
     QPS[$name/$tr]=$(printf '%s\n' "${qs[@]}" | median)
     USQ[$name/$tr]=$( ((${#us[@]})) && printf '%s\n' "${us[@]}" | median || echo -)
+    SYS[$name/$tr]=$( ((${#sys[@]})) && printf '%s\n' "${sys[@]}" | median || echo -)
   done
   RSS[$name]=$(awk -v k="$(rss_kib)" 'BEGIN { printf "%.0f", k / 1024 }')
 }
@@ -538,7 +550,7 @@ EOF
 fi
 
 # --- the table --------------------------------------------------------------
-printf '%-8s %-9s %10s %8s %8s %10s\n' server transport qps "us/q" "RSS MiB" "x unbound"
+printf '%-8s %-9s %10s %8s %5s %8s %10s\n' server transport qps "us/q" "sys%" "RSS MiB" "x unbound"
 for s in $SERVERS; do
   if [[ -n ${NOTE[$s]:-} ]]; then
     printf '%-8s %s\n' "$s" "${NOTE[$s]}"
@@ -553,7 +565,7 @@ for s in $SERVERS; do
     ratio=-
     u=${QPS[unbound/$tr]:-0}
     ((u > 0)) && ratio=$(awk -v a="${QPS[$s/$tr]}" -v b="$u" 'BEGIN { printf "%.2f", a / b }')
-    printf '%-8s %-9s %10s %8s %8s %10s\n' "$s" "$tr" "${QPS[$s/$tr]}" "${USQ[$s/$tr]}" "${RSS[$s]}" "$ratio"
+    printf '%-8s %-9s %10s %8s %5s %8s %10s\n' "$s" "$tr" "${QPS[$s/$tr]}" "${USQ[$s/$tr]}" "${SYS[$s/$tr]}" "${RSS[$s]}" "$ratio"
     if ((${ERRS[$s/$tr]:-0} > 0)); then
       printf '%-8s %-9s %s errors in %s runs: %s\n' "$s" "$tr" "${ERRS[$s/$tr]}" "$RUNS" "${NOTE[$s/$tr/errors]:-}"
     fi
