@@ -9,9 +9,11 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -270,4 +272,59 @@ func spkiPin(t *testing.T, cert tls.Certificate) string {
 	}
 	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
 	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// TestDoQConcurrentStreams: many streams in flight on one connection, then
+// more one after another (served by the connection's workers, which are
+// reused), are each answered with their own question; once the
+// connection ends its workers are gone.
+func TestDoQConcurrentStreams(t *testing.T) {
+	l := newLab(t)
+	s := startDoQ(t, l, DoQOptions{TLSListenerOptions: l.tlsOpts()})
+	before := runtime.NumGoroutine()
+	conn := dialDoQ(t, l, s)
+	names := []string{"secret.lab.test.", "www.lab.test.", "nx.lab.test.", "public.lab.test."}
+	ask := func(name string) error {
+		str, err := conn.OpenStreamSync(context.Background())
+		if err != nil {
+			return err
+		}
+		str.Write(framed(t, query(name, dns.TypeA, 0)))
+		str.Close()
+		str.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(str)
+		if err != nil {
+			return err
+		}
+		m, err := parseDoQMessage(b)
+		if err != nil {
+			return err
+		}
+		if len(m.Question) != 1 || m.Question[0].Name != name {
+			return fmt.Errorf("asked %s, answer to %v", name, m.Question)
+		}
+		return nil
+	}
+	errs := make(chan error, 64)
+	for i := range 64 {
+		go func() { errs <- ask(names[i%len(names)]) }()
+	}
+	for range 64 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		if err := ask(names[i%len(names)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.CloseWithError(0, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Errorf("%d goroutines after the connection ended, %d before it", n, before)
+	}
 }
