@@ -283,7 +283,13 @@ func (ch *ClientHello) Marshal() ([]byte, error) {
 	if len(ch.Random) != 32 {
 		return nil, invalid("ClientHello", "random", fmt.Sprintf("%d bytes, want 32", len(ch.Random)))
 	}
-	var b cryptobyte.Builder
+	// Sized once: a cryptobyte.Builder grows by appending, and a
+	// ClientHello's nested length prefixes would copy it again and again.
+	size := 4 + 2 + 32 + 1 + len(ch.SessionID) + 2 + 2*len(ch.CipherSuites) + 1 + len(ch.CompressionMethods) + 2
+	for _, e := range ch.Extensions {
+		size += 4 + len(e.Data)
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, size))
 	b.AddUint8(typeClientHello)
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
 		b.AddUint16(ch.Version)
