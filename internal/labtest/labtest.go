@@ -1,6 +1,7 @@
 // Package labtest holds the loopback TLS fixture that the lab packages'
 // tests share: a test CA, a certificate for the lab's names, one ECH key,
-// an echo server and a dialer.
+// an echo server and a dialer, and a quic-go server and dialer that keep
+// the client's datagrams.
 package labtest
 
 import (

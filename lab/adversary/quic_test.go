@@ -2,13 +2,11 @@ package adversary
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,67 +15,20 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
-// sentConn is a client's UDP socket keeping a copy of each datagram sent.
-type sentConn struct {
-	net.PacketConn
-	mu   sync.Mutex
-	sent [][]byte
-}
-
-func (c *sentConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	c.mu.Lock()
-	c.sent = append(c.sent, bytes.Clone(b))
-	c.mu.Unlock()
-	return c.PacketConn.WriteTo(b, addr)
-}
-
 // quicServer is a quic-go server of the lab's TLS fixture (ECH keys
 // included) on loopback, accepting connections until the test ends; it
 // returns its address.
 func quicServer(t testing.TB, l *labtest.TLS) net.Addr {
 	t.Helper()
-	conf := l.Server.Clone()
-	conf.NextProtos = []string{"doq"}
-	ln, err := quic.ListenAddr("127.0.0.1:0", conf, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept(context.Background())
-			if err != nil {
-				return
-			}
-			go func() { <-c.Context().Done() }()
-		}
-	}()
-	return ln.Addr()
+	return labtest.QUICServer(t, l.Server, nil, false)
 }
 
 // quicDial runs one quic-go handshake with cfg to addr, bounded by
 // timeout, and returns what the client sent and the dial's error.
 func quicDial(t testing.TB, addr net.Addr, cfg *tls.Config, timeout time.Duration) ([][]byte, error) {
 	t.Helper()
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer udp.Close()
-	sc := &sentConn{PacketConn: udp}
-	tr := &quic.Transport{Conn: sc}
-	defer tr.Close()
-	cfg = cfg.Clone()
-	cfg.NextProtos = []string{"doq"}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := tr.Dial(ctx, addr, cfg, &quic.Config{HandshakeIdleTimeout: timeout})
-	if err == nil {
-		c.CloseWithError(0, "done")
-	}
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	return sc.sent, err
+	sent, _, err := labtest.QUICDial(t, addr, cfg, &quic.Config{HandshakeIdleTimeout: timeout})
+	return sent, err
 }
 
 // quicHellos are the datagrams real quic-go clients sent in a handshake

@@ -2,34 +2,16 @@ package observe
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/labtest"
 	"github.com/echlab/echlab/internal/quicinitial"
 	"github.com/quic-go/quic-go"
 )
-
-// sentConn is the client's UDP socket, keeping a copy of every datagram
-// the client sends.
-type sentConn struct {
-	net.PacketConn
-	mu   sync.Mutex
-	sent [][]byte
-}
-
-func (c *sentConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	c.mu.Lock()
-	c.sent = append(c.sent, bytes.Clone(b))
-	c.mu.Unlock()
-	return c.PacketConn.WriteTo(b, addr)
-}
 
 // quicHandshake is one quic-go handshake on loopback: what the client sent
 // and what crypto/tls in the server read from its ClientHello.
@@ -47,7 +29,6 @@ func runQUICHandshake(t testing.TB, l *labTLS, cfg *tls.Config, retry bool, vers
 	var hs quicHandshake
 	infoSeen := make(chan tls.ClientHelloInfo, 1)
 	srvConf := l.Server.Clone()
-	srvConf.NextProtos = []string{"doq"}
 	srvConf.GetConfigForClient = func(chi *tls.ClientHelloInfo) (*tls.Config, error) {
 		select {
 		case infoSeen <- *chi:
@@ -55,47 +36,13 @@ func runQUICHandshake(t testing.TB, l *labTLS, cfg *tls.Config, retry bool, vers
 		}
 		return nil, nil
 	}
-	srvUDP, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &quic.Transport{Conn: srvUDP}
-	if retry {
-		srv.VerifySourceAddress = func(net.Addr) bool { return true }
-	}
-	t.Cleanup(func() { srv.Close(); srvUDP.Close() })
 	qc := &quic.Config{Versions: versions}
-	ln, err := srv.Listen(srvConf, qc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	go func() {
-		if c, err := ln.Accept(ctx); err == nil {
-			<-c.Context().Done()
-		}
-	}()
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer udp.Close()
-	sc := &sentConn{PacketConn: udp}
-	tr := &quic.Transport{Conn: sc}
-	defer tr.Close()
-	cfg = cfg.Clone()
-	cfg.NextProtos = []string{"doq"}
-	c, err := tr.Dial(ctx, srvUDP.LocalAddr(), cfg, qc)
+	addr := labtest.QUICServer(t, srvConf, qc, retry)
+	sent, state, err := labtest.QUICDial(t, addr, cfg, qc)
 	if err != nil {
 		t.Fatalf("quic dial: %v", err)
 	}
-	hs.state = c.ConnectionState().TLS
-	c.CloseWithError(0, "done")
-	hs.info = <-infoSeen
-	sc.mu.Lock()
-	hs.sent = slices.Clone(sc.sent)
-	sc.mu.Unlock()
+	hs.sent, hs.state, hs.info = sent, state, <-infoSeen
 	return hs
 }
 
