@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"slices"
@@ -63,13 +62,6 @@ func (t tlsKEMKeys) Keys() []*ech.Key { return tlsKEMOnly(t.ks.Keys()) }
 
 func tlsKEMOnly(ks []*ech.Key) []*ech.Key {
 	return slices.DeleteFunc(ks, func(k *ech.Key) bool { return !ech.TLSSupportsKEM(k.Config.KEM) })
-}
-
-// helloRetryRequestRandom is ServerHello.random of a HelloRetryRequest
-// (RFC 8446 §4.1.3).
-var helloRetryRequestRandom = []byte{
-	0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
-	0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
 }
 
 // openConn sits between crypto/tls and the client's connection. Its first
@@ -143,7 +135,7 @@ func (o *openConn) Write(b []byte) (int, error) {
 func isHelloRetryRequest(b []byte) bool {
 	const random = recordHeaderLen + 4 + 2 // record header, handshake header, legacy_version
 	return len(b) >= random+32 && b[0] == recordHandshake && b[recordHeaderLen] == 2 &&
-		bytes.Equal(b[random:random+32], helloRetryRequestRandom)
+		ech.IsHelloRetryRequestRandom(b[random:random+32])
 }
 
 // first reads the client's first flight and opens it, or leaves every
