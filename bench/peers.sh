@@ -137,21 +137,14 @@ tree() { # PID and its descendants
   echo "$p"
   for c in $(pgrep -P "$p" 2>/dev/null); do tree "$c"; done
 }
-cpu_ticks() { # user+system ticks of the server's processes
-  local p t=0
+cpu_ticks() { # "user+system system" ticks of the server's processes
+  local p t=0 s=0 u k
   for p in $(tree "$spid"); do
     [[ -r /proc/$p/stat ]] || continue
-    t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat")))
+    read -r u k < <(awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$p/stat")
+    t=$((t + u + k)) s=$((s + k))
   done
-  echo "$t"
-}
-sys_ticks() { # system ticks of the server's processes
-  local p t=0
-  for p in $(tree "$spid"); do
-    [[ -r /proc/$p/stat ]] || continue
-    t=$((t + $(awk '{ sub(/^.*\) /, ""); print $13 }' "/proc/$p/stat")))
-  done
-  echo "$t"
+  echo "$t $s"
 }
 rss_kib() {
   local p t=0
@@ -183,7 +176,7 @@ wait_tcp() { # PORT: until something listens on it
 # (DNSPORT is the server's Do53 port, whose answers dnsload expects)
 measure() {
   local tr=$1 port=$2 out qps t0 t1 s0 s1 errs=0
-  t0=$(cpu_ticks) s0=$(sys_ticks)
+  read -r t0 s0 < <(cpu_ticks)
   case $tr in
   udp | tcp | dot)
     out=$(LD_PRELOAD=${shim:+$shim} taskset -c "$LOAD_CPU" dnsperf -m "$tr" -s 127.0.0.1 -p "$port" \
@@ -209,7 +202,7 @@ measure() {
     grep '^error:' <<<"$out" >"$work/errors.$tr.$port" || true
     ;;
   esac
-  t1=$(cpu_ticks) s1=$(sys_ticks)
+  read -r t1 s1 < <(cpu_ticks)
   echo "${qps%.*} $((t1 - t0)) $errs $((s1 - s0))"
 }
 
