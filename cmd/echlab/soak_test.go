@@ -222,7 +222,18 @@ func TestSoakRotation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 	var wg sync.WaitGroup
-	results := make(chan soakAttempt, 1<<16)
+	// Attempts are collected as they come: a fixed buffer filled up once
+	// the handshakes got faster, and the workers blocked on it while the
+	// test waited for them.
+	results := make(chan soakAttempt, 1024)
+	var attempts []soakAttempt
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for a := range results {
+			attempts = append(attempts, a)
+		}
+	}()
 	w := &soakWorld{stub: stub, roots: ca.Pool(), shared: shared, split: split}
 	for i := range soakWorkers {
 		wg.Add(1)
@@ -254,7 +265,8 @@ rotate:
 	tick.Stop()
 	wg.Wait()
 	close(results)
-	soakJudge(t, tl, results, rotations)
+	<-collected
+	soakJudge(t, tl, attempts, rotations)
 }
 
 // startSoakResolver runs an echlab resolver in process over Do53 UDP,
@@ -493,7 +505,7 @@ func (w *soakWorld) echlabFetch(k soakKind, host, addr string, list []byte) soak
 
 // soakJudge checks every attempt against the key timeline and prints the
 // counts.
-func soakJudge(t *testing.T, tl *soakTimeline, results <-chan soakAttempt, rotations int) {
+func soakJudge(t *testing.T, tl *soakTimeline, results []soakAttempt, rotations int) {
 	counts := map[string]map[string]int{}
 	bump := func(worker, what string) {
 		if counts[worker] == nil {
@@ -502,7 +514,7 @@ func soakJudge(t *testing.T, tl *soakTimeline, results <-chan soakAttempt, rotat
 		counts[worker][what]++
 	}
 	var pastGrace, falseReject, staleRetry, failed, total int
-	for a := range results {
+	for _, a := range results {
 		total++
 		switch {
 		case a.accepted:
