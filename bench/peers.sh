@@ -41,9 +41,11 @@
 # system from /proc/PID/stat summed over the server's processes, per
 # answered query: the fair figure when the load generator saturates its
 # core), sys% (the share of that CPU spent in the kernel: over UDP on
-# loopback most of a query's cost is the kernel's, for every server), RSS
-# MiB (the server's resident memory after the last run), and x unbound
-# (qps over Unbound's on the same transport).
+# loopback most of a query's cost is the kernel's, for every server), idle
+# (the server's RSS in MiB before any load), RSS (the highest RSS seen
+# during the load, sampled every 0.1 s) and anon (its anonymous part:
+# heap and stacks; the rest is pages of the binary and its libraries),
+# and x unbound (qps over Unbound's on the same transport).
 #
 # echlab runs as `echlab resolver` does by default: metrics on, padding on
 # (the queries of the mix are not padded, so no response is padded), query
@@ -146,12 +148,25 @@ cpu_ticks() { # "user+system system" ticks of the server's processes
   done
   echo "$t $s"
 }
-rss_kib() {
-  local p t=0
+rss_mib() { # "resident anonymous" MiB of the server's processes
+  local p t=0 a=0 r
   for p in $(tree "$spid"); do
-    [[ -r /proc/$p/status ]] && t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")))
+    [[ -r /proc/$p/status ]] || continue
+    read -r r < <(awk '/^VmRSS:/ { t = $2 } /^RssAnon:/ { a = $2 } END { print t, a }' "/proc/$p/status")
+    t=$((t + ${r% *})) a=$((a + ${r#* }))
   done
-  echo "$t"
+  awk -v t="$t" -v a="$a" 'BEGIN { printf "%.0f %.0f\n", t / 1024, a / 1024 }'
+}
+rss_watch() { # the highest RSS of the server (and its anon part) into $work/rss.peak, every 0.1 s until killed
+  local peak=-1 r a
+  while :; do
+    read -r r a < <(rss_mib)
+    if ((r > peak)); then
+      peak=$r
+      echo "$r $a" >"$work/rss.peak"
+    fi
+    sleep 0.1
+  done
 }
 hz=$(getconf CLK_TCK)
 
@@ -221,12 +236,16 @@ answers() {
   done
 }
 
-declare -A QPS USQ SYS RSS NOTE ERRS
+declare -A QPS USQ SYS RSS IDLE ANON NOTE ERRS
 # run_server NAME "transport:port ..." : measures every listed transport
 run_server() {
   local name=$1 tr port pair q t e st qs us sys i
   local first=${2%% *} # udp:PORT
   local dnsport=${first#*:}
+  read -r IDLE[$name] _ < <(rss_mib)
+  rss_watch &
+  local watch=$!
+  taskset -cp "$LOAD_CPU" "$watch" >/dev/null
   answers "${first#*:}" >"$work/answers.$name"
   if [[ $name != echlab && -s $work/answers.echlab ]] && ! cmp -s "$work/answers.echlab" "$work/answers.$name"; then
     NOTE[$name/answers]="answers differ from echlab's: $( (diff "$work/answers.echlab" "$work/answers.$name" || true) |
@@ -259,7 +278,9 @@ run_server() {
     USQ[$name/$tr]=$( ((${#us[@]})) && printf '%s\n' "${us[@]}" | median || echo -)
     SYS[$name/$tr]=$( ((${#sys[@]})) && printf '%s\n' "${sys[@]}" | median || echo -)
   done
-  RSS[$name]=$(awk -v k="$(rss_kib)" 'BEGIN { printf "%.0f", k / 1024 }')
+  kill "$watch"
+  wait "$watch" 2>/dev/null || true
+  read -r RSS[$name] ANON[$name] <"$work/rss.peak"
 }
 
 start() { # start CMD...: runs the server pinned to SERVER_CPU
@@ -543,7 +564,7 @@ EOF
 fi
 
 # --- the table --------------------------------------------------------------
-printf '%-8s %-9s %10s %8s %5s %8s %10s\n' server transport qps "us/q" "sys%" "RSS MiB" "x unbound"
+printf '%-8s %-9s %10s %8s %5s %5s %5s %5s %10s\n' server transport qps "us/q" "sys%" idle RSS anon "x unbound"
 for s in $SERVERS; do
   if [[ -n ${NOTE[$s]:-} ]]; then
     printf '%-8s %s\n' "$s" "${NOTE[$s]}"
@@ -558,7 +579,7 @@ for s in $SERVERS; do
     ratio=-
     u=${QPS[unbound/$tr]:-0}
     ((u > 0)) && ratio=$(awk -v a="${QPS[$s/$tr]}" -v b="$u" 'BEGIN { printf "%.2f", a / b }')
-    printf '%-8s %-9s %10s %8s %5s %8s %10s\n' "$s" "$tr" "${QPS[$s/$tr]}" "${USQ[$s/$tr]}" "${SYS[$s/$tr]}" "${RSS[$s]}" "$ratio"
+    printf '%-8s %-9s %10s %8s %5s %5s %5s %5s %10s\n' "$s" "$tr" "${QPS[$s/$tr]}" "${USQ[$s/$tr]}" "${SYS[$s/$tr]}" "${IDLE[$s]}" "${RSS[$s]}" "${ANON[$s]}" "$ratio"
     if ((${ERRS[$s/$tr]:-0} > 0)); then
       printf '%-8s %-9s %s errors in %s runs: %s\n' "$s" "$tr" "${ERRS[$s/$tr]}" "$RUNS" "${NOTE[$s/$tr/errors]:-}"
     fi
