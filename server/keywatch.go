@@ -21,7 +21,7 @@ var ErrKeyReload = errors.New("server: key set not reloaded")
 // KeyWatchConfig configures WatchKeys. Keys and Dir are required; the
 // rest has working zero values.
 type KeyWatchConfig struct {
-	// Keys is the live key set the servers read on every handshake
+	// Keys is the live key set the servers read on every ECH handshake
 	// (Config.Keys through UsableKeys, SplitConfig.Keys). The watcher
 	// replaces its entries in place (ech.KeySet.Replace), so every server
 	// holding it follows.
@@ -139,7 +139,7 @@ func (w *KeyWatcher) Reload() (ech.KeySetDiff, error) {
 }
 
 // Check is called by the key set before every read (ech.KeySet.OnRead),
-// that is on every handshake that looks at the keys: it stats the
+// that is on every handshake that offers ECH: it stats the
 // manifest and, when the file is not the one the last Check saw, reloads
 // at once. So a config that a resolver already publishes from the folder
 // is never rejected because the last poll was too long ago. The unchanged

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -313,6 +314,45 @@ func TestWatchKeysChecksOnEveryHandshake(t *testing.T) {
 				wantAccepted(t, addr, fmt.Sprintf("rotation %d: the config just written", i), next)
 				wantRejected(t, addr, fmt.Sprintf("rotation %d: the config replaced with grace 0", i), first, next)
 				first = next
+			}
+		})
+	}
+}
+
+// TestNoECHHandshakeReadsNoKeys: a TLS 1.3 handshake without ECH does not
+// read the key set (crypto/tls asks for the keys while writing the
+// EncryptedExtensions of every handshake; a watched set would stat its
+// manifest each time), and the ECH handshake after it does, and is
+// accepted.
+func TestNoECHHandshakeReadsNoKeys(t *testing.T) {
+	for _, f := range echFronts {
+		t.Run(f.name, func(t *testing.T) {
+			dir, list := newKeyDir(t)
+			ks, err := ech.LoadKeySet(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := f.start(t, ks)
+			var reads atomic.Int64
+			ks.OnRead(func() { reads.Add(1) })
+			for range 3 {
+				d := &net.Dialer{Timeout: 5 * time.Second}
+				c, err := tls.DialWithDialer(d, "tcp", addr, clientTLS(t, "secret.lab.test", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := c.ConnectionState()
+				c.Close()
+				if st.Version != tls.VersionTLS13 || st.ECHAccepted {
+					t.Fatalf("version %#x, ECH accepted %v: want TLS 1.3 without ECH", st.Version, st.ECHAccepted)
+				}
+			}
+			if n := reads.Load(); n != 0 {
+				t.Fatalf("%d key set reads for 3 handshakes without ECH, want none", n)
+			}
+			wantAccepted(t, addr, "ECH after them", list)
+			if reads.Load() == 0 {
+				t.Fatal("the ECH handshake read no keys")
 			}
 		})
 	}

@@ -11,7 +11,7 @@ import (
 // RotatorConfig configures a Rotator. Keys is required; the rest has
 // working zero values.
 type RotatorConfig struct {
-	// Keys is the live key set the servers read on every handshake.
+	// Keys is the live key set the servers read on every ECH handshake.
 	Keys *ech.KeySet
 	// Dir, when set, receives the key set (ech.SaveKeySet) after every
 	// rotation, so that a resolver watching it republishes the configs.
