@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/inflight"
@@ -32,6 +34,8 @@ type Server struct {
 
 	mu          sync.Mutex
 	handshaking map[net.Conn]struct{} // closed by Close so it need not wait for timeouts
+	work        chan net.Conn         // connections for an idle handshake worker
+	workers     atomic.Int64          // handshake workers started (tests)
 
 	wg        sync.WaitGroup // accept loop, handshakes, HTTP/3 watchers
 	httpWG    inflight.Group // net/http's Serve, connection and handler goroutines
@@ -56,7 +60,8 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: c, certs: certs, log: &recordLog{w: c.Log}, ln: ln,
-		ready: newConnQueue(ln.Addr()), done: make(chan struct{}), handshaking: map[net.Conn]struct{}{}}
+		ready: newConnQueue(ln.Addr()), done: make(chan struct{}), handshaking: map[net.Conn]struct{}{},
+		work: make(chan net.Conn)}
 	s.tlsCfg = tlsConfig(&s.cfg, certs, &s.known, []string{"h2", "http/1.1"})
 	s.open = openKeys(c.Keys)
 	if c.HTTP3 {
@@ -155,18 +160,53 @@ func (s *Server) ServeConn(c net.Conn) {
 	default:
 	}
 	s.handshaking[c] = struct{}{}
-	s.wg.Add(1)
 	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		tc := s.handshake(c)
-		s.mu.Lock()
-		delete(s.handshaking, c)
-		s.mu.Unlock()
-		if tc != nil {
-			s.ready.push(tc)
+	select {
+	case s.work <- c: // an idle worker takes it
+		return
+	default:
+	}
+	if !s.spawn(func() { s.handshakeWorker(c) }) {
+		s.handshaken(c, nil) // Close has begun (and closed c)
+	}
+}
+
+// handshakeWorkerIdle is how long a handshake worker waits for another
+// connection before it ends.
+var handshakeWorkerIdle = 10 * time.Second
+
+// handshakeWorker runs the handshake of c, then of the connections
+// ServeConn hands it while it waits, until it has waited
+// handshakeWorkerIdle or Close. A TLS handshake needs a stack of tens of
+// KiB, which a new goroutine grows step by step, copying it each time
+// (bench/handshakes.sh: 2% of the CPU of a handshake without ECH); a
+// worker keeps its grown stack for the next connection.
+func (s *Server) handshakeWorker(c net.Conn) {
+	s.workers.Add(1)
+	idle := time.NewTimer(handshakeWorkerIdle)
+	defer idle.Stop()
+	for {
+		s.handshaken(c, s.handshake(c))
+		idle.Reset(handshakeWorkerIdle)
+		select {
+		case c = <-s.work:
+		case <-idle.C:
+			return
+		case <-s.done:
+			return
 		}
-	}()
+	}
+}
+
+// handshaken hands tc (c after its handshake, nil when it failed) to
+// net/http.
+func (s *Server) handshaken(c net.Conn, tc *tls.Conn) {
+	s.mu.Lock()
+	delete(s.handshaking, c)
+	s.mu.Unlock()
+	if tc != nil {
+		s.ready.push(tc)
+	}
 }
 
 // handshake runs the TLS handshake on c, logs the connection, and returns
