@@ -242,7 +242,7 @@ run_server() {
   local name=$1 tr port pair q t e st qs us sys i
   local first=${2%% *} # udp:PORT
   local dnsport=${first#*:}
-  read -r IDLE[$name] _ < <(rss_mib)
+  read -r "IDLE[$name]" _ < <(rss_mib)
   rss_watch &
   local watch=$!
   taskset -cp "$LOAD_CPU" "$watch" >/dev/null
@@ -280,7 +280,7 @@ run_server() {
   done
   kill "$watch"
   wait "$watch" 2>/dev/null || true
-  read -r RSS[$name] ANON[$name] <"$work/rss.peak"
+  read -r "RSS[$name]" "ANON[$name]" <"$work/rss.peak"
 }
 
 start() { # start CMD...: runs the server pinned to SERVER_CPU
