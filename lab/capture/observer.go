@@ -37,6 +37,11 @@ type Observer struct {
 	// UDPIdle is how long a UDP session socket lives without traffic;
 	// zero means UDPRelayIdle.
 	UDPIdle time.Duration
+	// Dialer, when not nil, dials the relays' connections and UDP
+	// session sockets to their backends (intercept's marks them so that
+	// its rules let them through); nil dials with a 5 s timeout and no
+	// options.
+	Dialer *net.Dialer
 	// Filter, when not nil, is an on-path adversary the relays ask about
 	// each TCP connection (its first bytes) and each datagram (see Filter
 	// and the Verdicts). Nil relays every byte unchanged, on the plain
@@ -227,11 +232,11 @@ func (o *Observer) serveTCP(ln net.Listener, role Role, backend string) (string,
 				defer o.wg.Done()
 				defer o.untrack(id)
 				if f == nil {
-					relayTCP(c, backend)
+					o.relayTCP(c, backend)
 					return
 				}
 				flow := Flow{Role: role, Proto: "tcp", Client: addrPortOf(raw.RemoteAddr()), Relay: relayAddr, Backend: backend}
-				filterTCP(f, flow, raw, c, func() { o.unjudged.Add(-1) })
+				o.filterTCP(f, flow, raw, c, func() { o.unjudged.Add(-1) })
 			}()
 		}
 	}()
@@ -250,8 +255,8 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 
 // relayTCP copies bytes both ways between client and a fresh connection
 // to backend, passing half-closes on, until both directions end.
-func relayTCP(client net.Conn, backend string) {
-	up, err := net.DialTimeout("tcp", backend, 5*time.Second)
+func (o *Observer) relayTCP(client net.Conn, backend string) {
+	up, err := o.dial("tcp", backend)
 	if err != nil {
 		client.Close()
 		return

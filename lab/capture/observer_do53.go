@@ -15,8 +15,8 @@ import (
 // and what it returns goes on with a new prefix; a message it drops or
 // resets is not forwarded (the connection goes on). Half-closes are passed
 // on as relay.Pipe passes them; a read or write error closes both sides.
-func relayDo53TCP(f Filter, flow Flow, client net.Conn) {
-	up, err := net.DialTimeout("tcp", flow.Backend, dialTimeout)
+func (o *Observer) relayDo53TCP(f Filter, flow Flow, client net.Conn) {
+	up, err := o.dial("tcp", flow.Backend)
 	if err != nil {
 		client.Close()
 		return

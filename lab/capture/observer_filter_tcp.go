@@ -21,8 +21,18 @@ const FirstBytesTimeout = 3 * time.Second
 // truncated.
 const MaxFirstBytes = 64 << 10
 
-// dialTimeout bounds a relay's dial to its backend.
+// dialTimeout bounds a relay's dial to its backend when Observer.Dialer
+// is nil.
 const dialTimeout = 5 * time.Second
+
+// dial connects a relay to its backend with o.Dialer, or else with
+// dialTimeout.
+func (o *Observer) dial(network, addr string) (net.Conn, error) {
+	if o.Dialer != nil {
+		return o.Dialer.Dial(network, addr)
+	}
+	return net.DialTimeout(network, addr, dialTimeout)
+}
 
 // filterTCP relays one client connection under a Filter. raw is the
 // accepted connection and client the same connection as WrapConn wrapped
@@ -30,10 +40,10 @@ const dialTimeout = 5 * time.Second
 // sees every byte and the end) and uses raw only to make the close an
 // RST. judged is called once the Filter has seen the connection's first
 // bytes, or once it is clear that it never will.
-func filterTCP(f Filter, flow Flow, raw, client net.Conn, judged func()) {
+func (o *Observer) filterTCP(f Filter, flow Flow, raw, client net.Conn, judged func()) {
 	if flow.Role == RoleDo53 {
 		judged() // Do53 over TCP is judged per message (Datagram)
-		relayDo53TCP(f, flow, client)
+		o.relayDo53TCP(f, flow, client)
 		return
 	}
 	first, err := readFirst(client)
@@ -51,9 +61,9 @@ func filterTCP(f Filter, flow Flow, raw, client net.Conn, judged func()) {
 	case Reset:
 		reset(raw, client)
 	case ResetAfterReply:
-		resetAfterReply(raw, client, flow.Backend, first)
+		o.resetAfterReply(raw, client, flow.Backend, first)
 	default: // Pass, and verdicts this relay does not know
-		up, err := net.DialTimeout("tcp", flow.Backend, dialTimeout)
+		up, err := o.dial("tcp", flow.Backend)
 		if err != nil {
 			client.Close()
 			return
@@ -137,8 +147,8 @@ func reset(raw, client net.Conn) {
 // arrive, does not forward them: it resets the client and closes the
 // backend. If the backend closes or fails without replying, the client's
 // connection is closed plainly.
-func resetAfterReply(raw, client net.Conn, backend string, first []byte) {
-	up, err := net.DialTimeout("tcp", backend, dialTimeout)
+func (o *Observer) resetAfterReply(raw, client net.Conn, backend string, first []byte) {
+	up, err := o.dial("tcp", backend)
 	if err != nil {
 		client.Close()
 		return

@@ -332,7 +332,7 @@ func TestFilterDrop(t *testing.T) {
 	}
 	// Frames that have returned before the goroutine tells the wait group
 	// it is done (the goroutine itself may still be exiting).
-	if left := testutil.NewGoroutines(before, "lab/capture.hold(", "lab/capture.filterTCP(", "lab/capture.readFirst("); len(left) > 0 {
+	if left := testutil.NewGoroutines(before, "lab/capture.hold(", "lab/capture.(*Observer).filterTCP(", "lab/capture.readFirst("); len(left) > 0 {
 		t.Fatalf("goroutines left after Close:\n%s", strings.Join(left, "\n\n"))
 	}
 	if _, err := c2.Read(make([]byte, 1)); err == nil {

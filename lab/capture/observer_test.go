@@ -3,6 +3,9 @@ package capture
 import (
 	"io"
 	"net"
+	"slices"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,4 +109,107 @@ func TestObserverTablesShrink(t *testing.T) {
 	if open, sessions := o.tables(); open != 0 || sessions != 0 {
 		t.Fatalf("after Close: %d entries, %d sessions", open, sessions)
 	}
+}
+
+// verdictFilter gives every stream one verdict and passes every datagram.
+type verdictFilter struct{ v Verdict }
+
+func (f verdictFilter) Stream(Flow, []byte) Verdict { return f.v }
+
+func (verdictFilter) Datagram(_ Flow, _ bool, b []byte) ([]byte, Verdict) { return b, Pass }
+
+// TestObserverDialer: every relay reaches its backend through
+// Observer.Dialer: the plain TCP relay, the filtered one (verdicts Pass
+// and ResetAfterReply), the Do53 TCP relay and the UDP sessions.
+func TestObserverDialer(t *testing.T) {
+	tcpBackend := testutil.ServeEach(t, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c) //nolint:errcheck
+	})
+	ub, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ub.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			k, from, err := ub.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			ub.WriteTo(buf[:k], from) //nolint:errcheck
+		}
+	}()
+	var mu sync.Mutex
+	var dialed []string
+	newObserver := func(f Filter) *Observer {
+		o := &Observer{Filter: f, Dialer: &net.Dialer{Timeout: 5 * time.Second,
+			Control: func(network, address string, _ syscall.RawConn) error {
+				mu.Lock()
+				defer mu.Unlock()
+				dialed = append(dialed, network+" "+address)
+				return nil
+			}}}
+		t.Cleanup(func() { o.Close() })
+		return o
+	}
+	wantDialed := func(what, network, addr string) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(dialed, network+" "+addr) {
+			t.Errorf("%s: the Dialer dialed %q, want %s %s among them", what, dialed, network, addr)
+		}
+		dialed = nil
+	}
+	exchange := func(network, addr string, msg []byte) ([]byte, error) {
+		c, err := net.Dial(network, addr)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(msg); err != nil {
+			return nil, err
+		}
+		buf := make([]byte, 64)
+		k, err := io.ReadAtLeast(c, buf, len(msg))
+		return buf[:k], err
+	}
+	for _, tc := range []struct {
+		name   string
+		filter Filter
+		role   Role
+		msg    string
+		reset  bool
+	}{
+		{"plain", nil, "https/test", "ping", false},
+		{"pass", verdictFilter{Pass}, "https/test", "ping", false},
+		{"reset-after-reply", verdictFilter{ResetAfterReply}, "https/test", "ping", true},
+		{"do53", verdictFilter{Pass}, RoleDo53, "\x00\x04ping", false},
+	} {
+		o := newObserver(tc.filter)
+		addr, err := o.RelayTCP(tc.role, tcpBackend)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := exchange("tcp", addr, []byte(tc.msg))
+		switch {
+		case tc.reset && err == nil:
+			t.Errorf("%s: %q back, want a reset", tc.name, got)
+		case !tc.reset && (err != nil || string(got) != tc.msg):
+			t.Errorf("%s: %q, %v back, want %q", tc.name, got, err, tc.msg)
+		}
+		wantDialed(tc.name, "tcp4", tcpBackend)
+	}
+	o := newObserver(nil)
+	addr, err := o.RelayUDP("dns/doq", ub.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := exchange("udp", addr, []byte("ping")); err != nil || string(got) != "ping" {
+		t.Errorf("udp: %q, %v back", got, err)
+	}
+	wantDialed("udp", "udp4", ub.LocalAddr().String())
 }

@@ -97,10 +97,11 @@ func (r *udpRelay) session(from net.Addr) (*udpSession, error) {
 		s.last = time.Now()
 		return s, nil
 	}
-	up, err := net.DialUDP("udp", nil, r.backend)
+	c, err := r.o.dial("udp", r.backend.String())
 	if err != nil {
 		return nil, err
 	}
+	up := c.(*net.UDPConn)
 	id, ok := r.o.track(up)
 	if !ok {
 		return nil, net.ErrClosed

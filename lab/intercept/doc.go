@@ -11,12 +11,14 @@
 // 127.0.0.1 port. Connection tracking undoes the rewrite on the replies,
 // so the client still sees the real server's address. The relays dial the
 // real destination themselves; their sockets are told apart from the
-// client's by their group: Start sets the process's group ID to Config.GID
-// and the rules skip sockets of that group.
+// client's by a socket mark: Start gives the Observer a Dialer that sets
+// SO_MARK to Config.Mark on every socket a relay dials, and the rules skip
+// packets with that mark. Nothing else in the process is marked, so its
+// other connections to the targets are intercepted like the client's.
 //
 // Close deletes the table (the namespace's traffic flows directly again),
-// then closes the relays and restores the group ID. A table left behind by
-// a killed process is replaced by the next Start.
+// then closes the relays. A table left behind by a killed process is
+// replaced by the next Start.
 //
 // Linux only: elsewhere Start returns an error wrapping
 // errors.ErrUnsupported.

@@ -13,9 +13,10 @@ import (
 // Config.Table is empty.
 const DefaultTable = "echlab_intercept"
 
-// DefaultGID is the group ID the relays run under when Config.GID is zero:
-// the rules skip sockets of this group, so it must not be the client's.
-const DefaultGID = 4713
+// DefaultMark is the socket mark (SO_MARK) of the relays' sockets to their
+// destinations when Config.Mark is zero: the rules skip packets with this
+// mark, so the client's sockets must not carry it.
+const DefaultMark = 0x4713
 
 // ErrTarget means a target spec or a Target is malformed.
 var ErrTarget = errors.New("intercept: bad target")
@@ -95,10 +96,11 @@ type Config struct {
 	Observer *capture.Observer
 	// Targets are the destinations to intercept, each at most once.
 	Targets []Target
-	// GID is the group ID the process runs under while the rules are in
-	// force; the rules skip sockets of this group (the relays' own).
-	// Zero means DefaultGID.
-	GID int
+	// Mark is the socket mark (SO_MARK) Start gives the relays'
+	// sockets to the real destinations, through Observer.Dialer (an
+	// Observer's own Dialer keeps its settings; Start adds the mark); the
+	// rules skip packets with this mark. Zero means DefaultMark.
+	Mark uint32
 	// Table is the nftables table (family ip); empty means DefaultTable.
 	Table string
 }
@@ -122,11 +124,8 @@ func (c *Config) populate() error {
 		}
 		seen[k] = true
 	}
-	if c.GID == 0 {
-		c.GID = DefaultGID
-	}
-	if c.GID < 0 {
-		return fmt.Errorf("intercept: bad group ID %d", c.GID)
+	if c.Mark == 0 {
+		c.Mark = DefaultMark
 	}
 	if c.Table == "" {
 		c.Table = DefaultTable
@@ -140,7 +139,6 @@ type Intercept struct {
 	cfg    Config
 	relays map[Target]netip.AddrPort
 	unrule func() error // deletes the table
-	regid  func() error // restores the group ID
 }
 
 // Relay returns the relay's 127.0.0.1 address for target t (the zero
@@ -148,10 +146,9 @@ type Intercept struct {
 func (i *Intercept) Relay(t Target) netip.AddrPort { return i.relays[t] }
 
 // Close deletes the rules, then closes the Observer (every relay and
-// connection) and restores the process's group ID. It reports the errors
-// of each step; the later steps run whatever the earlier ones gave.
+// connection). It reports the errors of both steps; the second runs
+// whatever the first gave.
 func (i *Intercept) Close() error {
 	err := i.unrule()
-	err = errors.Join(err, i.cfg.Observer.Close())
-	return errors.Join(err, i.regid())
+	return errors.Join(err, i.cfg.Observer.Close())
 }

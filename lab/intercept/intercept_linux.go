@@ -1,11 +1,13 @@
 package intercept
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
-	"os"
 	"syscall"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -13,35 +15,66 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Start sets the process's group ID to cfg.GID, starts one relay per
-// target on cfg.Observer, and installs the nftables table that sends the
-// namespace's traffic to the targets through them. It needs CAP_NET_ADMIN
-// (the rules) and CAP_SETGID. On error nothing stays installed and the
-// Observer is closed.
+// Start gives cfg.Observer a Dialer that marks the relays' sockets with
+// cfg.Mark, starts one relay per target on it, and installs the nftables
+// table that sends the namespace's traffic to the targets through them.
+// It needs CAP_NET_ADMIN (the rules, and SO_MARK). On error nothing stays
+// installed and the Observer is closed.
 func Start(cfg Config) (*Intercept, error) {
 	if err := cfg.populate(); err != nil {
 		return nil, err
 	}
-	oldGID := os.Getgid()
-	if err := syscall.Setgid(cfg.GID); err != nil {
-		cfg.Observer.Close()
-		return nil, fmt.Errorf("intercept: setting the relays' group ID %d: %w", cfg.GID, err)
+	cfg.Observer.Dialer = markingDialer(cfg.Observer.Dialer, cfg.Mark)
+	i := &Intercept{cfg: cfg, relays: map[Target]netip.AddrPort{},
+		unrule: func() error { return deleteTable(cfg.Table) }}
+	if err := i.startRelays(); err != nil {
+		return nil, errors.Join(err, cfg.Observer.Close())
 	}
-	regid := func() error {
-		if err := syscall.Setgid(oldGID); err != nil {
-			return fmt.Errorf("intercept: restoring group ID %d: %w", oldGID, err)
+	if err := installTable(cfg, i.relays); err != nil {
+		return nil, errors.Join(err, deleteTable(cfg.Table), cfg.Observer.Close())
+	}
+	return i, nil
+}
+
+// markingDialer returns a copy of d (or a Dialer with a 5 s timeout when
+// d is nil) that sets mark on every socket it dials, after d's own
+// Control or ControlContext.
+func markingDialer(d *net.Dialer, mark uint32) *net.Dialer {
+	m := &net.Dialer{Timeout: 5 * time.Second}
+	if d != nil {
+		*m = *d
+	}
+	setMark := func(rc syscall.RawConn) error {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+		}); cerr != nil {
+			return cerr
+		}
+		if err != nil {
+			return fmt.Errorf("intercept: marking a relay's socket: %w", err)
 		}
 		return nil
 	}
-	i := &Intercept{cfg: cfg, relays: map[Target]netip.AddrPort{}, regid: regid,
-		unrule: func() error { return deleteTable(cfg.Table) }}
-	if err := i.startRelays(); err != nil {
-		return nil, errors.Join(err, cfg.Observer.Close(), regid())
+	if cc := m.ControlContext; cc != nil {
+		m.ControlContext = func(ctx context.Context, network, address string, rc syscall.RawConn) error {
+			if err := cc(ctx, network, address, rc); err != nil {
+				return err
+			}
+			return setMark(rc)
+		}
+		return m
 	}
-	if err := installTable(cfg, i.relays); err != nil {
-		return nil, errors.Join(err, deleteTable(cfg.Table), cfg.Observer.Close(), regid())
+	c := m.Control
+	m.Control = func(network, address string, rc syscall.RawConn) error {
+		if c != nil {
+			if err := c(network, address, rc); err != nil {
+				return err
+			}
+		}
+		return setMark(rc)
 	}
-	return i, nil
+	return m
 }
 
 // startRelays opens one relay per target, in front of the target itself.
@@ -65,7 +98,7 @@ func (i *Intercept) startRelays() error {
 }
 
 // installTable replaces the table with one nat output chain holding one
-// rule per target: the target's new flows from sockets not of cfg.GID are
+// rule per target: the target's new flows from sockets not marked cfg.Mark are
 // sent to the relay.
 func installTable(cfg Config, relays map[Target]netip.AddrPort) error {
 	if err := deleteTable(cfg.Table); err != nil {
@@ -79,7 +112,7 @@ func installTable(cfg Config, relays map[Target]netip.AddrPort) error {
 	chain := c.AddChain(&nftables.Chain{Name: "output", Table: table, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
 	for _, t := range cfg.Targets {
-		c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: redirect(t, relays[t], uint32(cfg.GID))})
+		c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: redirect(t, relays[t], cfg.Mark)})
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("intercept: installing nftables table %s: %w", cfg.Table, err)
@@ -87,9 +120,9 @@ func installTable(cfg Config, relays map[Target]netip.AddrPort) error {
 	return nil
 }
 
-// redirect is one rule: "meta l4proto P ip daddr D P dport N meta skgid
-// != GID dnat to RELAY".
-func redirect(t Target, relay netip.AddrPort, gid uint32) []expr.Any {
+// redirect is one rule: "meta l4proto P ip daddr D P dport N meta mark
+// != MARK dnat to RELAY".
+func redirect(t Target, relay netip.AddrPort, mark uint32) []expr.Any {
 	proto := byte(unix.IPPROTO_TCP)
 	if t.Proto == "udp" {
 		proto = unix.IPPROTO_UDP
@@ -102,8 +135,8 @@ func redirect(t Target, relay netip.AddrPort, gid uint32) []expr.Any {
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: dst[:]},
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(t.Dest.Port())},
-		&expr.Meta{Key: expr.MetaKeySKGID, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(gid)},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(mark)},
 		&expr.Immediate{Register: 1, Data: to[:]},
 		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(relay.Port())},
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},

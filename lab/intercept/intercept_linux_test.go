@@ -2,6 +2,7 @@ package intercept
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,9 +25,9 @@ import (
 )
 
 // The netns test runs in a copy of the test binary in a fresh network
-// namespace (netnsEnv set); its clients run in another copy (clientEnv
-// set) under group 0, so that the rules, which skip the relays' group,
-// apply to them.
+// namespace (netnsEnv set); its clients run in other copies (clientEnv
+// set), as a client the observer does not know about would, and one runs
+// in the test's own process beside the relays.
 const (
 	netnsEnv  = "ECHLAB_INTERCEPT_NETNS"
 	clientEnv = "ECHLAB_INTERCEPT_CLIENT"
@@ -50,8 +52,11 @@ func TestMain(m *testing.M) {
 // TestInterceptNetns installs the redirect rules in a fresh network
 // namespace with servers on 127.0.0.53 and an adversary blocking one SNI
 // with a reset and one UDP port: that SNI is reset while another name
-// passes, the dropped port gets no answer while the other does, and once
-// Close returns the table is gone and the blocked name connects directly.
+// passes, the dropped port gets no answer while the other does, a
+// connection from the relays' own process is intercepted too (only the
+// relays' sockets are marked), the process's group is left alone, and
+// once Close returns the table is gone and the blocked name connects
+// directly.
 func TestInterceptNetns(t *testing.T) {
 	if os.Getenv(netnsEnv) != "" {
 		interceptInNetns(t)
@@ -116,15 +121,18 @@ func interceptInNetns(t *testing.T) {
 	if got := client("udp", udpDrop.String()); got != "err timeout" {
 		t.Errorf("intercepted, udp %s: %s, want no answer", udpDrop, got)
 	}
+	if _, err := tlsHello("secret.lab.test", fx.CA.Pool()); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("intercepted, secret.lab.test from the relays' process: %v, want a reset", err)
+	}
+	if g := os.Getgid(); g != 0 {
+		t.Errorf("intercepted: the process's group ID is %d, want 0 as before", g)
+	}
 	checkDecisions(t, adv.Decisions(), ic.Relay(targets[0]))
 	if err := ic.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := Installed(DefaultTable); ok || err != nil {
 		t.Errorf("after Close: table installed %v, %v", ok, err)
-	}
-	if g := os.Getgid(); g != 0 {
-		t.Errorf("after Close: group ID %d, want 0 back", g)
 	}
 	if got := client("tls", "secret.lab.test"); got != "ok hello secret.lab.test" {
 		t.Errorf("after Close: secret.lab.test: %s, want a direct connection", got)
@@ -149,12 +157,11 @@ func checkDecisions(t *testing.T, ds []adversary.Decision, relay netip.AddrPort)
 	}
 }
 
-// clientRun runs one client in a copy of the test binary under group 0.
+// clientRun runs one client in a copy of the test binary.
 func clientRun(t *testing.T, caFile string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), clientEnv+"="+strings.Join(append([]string{caFile}, args...), " "))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}}
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("client %v: %v", args, err)
@@ -281,5 +288,76 @@ func linkUp(t *testing.T, name string) {
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMarkingDialer: the Dialer Start gives the Observer marks every
+// socket it dials, after the Observer's own Control or ControlContext,
+// which still run; without a Dialer of its own it gets a 5 s timeout.
+func TestMarkingDialer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("SO_MARK needs CAP_NET_ADMIN: run as root")
+		}
+		t.Skip("SO_MARK needs CAP_NET_ADMIN")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	const mark = 0x5a5a
+	var calls []string
+	own := func(network, _ string, _ syscall.RawConn) error {
+		calls = append(calls, "control "+network)
+		return nil
+	}
+	ownCtx := func(_ context.Context, network, _ string, _ syscall.RawConn) error {
+		calls = append(calls, "context "+network)
+		return nil
+	}
+	for _, tc := range []struct {
+		name string
+		d    *net.Dialer
+		want []string
+	}{
+		{"none", nil, nil},
+		{"control", &net.Dialer{Control: own}, []string{"control tcp4", "control udp4"}},
+		{"context", &net.Dialer{ControlContext: ownCtx}, []string{"context tcp4", "context udp4"}},
+	} {
+		calls = nil
+		d := markingDialer(tc.d, mark)
+		if tc.d == nil && d.Timeout != 5*time.Second {
+			t.Errorf("%s: timeout %v", tc.name, d.Timeout)
+		}
+		for _, dial := range [][2]string{{"tcp", ln.Addr().String()}, {"udp", "127.0.0.1:9"}} {
+			c, err := d.Dial(dial[0], dial[1])
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			rc, err := c.(syscall.Conn).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got int
+			var gerr error
+			rc.Control(func(fd uintptr) { got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK) })
+			c.Close()
+			if gerr != nil || got != mark {
+				t.Errorf("%s %s: SO_MARK %#x, %v; want %#x", tc.name, dial[0], got, gerr, mark)
+			}
+		}
+		if !slices.Equal(calls, tc.want) {
+			t.Errorf("%s: the Observer's own hooks ran %q, want %q", tc.name, calls, tc.want)
+		}
 	}
 }

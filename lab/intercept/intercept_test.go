@@ -56,15 +56,14 @@ func TestConfigPopulate(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := Config{Observer: &capture.Observer{}, Targets: ts}
-	if err := c.populate(); err != nil || c.GID != DefaultGID || c.Table != DefaultTable {
-		t.Errorf("populate: %v, GID %d, table %q", err, c.GID, c.Table)
+	if err := c.populate(); err != nil || c.Mark != DefaultMark || c.Table != DefaultTable {
+		t.Errorf("populate: %v, mark %#x, table %q", err, c.Mark, c.Table)
 	}
 	twice, _ := ParseTargets("a=tcp/10.0.0.1:443,b=tcp+udp/10.0.0.1:443")
 	for name, c := range map[string]Config{
 		"no observer": {Targets: ts},
 		"no targets":  {Observer: &capture.Observer{}},
 		"twice":       {Observer: &capture.Observer{}, Targets: twice},
-		"bad gid":     {Observer: &capture.Observer{}, Targets: ts, GID: -1},
 	} {
 		if err := c.populate(); err == nil {
 			t.Errorf("%s: populate accepted %+v", name, c)
