@@ -8,7 +8,10 @@ package watch
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"time"
 )
@@ -47,13 +50,24 @@ func File(ctx context.Context, path string, interval time.Duration, reload func(
 
 // Stamp summarises a file's size, modification time and contents, so that
 // any rewrite shows, even one within the file system's time resolution.
-// A missing or unreadable file has a fixed stamp of its own.
+// All three come from one open file: a file replaced by rename between a
+// stat of the path and a read of it would give a stamp that is neither
+// the old file's nor the new one's, and so a second reload of the new
+// one. A missing or unreadable file has a fixed stamp of its own.
 func Stamp(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return "missing"
 	}
-	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unreadable"
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "unreadable"
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return "unreadable"
 	}

@@ -2,9 +2,12 @@ package watch
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -131,5 +134,50 @@ func TestStamp(t *testing.T) {
 	os.Chtimes(p, fi.ModTime(), fi.ModTime()) //nolint:errcheck
 	if s2 := Stamp(p); s2 == s1 {
 		t.Errorf("rewrite with the same size and time kept stamp %q", s1)
+	}
+}
+
+// TestStampIsOneFile: while another goroutine replaces the file by rename
+// with contents of two sizes in turn, every stamp pairs the size with the
+// contents of the same file (a stamp that stat'ed the old file and read
+// the new one made File reload the new one twice: TestFileReloadsOnChangeOnly
+// failed so in CI).
+func TestStampIsOneFile(t *testing.T) {
+	w := &watched{path: filepath.Join(t.TempDir(), "keyset.json")}
+	w.write(t, "a")
+	sizeOf := map[string]string{}
+	for _, c := range []string{"a", "bb"} {
+		sizeOf[fmt.Sprintf("%x", sha256.Sum256([]byte(c)))] = fmt.Sprint(len(c))
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			tmp := fmt.Sprintf("%s.%d", w.path, i%2)
+			if err := os.WriteFile(tmp, []byte([]string{"a", "bb"}[i%2]), 0o644); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := os.Rename(tmp, w.path); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		f := strings.Split(Stamp(w.path), "/")
+		if len(f) != 3 {
+			t.Fatalf("stamp %q", strings.Join(f, "/"))
+		}
+		if sizeOf[f[2]] != f[0] {
+			t.Fatalf("stamp %q: size %s with the contents of a file of size %s", strings.Join(f, "/"), f[0], sizeOf[f[2]])
+		}
 	}
 }
