@@ -29,17 +29,9 @@ func waitTables(t *testing.T, o *Observer, want int) {
 	}
 }
 
-// TestObserverTablesShrink relays 500 short TCP connections and 500 UDP
-// sessions (one client socket each) and checks that, once the connections
-// have closed and the sessions have been idle for UDPIdle, the observer
-// holds only its two listening sockets: the close table and the session
-// maps do not grow with every connection.
-func TestObserverTablesShrink(t *testing.T) {
-	const n = 500
-	tcpBackend := testutil.ServeEach(t, func(c net.Conn) {
-		defer c.Close()
-		io.Copy(c, c) //nolint:errcheck
-	})
+// udpEcho is a UDP backend on loopback that echoes every datagram.
+func udpEcho(t *testing.T) net.PacketConn {
+	t.Helper()
 	ub, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +47,21 @@ func TestObserverTablesShrink(t *testing.T) {
 			ub.WriteTo(buf[:k], from) //nolint:errcheck
 		}
 	}()
+	return ub
+}
+
+// TestObserverTablesShrink relays 500 short TCP connections and 500 UDP
+// sessions (one client socket each) and checks that, once the connections
+// have closed and the sessions have been idle for UDPIdle, the observer
+// holds only its two listening sockets: the close table and the session
+// maps do not grow with every connection.
+func TestObserverTablesShrink(t *testing.T) {
+	const n = 500
+	tcpBackend := testutil.ServeEach(t, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c) //nolint:errcheck
+	})
+	ub := udpEcho(t)
 
 	rec := NewRecorder()
 	o := &Observer{WrapConn: rec.WrapConn, WrapPacketConn: rec.WrapPacketConn, UDPIdle: 100 * time.Millisecond}
@@ -126,21 +133,7 @@ func TestObserverDialer(t *testing.T) {
 		defer c.Close()
 		io.Copy(c, c) //nolint:errcheck
 	})
-	ub, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ub.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			k, from, err := ub.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			ub.WriteTo(buf[:k], from) //nolint:errcheck
-		}
-	}()
+	ub := udpEcho(t)
 	var mu sync.Mutex
 	var dialed []string
 	newObserver := func(f Filter) *Observer {

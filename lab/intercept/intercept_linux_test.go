@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/echlab/echlab/internal/labtest"
+	"github.com/echlab/echlab/internal/testutil"
 	"github.com/echlab/echlab/lab/adversary"
 	"github.com/echlab/echlab/lab/capture"
 	"golang.org/x/sys/unix"
@@ -301,20 +302,7 @@ func TestMarkingDialer(t *testing.T) {
 		}
 		t.Skip("SO_MARK needs CAP_NET_ADMIN")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	addr := testutil.ServeEach(t, func(c net.Conn) { c.Close() })
 	const mark = 0x5a5a
 	var calls []string
 	own := func(network, _ string, _ syscall.RawConn) error {
@@ -339,7 +327,7 @@ func TestMarkingDialer(t *testing.T) {
 		if tc.d == nil && d.Timeout != 5*time.Second {
 			t.Errorf("%s: timeout %v", tc.name, d.Timeout)
 		}
-		for _, dial := range [][2]string{{"tcp", ln.Addr().String()}, {"udp", "127.0.0.1:9"}} {
+		for _, dial := range [][2]string{{"tcp", addr}, {"udp", "127.0.0.1:9"}} {
 			c, err := d.Dial(dial[0], dial[1])
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
