@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // chromiumFlags are the flags of every Chromium run: headless, no sandbox
@@ -79,8 +80,20 @@ func chromiumSetupMode(l *Lab, c Case, dir, mode string) ([]string, []string, er
 		// origin is listed here; the ECH config still comes from DNS.
 		args = append(args, fmt.Sprintf("--origin-to-force-quic-on=%s:%d", c.Host, l.Port))
 	}
+	page := l.URL(c.Host)
+	if mode == "automatic" {
+		page = l.after.url(chromiumProbeWait, page)
+	}
 	args = append(args, "--user-data-dir="+profile, "--log-net-log="+filepath.Join(dir, "netlog.json"),
 		"--ssl-key-log-file="+keylog,
-		"--dump-dom", l.URL(c.Host))
+		"--dump-dom", page)
 	return args, []string{"HOME=" + home}, nil
 }
+
+// chromiumProbeWait is how long Chromium in secure DNS mode automatic
+// waits on a blank page before it loads the case's: it sends lookups to
+// a DoH server only once that server has answered its probe, and its
+// first probe goes out 5 s after it starts (probe.zone). Loaded at once,
+// the page would be resolved over Do53 alone, as by a browser that has
+// just started; the grid's row is a browser that has been running.
+const chromiumProbeWait = 8 * time.Second

@@ -139,7 +139,11 @@ func (l *Lab) classify(cell *GridCell, c Case, dir string) {
 		r := cell.Connections[clear]
 		cell.ECH, cell.OuterSNI = r.ECH, r.OuterSNI
 		cell.Outcome = GridClear
-		if r.ECH == server.ECHGrease {
+		// An ECH extension with the true name as the outer SNI is GREASE:
+		// a client offering a real config sends the config's public name.
+		// The server logs it "rejected" when the GREASE config id happens
+		// to be one it has held (1 in 128 here: the lab held two ids).
+		if r.ECH == server.ECHGrease || r.ECH == server.ECHRejected {
 			cell.Outcome = GridGREASE
 		}
 	default:

@@ -72,6 +72,17 @@ func checkGrid(t *testing.T, rep *GridReport) {
 			t.Errorf("%s, no adversary: %+v, want ECH accepted and the name never in an SNI", row, c)
 		}
 	}
+	// Loaded after Chromium's first DoH probe (chromiumProbeWait), the
+	// automatic row's page is looked up over DoH, not the system resolver.
+	if c := rep.Cell("chromium/auto", "none"); c != nil {
+		overDoH := slices.ContainsFunc(c.DNS, func(q string) bool {
+			return strings.HasPrefix(q, "doh _") && strings.HasSuffix(q, "._https."+SecretName+". HTTPS NOERROR")
+		})
+		do53 := slices.ContainsFunc(c.DNS, func(q string) bool { return !strings.HasPrefix(q, "doh ") })
+		if c.Outcome != GridECH || !overDoH || do53 {
+			t.Errorf("chromium/auto, no adversary: %s, lab queries %q; want ECH, the HTTPS record over DoH and no Do53 query", c.Outcome, c.DNS)
+		}
+	}
 	for _, c := range rep.Cells {
 		checkCell(t, c)
 	}

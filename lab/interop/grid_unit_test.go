@@ -62,6 +62,9 @@ func TestClassifyCell(t *testing.T) {
 	acc := server.ConnRecord{ECH: server.ECHAccepted, OuterSNI: PublicName, InnerSNI: SecretName, Transport: "tcp", ALPN: "h2", ConfigID: &id}
 	grease := server.ConnRecord{ECH: server.ECHGrease, OuterSNI: SecretName, Transport: "tcp", ALPN: "h2", ConfigID: &id}
 	plain := server.ConnRecord{ECH: server.ECHNone, OuterSNI: SecretName, Transport: "tcp", ALPN: "h2"}
+	// GREASE whose random config id is one the server held: logged
+	// rejected, yet the outer SNI is the true name (seen with Firefox).
+	held := server.ConnRecord{ECH: server.ECHRejected, OuterSNI: SecretName, Transport: "tcp", ALPN: "h2", ConfigID: &id}
 	for _, tc := range []struct {
 		name   string
 		recs   []server.ConnRecord
@@ -71,6 +74,7 @@ func TestClassifyCell(t *testing.T) {
 		{"accepted", []server.ConnRecord{acc}, true, GridECH},
 		{"accepted, no page", []server.ConnRecord{acc}, false, GridFailed},
 		{"grease", []server.ConnRecord{grease}, true, GridGREASE},
+		{"grease with a held config id", []server.ConnRecord{held}, true, GridGREASE},
 		{"plain", []server.ConnRecord{plain}, true, GridClear},
 		{"nothing", nil, false, GridFailed},
 	} {

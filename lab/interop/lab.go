@@ -30,6 +30,9 @@ const (
 //go:embed lab.test.zone
 var zoneTemplate []byte
 
+//go:embed probe.zone
+var probeZone []byte
+
 // Lab is the running lab: one ECH server (TCP and QUIC on one port) and a
 // DoH resolver, both on loopback, sharing a lab CA.
 type Lab struct {
@@ -48,6 +51,7 @@ type Lab struct {
 	server           *server.Server // the ECH server
 	resolver         *resolver.Running
 	front            *capture.Observer // the adversary's relays, or nil
+	after            *afterServer      // plain HTTP on loopback: AfterURL's redirects
 }
 
 // StartLab starts the lab in dir: it makes the CA and a key set, starts the
@@ -86,6 +90,9 @@ func startLab(dir string, front *capture.Observer) (*Lab, error) {
 		return nil, err
 	}
 	if err := l.frontResolver(); err != nil {
+		return nil, err
+	}
+	if l.after, err = startAfterServer(); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -169,13 +176,16 @@ func (l *Lab) rotate(ca *pki.CA, ks *ech.KeySet) error {
 
 // startResolver serves the zone and the ECH records over DoH.
 func (l *Lab) startResolver(pkiDir string) error {
-	zone := filepath.Join(l.Dir, "lab.test.zone")
+	zone, probe := filepath.Join(l.Dir, "lab.test.zone"), filepath.Join(l.Dir, "probe.zone")
 	if err := os.WriteFile(zone, zoneTemplate, 0o644); err != nil {
+		return fmt.Errorf("interop: %w", err)
+	}
+	if err := os.WriteFile(probe, probeZone, 0o644); err != nil {
 		return fmt.Errorf("interop: %w", err)
 	}
 	port := uint16(l.Port)
 	cfg := resolver.Config{
-		Zones:   []resolver.ZoneFile{{File: zone}},
+		Zones:   []resolver.ZoneFile{{File: zone}, {File: probe}},
 		KeySets: map[string]string{"current": filepath.Join(l.Dir, "keys", "current"), "stale": filepath.Join(l.Dir, "keys", "stale")},
 		Publish: []resolver.PublishRule{
 			{Name: SecretName, KeySet: "current", Port: port, ALPN: []string{"h2"}},
@@ -213,6 +223,9 @@ func (l *Lab) URL(name string) string {
 
 // Close stops the resolver and the server.
 func (l *Lab) Close() error {
+	if l.after != nil {
+		l.after.close()
+	}
 	if l.resolver != nil {
 		l.resolver.Close()
 	}

@@ -89,9 +89,11 @@ func TestLabPublishes(t *testing.T) {
 	if list, _ := publishedECH(t, l, PlainName); list != nil {
 		t.Errorf("%s has an HTTPS record; the grease case needs none", PlainName)
 	}
-	a := query(t, l, SecretName, dns.TypeA)
-	if len(a.Answer) != 1 || !a.Answer[0].(*dns.A).A.Equal(net.IPv4(127, 0, 0, 1)) {
-		t.Errorf("A %s: %v, want 127.0.0.1", SecretName, a.Answer)
+	for _, name := range []string{SecretName, "www.gstatic.com"} { // the second is Chromium's DoH probe
+		a := query(t, l, name, dns.TypeA)
+		if len(a.Answer) != 1 || !a.Answer[0].(*dns.A).A.Equal(net.IPv4(127, 0, 0, 1)) {
+			t.Errorf("A %s: %v, want 127.0.0.1", name, a.Answer)
+		}
 	}
 }
 
