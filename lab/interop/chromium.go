@@ -2,6 +2,7 @@ package interop
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,6 +83,9 @@ func chromiumSetupMode(l *Lab, c Case, dir, mode string) ([]string, []string, er
 	}
 	page := l.URL(c.Host)
 	if mode == "automatic" {
+		if l.after == nil {
+			return nil, nil, errors.New("interop: secure DNS mode automatic needs the lab's /after page")
+		}
 		page = l.after.url(chromiumProbeWait, page)
 	}
 	args = append(args, "--user-data-dir="+profile, "--log-net-log="+filepath.Join(dir, "netlog.json"),

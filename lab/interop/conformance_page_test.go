@@ -29,6 +29,10 @@ func TestChromiumHTTPSWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := &Lab{Dir: dir, CAFile: caFile, DoHURL: "https://127.0.0.1:8443/dns-query", Port: 443}
+	if l.after, err = startAfterServer(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.after.close()
 	for _, mode := range []string{"secure", "automatic", "off"} {
 		args, _, err := chromiumSetupMode(l, Case{Name: "ech", Host: SecretName}, filepath.Join(dir, mode), mode)
 		if err != nil {
