@@ -57,10 +57,11 @@ type ConnRecord struct {
 	InnerSNI   string    `json:"inner_sni"`   // server_name of the ClientHelloInner; "" unless ECH was accepted
 	ECH        string    `json:"ech"`         // ECHAccepted, ECHRejected, ECHGrease, ECHInnerInClear, ECHNone or ECHUnknown
 	// ConfigID is the ECH config id the client named; null without ECH
-	// (and over QUIC, where the server cannot see the extension's bytes).
+	// (and over QUIC when the ClientHello could not be read from the
+	// client's Initials).
 	ConfigID *uint8 `json:"config_id"`
 	// HPKESuite is the client's ECH cipher suite as "KDF/AEAD" names
-	// ("HKDF-SHA256/AES-128-GCM"); "" without ECH or over QUIC.
+	// ("HKDF-SHA256/AES-128-GCM"); "" when ConfigID is null.
 	HPKESuite string `json:"hpke_suite,omitempty"`
 	// RetryConfigs reports that the server answered an ECH it did not
 	// accept with retry configs.

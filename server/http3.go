@@ -20,24 +20,26 @@ import (
 // whose tls.Config carries the same ECH keys as the TCP side (Go's
 // crypto/tls does ECH inside QUIC too).
 //
-// Over QUIC the server cannot record the raw ClientHello (quic-go owns the
-// CRYPTO frames), so its ConnRecords come from the tls.Config callbacks and
-// the ConnectionState: the outer SNI (GetEncryptedClientHelloKeys sees the
-// outer ClientHelloInfo), the inner SNI and ECH acceptance are known, but
-// the config id and HPKE suite are not. An ECH that was not accepted on a
-// completed handshake is reported as "rejected" even when it was GREASE
-// (crypto/tls answers both with retry configs). Failed handshakes are
-// logged when quic-go gives up on the connection, with its reason, and
-// with the ECH status that the callbacks prove (see quicECH): "accepted"
-// when the server had swapped in the ClientHelloInner, "rejected" when it
-// had sent retry configs, "unknown" otherwise.
+// quic-go owns the CRYPTO frames, so the ClientHello's bytes are read from
+// the client's Initial packets as the socket receives them (quic_hello.go):
+// a QUIC record has the outer SNI, config id and HPKE suite a TCP one has,
+// and tells GREASE (a config id the server never held) from a rejected
+// ECH. Whether ECH was accepted comes from the ConnectionState. Failed
+// handshakes are logged when quic-go gives up on the connection, with its
+// reason, and with the ECH status that the callbacks prove (see quicECH):
+// "accepted" when the server had swapped in the ClientHelloInner,
+// "rejected" (or "grease") when it had sent retry configs, "unknown"
+// otherwise.
 type h3Server struct {
 	addr *net.UDPAddr
 	udp  *net.UDPConn
 	tr   *quic.Transport
 	srv  *http3.Server
 	recs sync.Map // *quic.Conn → *ConnRecord
-	done chan struct{}
+	// hellos are the ClientHellos read from client Initials, until their
+	// connection takes them.
+	hellos *quicHellos
+	done   chan struct{}
 }
 
 // startHTTP3 starts the HTTP/3 side on tcp's address (or any free UDP
@@ -51,19 +53,20 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 			return nil, err
 		}
 	}
-	h := &h3Server{addr: udp.LocalAddr().(*net.UDPAddr), udp: udp, done: make(chan struct{})}
-	h.tr = &quic.Transport{Conn: udp, ConnContext: func(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
+	h := &h3Server{addr: udp.LocalAddr().(*net.UDPAddr), udp: udp, done: make(chan struct{}),
+		hellos: newQUICHellos(s.cfg.HandshakeTimeout, s.cfg.Now)}
+	h.tr = &quic.Transport{Conn: newHelloUDPConn(udp, h.hellos), ConnContext: func(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
 		p := &peekConn{start: s.cfg.Now()}
 		o := &quicECH{}
-		if !s.spawn(func() { s.logFailedQUIC(ctx, p, o, ci.RemoteAddr) }) {
+		if !s.spawn(func() { s.logFailedQUIC(ctx, p, o, h.hellos, ci.RemoteAddr) }) {
 			return nil, errClosing
 		}
 		return context.WithValue(withObservation(ctx, p), quicECHKey{}, o), nil
 	}}
 	tlsCfg := http3.ConfigureTLSConfig(tlsConfig(&s.cfg, s.certs, &s.known, nil))
 	tlsCfg.MinVersion = 0 // quic-go sets TLS 1.3 itself
-	watchECH(tlsCfg)
-	ln, err := h.tr.Listen(tlsCfg, &quic.Config{MaxIdleTimeout: s.cfg.IdleTimeout + quicIdleGrace, Tracer: qlogTracer})
+	watchQUIC(tlsCfg, h.hellos)
+	ln, err := h.tr.Listen(tlsCfg, &quic.Config{MaxIdleTimeout: s.cfg.IdleTimeout + quicIdleGrace, Tracer: dcidTracer})
 	if err != nil {
 		udp.Close()
 		return nil, err
@@ -101,6 +104,19 @@ func qlogTracer(ctx context.Context, isClient bool, id quic.ConnectionID) qlogwr
 	return qlog.DefaultConnectionTracer(ctx, isClient, id)
 }
 
+// dcidTracer notes the connection's original Destination Connection ID,
+// which its ClientHello was read under (quicHellos), on the quicECH of its
+// context, then traces it as qlogTracer does. quic-go calls it once per
+// connection, after ConnContext and before the connection runs.
+func dcidTracer(ctx context.Context, isClient bool, id quic.ConnectionID) qlogwriter.Trace {
+	if o, _ := ctx.Value(quicECHKey{}).(*quicECH); o != nil {
+		o.mu.Lock()
+		o.dcid = string(id.Bytes())
+		o.mu.Unlock()
+	}
+	return qlogTracer(ctx, isClient, id)
+}
+
 // errClosing refuses a QUIC connection that arrives while the server
 // closes.
 var errClosing = errors.New("server: closing")
@@ -129,6 +145,9 @@ func (l *loggingListener) Accept(ctx context.Context) (*quic.Conn, error) {
 		return nil, err
 	}
 	rec := l.s.quicRecord(c)
+	if o, _ := c.Context().Value(quicECHKey{}).(*quicECH); o != nil {
+		l.h.hellos.forget(o.connDCID())
+	}
 	if p, _ := c.Context().Value(obsKey{}).(*peekConn); p != nil {
 		p.mu.Lock()
 		p.logged = true
@@ -171,14 +190,53 @@ func (s *Server) quicRecord(c *quic.Conn) *ConnRecord {
 			}
 		}
 	}
+	s.withHelloFacts(rec, p.facts)
 	return rec
+}
+
+// withHelloFacts completes a QUIC record with what its ClientHello, read
+// from the client's Initials, says (nil f: it was not read, and the record
+// keeps what the callbacks proved): the outer SNI as sent, the config id
+// and HPKE suite, and a config id the server never held makes an ECH that
+// was not accepted "grease", as over TCP (Server.tcpRecord).
+func (s *Server) withHelloFacts(rec *ConnRecord, f *helloFacts) {
+	if f == nil {
+		return
+	}
+	rec.OuterSNI = f.sni
+	if f.innerECH {
+		// No split front stands before the QUIC side to vouch for it.
+		rec.ECH, rec.InnerSNI = ECHInnerInClear, ""
+		return
+	}
+	if !f.hasECH {
+		return
+	}
+	id := f.configID
+	rec.ConfigID, rec.HPKESuite = &id, f.suite
+	switch rec.ECH {
+	case ECHNone:
+		// crypto/tls never asked for keys: the server has none (it
+		// ignores the extension, as a server without ECH does), or the
+		// handshake failed before.
+		rec.ECH = ECHUnknown
+		if s.cfg.Keys == nil {
+			rec.ECH = ECHGrease
+		}
+	case ECHRejected:
+		if !s.known.has(id) {
+			rec.ECH = ECHGrease
+		}
+	}
 }
 
 // logFailedQUIC waits for the end of a QUIC connection attempt (quic-go
 // cancels ctx when the connection closes or its handshake fails) and logs
 // it if it never reached Accept.
-func (s *Server) logFailedQUIC(ctx context.Context, p *peekConn, o *quicECH, remote net.Addr) {
+func (s *Server) logFailedQUIC(ctx context.Context, p *peekConn, o *quicECH, hellos *quicHellos, remote net.Addr) {
 	<-ctx.Done()
+	o.attach(p, hellos) // a handshake that failed before the callbacks
+	hellos.forget(o.connDCID())
 	select {
 	case <-s.done:
 		return
@@ -199,6 +257,7 @@ func (s *Server) logFailedQUIC(ctx context.Context, p *peekConn, o *quicECH, rem
 			rec.InnerSNI = p.helloSNI
 		}
 	}
+	s.withHelloFacts(rec, p.facts)
 	rec.Error = "quic handshake failed"
 	if err := context.Cause(ctx); err != nil {
 		rec.Error = err.Error()
@@ -233,6 +292,33 @@ type quicECH struct {
 	decided   bool    // call 2 happened after call 1
 	opened    bool    // call 2 saw another ClientHello: the inner one
 	retrySent bool    // call 3 returned retry configs for a rejected ECH
+
+	dcid     string // the connection's original DCID (dcidTracer)
+	attached bool   // its ClientHello's facts were looked for (attach)
+}
+
+// connDCID returns the DCID its ClientHello was read under.
+func (o *quicECH) connDCID() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.dcid
+}
+
+// attach hands p the facts of the connection's ClientHello, read from its
+// Initials, the first time it is called: p.setFacts, as over TCP when the
+// server parsed the ClientHello itself. Without them (the hello was not
+// read whole, or the table was full), p keeps what the callbacks note.
+func (o *quicECH) attach(p *peekConn, hellos *quicHellos) {
+	o.mu.Lock()
+	dcid, done := o.dcid, o.attached
+	o.attached = true
+	o.mu.Unlock()
+	if done || dcid == "" || p == nil || hellos == nil {
+		return
+	}
+	if f, ok := hellos.take(dcid); ok {
+		p.setFacts(f)
+	}
 }
 
 // status is the ECH status and retry_configs flag of a failed handshake
@@ -276,22 +362,31 @@ func (o *quicECH) noteHello(info *tls.ClientHelloInfo) {
 	o.opened = len(info.Extensions) == 0 || &info.Extensions[0] != o.outerExt
 }
 
-// watchECH wraps cfg's callbacks so that they also feed the quicECH in the
-// connection context.
-func watchECH(cfg *tls.Config) {
+// watchQUIC wraps cfg's callbacks so that they first hand the
+// connection's peekConn its ClientHello's facts (read from its Initials:
+// GetEncryptedClientHelloKeys then puts the key of the config id it names
+// first, as over TCP), and then feed the quicECH in the connection context.
+func watchQUIC(cfg *tls.Config, hellos *quicHellos) {
 	keys, forClient := cfg.GetEncryptedClientHelloKeys, cfg.GetConfigForClient
-	if keys == nil {
-		return
-	}
-	cfg.GetEncryptedClientHelloKeys = func(info *tls.ClientHelloInfo) ([]tls.EncryptedClientHelloKey, error) {
-		ks, err := keys(info)
-		if o := quicECHOf(info); o != nil && err == nil {
-			o.noteKeys(info, ks)
+	attach := func(info *tls.ClientHelloInfo) *quicECH {
+		o := quicECHOf(info)
+		if o != nil {
+			o.attach(observation(info), hellos)
 		}
-		return ks, err
+		return o
+	}
+	if keys != nil {
+		cfg.GetEncryptedClientHelloKeys = func(info *tls.ClientHelloInfo) ([]tls.EncryptedClientHelloKey, error) {
+			o := attach(info)
+			ks, err := keys(info)
+			if o != nil && err == nil {
+				o.noteKeys(info, ks)
+			}
+			return ks, err
+		}
 	}
 	cfg.GetConfigForClient = func(info *tls.ClientHelloInfo) (*tls.Config, error) {
-		if o := quicECHOf(info); o != nil {
+		if o := attach(info); o != nil && keys != nil {
 			o.noteHello(info)
 		}
 		if forClient == nil {

@@ -67,10 +67,17 @@ func TestSharedECHAcceptedHTTP3(t *testing.T) {
 	if len(recs) != 2 || recs[1].Transport != TransportQUIC || recs[1].ECH != ECHAccepted || recs[1].InnerSNI != "secret.lab.test" {
 		t.Errorf("log = %+v", recs)
 	}
+	// Read from the client's Initials, as over TCP from its first flight.
+	if r := recs[1]; r.ConfigID == nil || *r.ConfigID != 9 || r.HPKESuite != "HKDF-SHA256/AES-128-GCM" || r.OuterSNI != "public.lab.test" {
+		t.Errorf("QUIC record without the ClientHello's facts: %+v", r)
+	}
 }
 
+// TestHTTP3StaleConfigGetsRetryConfigs: a config under the server's
+// config id whose key the server no longer has (the id was reused) is
+// rejected with retry configs, and the retry succeeds.
 func TestHTTP3StaleConfigGetsRetryConfigs(t *testing.T) {
-	k, stale := newKey(t, 1), newKey(t, 2)
+	k, stale := newKey(t, 1), newKey(t, 1)
 	logBuf := &syncBuffer{}
 	s := startServer(t, Config{Keys: NewStaticKeys(k), HTTP3: true, Log: logBuf})
 	cfg := clientTLS(t, "secret.lab.test", configList(t, stale))
@@ -83,7 +90,7 @@ func TestHTTP3StaleConfigGetsRetryConfigs(t *testing.T) {
 	var sawRejected bool
 	for _, r := range logBuf.waitRecords(t, 1) {
 		sawRejected = sawRejected || (r.Transport == TransportQUIC && r.ECH == ECHRejected && r.RetryConfigs &&
-			r.OuterSNI == "public.lab.test" && r.Error != "")
+			r.OuterSNI == "public.lab.test" && r.Error != "" && r.ConfigID != nil && *r.ConfigID == 1)
 	}
 	if !sawRejected {
 		t.Errorf("no failed QUIC record with ech=rejected: %+v", logBuf.records(t))
@@ -118,10 +125,11 @@ func TestHTTP3HRRWithECH(t *testing.T) {
 
 // TestHTTP3ECHStatusOfFailedHandshakes checks the ECH status of QUIC
 // handshakes that fail: a certificate the client refuses after the server
-// accepted ECH is not an ECH rejection; a stale config answered with retry
-// configs is.
+// accepted ECH is not an ECH rejection; a stale config (the server's id,
+// another key) answered with retry configs is; an ECH under an id the
+// server never held is GREASE, retry configs or not.
 func TestHTTP3ECHStatusOfFailedHandshakes(t *testing.T) {
-	k, stale := newKey(t, 7), newKey(t, 8)
+	k, stale, stranger := newKey(t, 7), newKey(t, 7), newKey(t, 8)
 	logBuf := &syncBuffer{}
 	s := startServer(t, Config{Keys: NewStaticKeys(k), HTTP3: true, Log: logBuf})
 	dial := func(list []byte) error {
@@ -147,8 +155,17 @@ func TestHTTP3ECHStatusOfFailedHandshakes(t *testing.T) {
 		t.Fatal("a client trusting no CA finished the handshake")
 	}
 	recs = logBuf.waitRecords(t, 2)
-	if r := recs[1]; r.ECH != ECHRejected || !r.RetryConfigs || r.InnerSNI != "" || r.Error == "" {
+	if r := recs[1]; r.ECH != ECHRejected || !r.RetryConfigs || r.InnerSNI != "" || r.Error == "" ||
+		r.ConfigID == nil || *r.ConfigID != 7 {
 		t.Errorf("refused certificate with a stale config: %+v", r)
+	}
+	if err := dial(configList(t, stranger)); err == nil {
+		t.Fatal("a client trusting no CA finished the handshake")
+	}
+	recs = logBuf.waitRecords(t, 3)
+	if r := recs[2]; r.ECH != ECHGrease || !r.RetryConfigs || r.InnerSNI != "" || r.Error == "" ||
+		r.ConfigID == nil || *r.ConfigID != 8 || r.HPKESuite == "" {
+		t.Errorf("refused certificate with an unknown config id: %+v", r)
 	}
 }
 

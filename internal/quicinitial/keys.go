@@ -6,6 +6,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 
 	"github.com/echlab/echlab/ech"
 )
@@ -117,4 +118,35 @@ func DecodePacketNumber(largest int64, truncated uint64, bits int) int64 {
 		return candidate - win
 	}
 	return candidate
+}
+
+// Protect builds a client Initial packet of version carrying frames (and
+// 40 bytes of PADDING, enough for the header protection sample) with a
+// 2-byte packet number pn, and applies packet and header protection
+// (RFC 9001 §5) with the keys of keyDCID. Its header names dcid, which a
+// client's Initials after the server's first one do while keeping the
+// keys of the first DCID (RFC 9000 §7.2). It makes Initials for tests.
+func Protect(version uint32, keyDCID, dcid []byte, pn int, frames []byte) []byte {
+	cs, _ := Secrets(version, keyDCID)
+	k := NewKeys(version, cs)
+	frames = append(slices.Clip(frames), make([]byte, 40)...)
+	typ := byte(0)
+	if version == V2 {
+		typ = 1
+	}
+	hdr := []byte{0xc0 | typ<<4 | 1, byte(version >> 24), byte(version >> 16), byte(version >> 8), byte(version), byte(len(dcid))}
+	hdr = append(hdr, dcid...)
+	length := 2 + len(frames) + 16
+	hdr = append(hdr, 0, 0, 0x40|byte(length>>8), byte(length), byte(pn>>8), byte(pn))
+	pnOff := len(hdr) - 2
+	nonce := slices.Clone(k.IV)
+	nonce[10] ^= byte(pn >> 8)
+	nonce[11] ^= byte(pn)
+	pkt := k.AEAD.Seal(slices.Clone(hdr), nonce, frames, hdr)
+	var mask [16]byte
+	k.HP.Encrypt(mask[:], pkt[pnOff+4:pnOff+20])
+	pkt[0] ^= mask[0] & 0x0f
+	pkt[pnOff] ^= mask[1]
+	pkt[pnOff+1] ^= mask[2]
+	return pkt
 }

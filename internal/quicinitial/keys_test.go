@@ -81,30 +81,8 @@ func TestOpenWrongKeys(t *testing.T) {
 	}
 }
 
-// protect builds a client Initial packet with a 2-byte packet number and
-// applies packet and header protection (RFC 9001 §5), with keys from dcid.
+// protect builds a client Initial packet under dcid (Protect).
 func protect(t testing.TB, version uint32, dcid []byte, pn int, frames []byte) []byte {
 	t.Helper()
-	cs, _ := Secrets(version, dcid)
-	k := NewKeys(version, cs)
-	frames = append(frames, make([]byte, 40)...) // PADDING, enough for the sample
-	typ := byte(0)
-	if version == V2 {
-		typ = 1
-	}
-	hdr := []byte{0xc0 | typ<<4 | 1, byte(version >> 24), byte(version >> 16), byte(version >> 8), byte(version), byte(len(dcid))}
-	hdr = append(hdr, dcid...)
-	length := 2 + len(frames) + 16
-	hdr = append(hdr, 0, 0, 0x40|byte(length>>8), byte(length), byte(pn>>8), byte(pn))
-	pnOff := len(hdr) - 2
-	nonce := append([]byte(nil), k.IV...)
-	nonce[10] ^= byte(pn >> 8)
-	nonce[11] ^= byte(pn)
-	pkt := k.AEAD.Seal(append([]byte(nil), hdr...), nonce, frames, hdr)
-	var mask [16]byte
-	k.HP.Encrypt(mask[:], pkt[pnOff+4:pnOff+20])
-	pkt[0] ^= mask[0] & 0x0f
-	pkt[pnOff] ^= mask[1]
-	pkt[pnOff+1] ^= mask[2]
-	return pkt
+	return Protect(version, dcid, dcid, pn, frames)
 }
