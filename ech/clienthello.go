@@ -147,17 +147,18 @@ func readExtensions(s *cryptobyte.String, strct string, msgLen int) ([]HelloExte
 		return nil, malformed(strct, "extensions")
 	}
 	var out []HelloExtension
-	seen := map[uint16]bool{}
+	var seen [1 << 16 / 64]uint64 // a bit per extension type, on the stack
 	for !exts.Empty() {
 		e := HelloExtension{Offset: msgLen - len(*s) - len(exts) + 4}
 		var data cryptobyte.String
 		if !exts.ReadUint16(&e.Type) || !exts.ReadUint16LengthPrefixed(&data) {
 			return nil, malformed(strct, "extensions")
 		}
-		if seen[e.Type] {
+		word, bit := e.Type/64, uint64(1)<<(e.Type%64)
+		if seen[word]&bit != 0 {
 			return nil, invalid(strct, "extensions", "duplicate extension "+ExtensionName(e.Type))
 		}
-		seen[e.Type] = true
+		seen[word] |= bit
 		e.Data = data
 		out = append(out, e)
 	}
