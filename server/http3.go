@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/echlab/echlab/internal/timeout"
 	"github.com/quic-go/quic-go"
@@ -57,7 +58,7 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 		hellos: newQUICHellos(s.cfg.HandshakeTimeout, s.cfg.Now)}
 	h.tr = &quic.Transport{Conn: newHelloUDPConn(udp, h.hellos), ConnContext: func(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
 		p := &peekConn{start: s.cfg.Now()}
-		o := &quicECH{}
+		o := &quicECH{accepted: make(chan struct{})}
 		if !s.spawn(func() { s.logFailedQUIC(ctx, p, o, h.hellos, ci.RemoteAddr) }) {
 			return nil, errClosing
 		}
@@ -117,6 +118,10 @@ func dcidTracer(ctx context.Context, isClient bool, id quic.ConnectionID) qlogwr
 	return qlogTracer(ctx, isClient, id)
 }
 
+// quicAcceptWait bounds how long a connection that closed after its
+// handshake waits for Accept to log it before it is logged as failed.
+const quicAcceptWait = 5 * time.Second
+
 // errClosing refuses a QUIC connection that arrives while the server
 // closes.
 var errClosing = errors.New("server: closing")
@@ -145,13 +150,14 @@ func (l *loggingListener) Accept(ctx context.Context) (*quic.Conn, error) {
 		return nil, err
 	}
 	rec := l.s.quicRecord(c)
-	if o, _ := c.Context().Value(quicECHKey{}).(*quicECH); o != nil {
-		l.h.hellos.forget(o.connDCID())
-	}
 	if p, _ := c.Context().Value(obsKey{}).(*peekConn); p != nil {
 		p.mu.Lock()
 		p.logged = true
 		p.mu.Unlock()
+	}
+	if o, _ := c.Context().Value(quicECHKey{}).(*quicECH); o != nil {
+		l.h.hellos.forget(o.connDCID())
+		close(o.accepted)
 	}
 	l.s.log.write(rec)
 	l.h.recs.Store(c, rec)
@@ -235,6 +241,18 @@ func (s *Server) withHelloFacts(rec *ConnRecord, f *helloFacts) {
 // it if it never reached Accept.
 func (s *Server) logFailedQUIC(ctx context.Context, p *peekConn, o *quicECH, hellos *quicHellos, remote net.Addr) {
 	<-ctx.Done()
+	var ae *quic.ApplicationError
+	if errors.As(context.Cause(ctx), &ae) {
+		// An application close travels in 1-RTT packets only (RFC 9000
+		// §10.2.3): the handshake completed, and quic-go hands such a
+		// connection to Accept, which logs it, even when it closed first
+		// (a client that opened connections in parallel and dropped one).
+		select {
+		case <-o.accepted:
+		case <-s.done:
+		case <-time.After(quicAcceptWait):
+		}
+	}
 	o.attach(p, hellos) // a handshake that failed before the callbacks
 	hellos.forget(o.connDCID())
 	select {
@@ -293,8 +311,9 @@ type quicECH struct {
 	opened    bool    // call 2 saw another ClientHello: the inner one
 	retrySent bool    // call 3 returned retry configs for a rejected ECH
 
-	dcid     string // the connection's original DCID (dcidTracer)
-	attached bool   // its ClientHello's facts were looked for (attach)
+	accepted chan struct{} // closed once Accept logged the connection
+	dcid     string        // the connection's original DCID (dcidTracer)
+	attached bool          // its ClientHello's facts were looked for (attach)
 }
 
 // connDCID returns the DCID its ClientHello was read under.

@@ -2,13 +2,18 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/quicinitial"
+	"github.com/quic-go/quic-go"
 )
 
 // cryptoFrame is a CRYPTO frame (RFC 9000 §19.6) with 2-byte varints.
@@ -199,6 +204,60 @@ func BenchmarkQUICHellos(b *testing.B) {
 		q.add(p.p2, client)
 		if _, ok := q.take(string(p.dcid)); !ok {
 			b.Fatal("no hello")
+		}
+	}
+}
+
+// TestHTTP3ConcurrentRecords: QUIC connections handshaking at once, half
+// on each of the server's two keys, each get a record with the config id
+// their own ClientHello named (run it with -race: the read loop fills the
+// table while the handshakes take from it).
+func TestHTTP3ConcurrentRecords(t *testing.T) {
+	k1, k2 := newKey(t, 1), newKey(t, 2)
+	logBuf := &syncBuffer{}
+	s := startServer(t, Config{Keys: NewStaticKeys(k1, k2), HTTP3: true, Log: logBuf})
+	const n = 16
+	local := make([]string, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			k := []*ech.Key{k1, k2}[i%2]
+			cfg := clientTLS(t, "secret.lab.test", configList(t, k))
+			cfg.NextProtos = []string{"h3"}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := quic.DialAddr(ctx, s.UDPAddr(), cfg, &quic.Config{})
+			if err == nil {
+				local[i] = strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port) // the socket is unbound: [::]
+				if !c.ConnectionState().TLS.ECHAccepted {
+					err = fmt.Errorf("client %d: ECH not accepted", i)
+				}
+				c.CloseWithError(0, "")
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	byAddr := map[string]ConnRecord{}
+	for _, r := range logBuf.waitRecords(t, n) {
+		_, port, _ := net.SplitHostPort(r.ClientAddr)
+		if old, dup := byAddr[port]; dup {
+			t.Errorf("two records for port %s:\n%+v\n%+v", port, old, r)
+		}
+		byAddr[port] = r
+	}
+	for i, a := range local {
+		r, ok := byAddr[a]
+		if !ok {
+			t.Errorf("client %d (port %s): no record among %d", i, a, len(byAddr))
+			continue
+		}
+		if want := uint8(i%2 + 1); !ok || r.ECH != ECHAccepted || r.ConfigID == nil || *r.ConfigID != want {
+			t.Errorf("client %d (%s, config id %d): record %+v", i, a, want, r)
 		}
 	}
 }
