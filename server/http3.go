@@ -58,7 +58,7 @@ func (s *Server) startHTTP3(tcp *net.TCPAddr) (*h3Server, error) {
 		hellos: newQUICHellos(s.cfg.HandshakeTimeout, s.cfg.Now)}
 	h.tr = &quic.Transport{Conn: newHelloUDPConn(udp, h.hellos), ConnContext: func(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
 		p := &peekConn{start: s.cfg.Now()}
-		o := &quicECH{accepted: make(chan struct{})}
+		o := &quicECH{accepted: make(chan struct{}), key: helloKey{from: udpFrom(ci.RemoteAddr)}}
 		if !s.spawn(func() { s.logFailedQUIC(ctx, p, o, h.hellos, ci.RemoteAddr) }) {
 			return nil, errClosing
 		}
@@ -112,7 +112,7 @@ func qlogTracer(ctx context.Context, isClient bool, id quic.ConnectionID) qlogwr
 func dcidTracer(ctx context.Context, isClient bool, id quic.ConnectionID) qlogwriter.Trace {
 	if o, _ := ctx.Value(quicECHKey{}).(*quicECH); o != nil {
 		o.mu.Lock()
-		o.dcid = string(id.Bytes())
+		o.key.dcid = string(id.Bytes())
 		o.mu.Unlock()
 	}
 	return qlogTracer(ctx, isClient, id)
@@ -156,7 +156,7 @@ func (l *loggingListener) Accept(ctx context.Context) (*quic.Conn, error) {
 		p.mu.Unlock()
 	}
 	if o, _ := c.Context().Value(quicECHKey{}).(*quicECH); o != nil {
-		l.h.hellos.forget(o.connDCID())
+		l.h.hellos.forget(o.connKey())
 		close(o.accepted)
 	}
 	l.s.log.write(rec)
@@ -254,7 +254,7 @@ func (s *Server) logFailedQUIC(ctx context.Context, p *peekConn, o *quicECH, hel
 		}
 	}
 	o.attach(p, hellos) // a handshake that failed before the callbacks
-	hellos.forget(o.connDCID())
+	hellos.forget(o.connKey())
 	select {
 	case <-s.done:
 		return
@@ -312,15 +312,15 @@ type quicECH struct {
 	retrySent bool    // call 3 returned retry configs for a rejected ECH
 
 	accepted chan struct{} // closed once Accept logged the connection
-	dcid     string        // the connection's original DCID (dcidTracer)
+	key      helloKey      // the client's address (ConnContext) and original DCID (dcidTracer)
 	attached bool          // its ClientHello's facts were looked for (attach)
 }
 
-// connDCID returns the DCID its ClientHello was read under.
-func (o *quicECH) connDCID() string {
+// connKey returns the key its ClientHello was read under.
+func (o *quicECH) connKey() helloKey {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.dcid
+	return o.key
 }
 
 // attach hands p the facts of the connection's ClientHello, read from its
@@ -329,13 +329,13 @@ func (o *quicECH) connDCID() string {
 // read whole, or the table was full), p keeps what the callbacks note.
 func (o *quicECH) attach(p *peekConn, hellos *quicHellos) {
 	o.mu.Lock()
-	dcid, done := o.dcid, o.attached
+	key, done := o.key, o.attached
 	o.attached = true
 	o.mu.Unlock()
-	if done || dcid == "" || p == nil || hellos == nil {
+	if done || key.dcid == "" || p == nil || hellos == nil {
 		return
 	}
-	if f, ok := hellos.take(dcid); ok {
+	if f, ok := hellos.take(key); ok {
 		p.setFacts(f)
 	}
 }

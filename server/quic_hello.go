@@ -69,26 +69,44 @@ func (c *helloUDPConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	return n, err
 }
 
+// ReadFrom is quic-go's read path where it does not read in batches
+// (Windows): it looks at each datagram too.
+func (c *helloUDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.UDPConn.ReadFrom(b)
+	if n > 0 {
+		c.hellos.add(b[:n], addr)
+	}
+	return n, addr, err
+}
+
 // quicHellos holds the ClientHellos read from client Initials, by the
-// Destination Connection ID of the client's first Initial.
+// client's address and the Destination Connection ID of its first Initial:
+// Initial keys are public, so a DCID alone would let anyone who saw it
+// send a ClientHello under it first.
 type quicHellos struct {
 	ttl time.Duration // how long a hello waits for its connection
 	now func() time.Time
 
 	mu    sync.Mutex
-	m     map[string]*quicHello
+	m     map[helloKey]*quicHello
 	swept time.Time // when hellos older than ttl were last dropped
+}
+
+// helloKey names a connection's ClientHello: where it came from, and the
+// DCID of the client's first Initial.
+type helloKey struct {
+	from netip.AddrPort
+	dcid string
 }
 
 type quicHello struct {
 	read  *quicinitial.Hello // nil once whole or given up
 	facts *helloFacts        // the ClientHello's, once whole
 	since time.Time
-	from  netip.AddrPort // the client's address
 }
 
 func newQUICHellos(ttl time.Duration, now func() time.Time) *quicHellos {
-	return &quicHellos{ttl: ttl, now: now, m: map[string]*quicHello{}}
+	return &quicHellos{ttl: ttl, now: now, m: map[helloKey]*quicHello{}}
 }
 
 // add reads one datagram a client sent from addr. Anything but a client's
@@ -102,21 +120,19 @@ func (q *quicHellos) add(b []byte, addr net.Addr) {
 	if err != nil || !h.Initial {
 		return
 	}
-	var from netip.AddrPort
-	if ua, ok := addr.(*net.UDPAddr); ok {
-		from = ua.AddrPort()
-	}
+	from := udpFrom(addr)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(h.DCID) < minClientDCID {
-		for _, e := range q.m {
-			if e.read != nil && e.from == from {
+		for k, e := range q.m {
+			if e.read != nil && k.from == from {
 				e.add(b)
 			}
 		}
 		return
 	}
-	e := q.m[string(h.DCID)]
+	key := helloKey{from, string(h.DCID)}
+	e := q.m[key]
 	if e == nil {
 		if now := q.now(); now.Sub(q.swept) > q.ttl {
 			q.swept = now
@@ -125,8 +141,8 @@ func (q *quicHellos) add(b []byte, addr net.Addr) {
 		if len(q.m) >= maxQUICHellos {
 			return
 		}
-		e = &quicHello{read: new(quicinitial.Hello), since: q.now(), from: from}
-		q.m[string(h.DCID)] = e
+		e = &quicHello{read: new(quicinitial.Hello), since: q.now()}
+		q.m[key] = e
 	}
 	e.add(b)
 }
@@ -149,6 +165,17 @@ func (e *quicHello) add(b []byte) {
 	}
 }
 
+// udpFrom is a UDP address as a map key (an IPv4 address in its 4-byte
+// form, whatever the socket's family).
+func udpFrom(a net.Addr) netip.AddrPort {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := ua.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
 // sweepLocked drops the hellos older than ttl.
 func (q *quicHellos) sweepLocked() {
 	old := q.now().Add(-q.ttl)
@@ -159,23 +186,23 @@ func (q *quicHellos) sweepLocked() {
 	}
 }
 
-// take returns, and forgets, the facts of the ClientHello read under
-// dcid; false when none was read whole.
-func (q *quicHellos) take(dcid string) (helloFacts, bool) {
+// take returns, and forgets, the facts of the ClientHello read under key;
+// false when none was read whole.
+func (q *quicHellos) take(key helloKey) (helloFacts, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	e := q.m[dcid]
+	e := q.m[key]
 	if e == nil || e.facts == nil {
 		return helloFacts{}, false
 	}
-	delete(q.m, dcid)
+	delete(q.m, key)
 	return *e.facts, true
 }
 
-// forget drops what was read under dcid.
-func (q *quicHellos) forget(dcid string) {
+// forget drops what was read under key.
+func (q *quicHellos) forget(key helloKey) {
 	q.mu.Lock()
-	delete(q.m, dcid)
+	delete(q.m, key)
 	q.mu.Unlock()
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/echlab/echlab/ech"
 	"github.com/echlab/echlab/internal/quicinitial"
 	"github.com/quic-go/quic-go"
+	"golang.org/x/net/ipv4"
 )
 
 // cryptoFrame is a CRYPTO frame (RFC 9000 §19.6) with 2-byte varints.
@@ -34,19 +35,25 @@ func TestQUICHellosLaterDCID(t *testing.T) {
 	client := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	other := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40001}
 
+	// Another address sends a whole ClientHello under the same DCID
+	// first (Initial keys are public): it is not this connection's.
+	forged := clientHelloRecords(t, clientTLS(t, "secret.lab.test", configList(t, newKey(t, 7))))[5:]
+	key := helloKey{udpFrom(client), string(dcid)}
+
 	q := newQUICHellos(time.Second, time.Now)
+	q.add(quicinitial.Protect(quicinitial.V1, dcid, dcid, 0, cryptoFrame(0, forged)), other)
 	q.add(p1, client)
 	q.add(p2, other)
-	if _, ok := q.take(string(dcid)); ok {
+	if _, ok := q.take(key); ok {
 		t.Fatal("a datagram from another address completed the hello")
 	}
 	q.add(p2, client)
-	f, ok := q.take(string(dcid))
+	f, ok := q.take(key)
 	if !ok || !f.hasECH || f.configID != 5 || f.suite != "HKDF-SHA256/AES-128-GCM" || f.sni != "public.lab.test" {
 		t.Fatalf("facts %+v, %v", f, ok)
 	}
-	if n := q.size(); n != 0 {
-		t.Fatalf("%d hellos held after the only one was taken", n)
+	if n := q.size(); n != 1 {
+		t.Fatalf("%d hellos held, want the other address's only", n)
 	}
 }
 
@@ -136,7 +143,7 @@ func FuzzQUICHellos(f *testing.F) {
 		if q.size() > maxQUICHellos {
 			t.Fatalf("%d hellos held", q.size())
 		}
-		if f, ok := q.take(string(dcid)); ok && (f.configID != 5 || f.sni != "public.lab.test") {
+		if f, ok := q.take(helloKey{udpFrom(client), string(dcid)}); ok && (f.configID != 5 || f.sni != "public.lab.test") {
 			t.Fatalf("facts %+v from the real ClientHello", f)
 		}
 	})
@@ -202,7 +209,7 @@ func BenchmarkQUICHellos(b *testing.B) {
 		p := pairs[i%len(pairs)]
 		q.add(p.p1, client)
 		q.add(p.p2, client)
-		if _, ok := q.take(string(p.dcid)); !ok {
+		if _, ok := q.take(helloKey{udpFrom(client), string(p.dcid)}); !ok {
 			b.Fatal("no hello")
 		}
 	}
@@ -258,6 +265,55 @@ func TestHTTP3ConcurrentRecords(t *testing.T) {
 		}
 		if want := uint8(i%2 + 1); !ok || r.ECH != ECHAccepted || r.ConfigID == nil || *r.ConfigID != want {
 			t.Errorf("client %d (%s, config id %d): record %+v", i, a, want, r)
+		}
+	}
+}
+
+// TestHelloUDPConnReads: both read paths of the HTTP/3 socket, quic-go's
+// batched one (ReadBatch) and its plain one (ReadFrom, where it does not
+// batch), hand what they read to the hellos and return it unchanged.
+func TestHelloUDPConnReads(t *testing.T) {
+	msg := clientHelloRecords(t, clientTLS(t, "secret.lab.test", configList(t, newKey(t, 5))))[5:]
+	for _, batch := range []bool{true, false} {
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer udp.Close()
+		q := newQUICHellos(time.Second, time.Now)
+		c := newHelloUDPConn(udp, q)
+		sender, err := net.DialUDP("udp", nil, udp.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sender.Close()
+		dcid := bytes.Repeat([]byte{0xd2}, 8)
+		sent := quicinitial.Protect(quicinitial.V1, dcid, dcid, 0, cryptoFrame(0, msg))
+		if _, err := sender.Write(sent); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		var got []byte
+		if batch {
+			ms := []ipv4.Message{{Buffers: [][]byte{buf}}}
+			n, err := c.ReadBatch(ms, 0)
+			if err != nil || n != 1 {
+				t.Fatalf("ReadBatch: %d, %v", n, err)
+			}
+			got = buf[:ms[0].N]
+		} else {
+			n, _, err := c.ReadFrom(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = buf[:n]
+		}
+		if !bytes.Equal(got, sent) {
+			t.Fatalf("batch %v: the datagram read differs from the one sent", batch)
+		}
+		f, ok := q.take(helloKey{udpFrom(sender.LocalAddr()), string(dcid)})
+		if !ok || f.configID != 5 {
+			t.Fatalf("batch %v: facts %+v, %v", batch, f, ok)
 		}
 	}
 }
