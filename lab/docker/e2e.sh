@@ -151,6 +151,8 @@ check "split backend: no connection logged as inner-in-clear or with an invalid 
 check "front secret: $STATE/front.secret is 32 bytes, mode 0600" test "$(stat -c '%a %s' "$STATE/front.secret")" = "600 32"
 check "observer: ECH over HTTP/3 (QUIC) seen with the public name only" \
 	jqc '[.[] | select((.scenario | startswith("ech-shared-h3")) and .transport == "quic" and .client_hello_len > 0)] | length > 0 and all(.sni == "public.lab.test")' "$F"
+check "shared server: its HTTP/3 connections logged with the config id and HPKE suite read from the client's Initials, as its TCP ones" \
+	jqc '[.[] | select(.transport == "quic" and .ech == "accepted")] | length > 0 and all(.config_id != null and .hpke_suite != null and .outer_sni == "public.lab.test")' "$OUT/server-shared.jsonl"
 check "observer: the baseline shows the real name secret.lab.test in the clear SNI" \
 	jqc '[.[] | select((.scenario | startswith("baseline")) and .sni == "secret.lab.test" and (.ech // "none") == "none")] | length > 0' "$F"
 check "rotation: the shared server rotated (the observer archived $(ls "$OUT/keys-seen" | grep -c '\.pem$') keys)" \
