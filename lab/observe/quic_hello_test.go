@@ -164,11 +164,9 @@ func TestQUICHelloRetry(t *testing.T) {
 // giving up is final.
 func TestQUICHelloLimits(t *testing.T) {
 	dcid := unhex(t, "0001020304050607")
-	cs, _ := quicinitial.Secrets(QUICv1, dcid)
-	k := quicinitial.NewKeys(QUICv1, cs)
 	crypto := func(pn int, off uint64, data []byte) []byte {
 		frame := []byte{6, 0x80 | byte(off>>24), byte(off >> 16), byte(off >> 8), byte(off), 0x40 | byte(len(data)>>8), byte(len(data))}
-		return protectInitial(t, QUICv1, k, dcid, pn, append(frame, data...))
+		return quicinitial.Protect(QUICv1, dcid, dcid, pn, append(frame, data...))
 	}
 	header := func(typ byte, n int) []byte { return []byte{typ, byte(n >> 16), byte(n >> 8), byte(n)} }
 	cases := []struct {
@@ -191,7 +189,7 @@ func TestQUICHelloLimits(t *testing.T) {
 				off := 100 + 2*i
 				frames = append(frames, 6, 0x40|byte(off>>8), byte(off), 1, 'x')
 			}
-			return [][]byte{protectInitial(t, QUICv1, k, dcid, 0, frames)}
+			return [][]byte{quicinitial.Protect(QUICv1, dcid, dcid, 0, frames)}
 		}()},
 	}
 	for _, c := range cases {

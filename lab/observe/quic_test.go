@@ -57,40 +57,13 @@ func testQUICFromQuicGo(t *testing.T, v quic.Version) {
 func TestQUICInitialRoundTrip(t *testing.T) {
 	for _, version := range []uint32{QUICv1, QUICv2} {
 		dcid := unhex(t, "0001020304050607")
-		cs, _ := quicinitial.Secrets(version, dcid)
-		k := quicinitial.NewKeys(version, cs)
 		msg := append([]byte{1, 0, 0, 6}, []byte("hello!")...)
-		p1 := protectInitial(t, version, k, dcid, 0, append([]byte{6, 5, 5}, msg[5:]...))
-		p2 := protectInitial(t, version, k, dcid, 1, append([]byte{6, 0, 5}, msg[:5]...))
+		p1 := quicinitial.Protect(version, dcid, dcid, 0, append([]byte{6, 5, 5}, msg[5:]...))
+		p2 := quicinitial.Protect(version, dcid, dcid, 1, append([]byte{6, 0, 5}, msg[:5]...))
 		var q quicConn
 		q.addDatagram(true, append(p1, p2...))
 		if got := assembleCrypto(q.client.crypto); !bytes.Equal(got, msg) || len(q.warnings) > 0 {
 			t.Errorf("version %#x: crypto %x, warnings %v", version, got, q.warnings)
 		}
 	}
-}
-
-// protectInitial builds a client Initial packet with a 2-byte packet number
-// and applies packet and header protection (RFC 9001 §5).
-func protectInitial(t *testing.T, version uint32, k *quicinitial.Keys, dcid []byte, pn int, frames []byte) []byte {
-	t.Helper()
-	frames = append(frames, make([]byte, 40)...) // PADDING, enough for the sample
-	typ := byte(0)
-	if version == QUICv2 {
-		typ = 1
-	}
-	hdr := []byte{0xc0 | typ<<4 | 1, byte(version >> 24), byte(version >> 16), byte(version >> 8), byte(version), byte(len(dcid))}
-	hdr = append(hdr, dcid...)
-	length := 2 + len(frames) + 16
-	hdr = append(hdr, 0, 0, 0x40|byte(length>>8), byte(length), byte(pn>>8), byte(pn))
-	pnOff := len(hdr) - 2
-	nonce := append([]byte(nil), k.IV...)
-	nonce[11] ^= byte(pn)
-	pkt := k.AEAD.Seal(append([]byte(nil), hdr...), nonce, frames, hdr)
-	var mask [16]byte
-	k.HP.Encrypt(mask[:], pkt[pnOff+4:pnOff+20])
-	pkt[0] ^= mask[0] & 0x0f
-	pkt[pnOff] ^= mask[1]
-	pkt[pnOff+1] ^= mask[2]
-	return pkt
 }
