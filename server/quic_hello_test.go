@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/echlab/echlab/ech"
+	"github.com/echlab/echlab/internal/labtest"
 	"github.com/echlab/echlab/internal/quicinitial"
 	"github.com/quic-go/quic-go"
 	"golang.org/x/net/ipv4"
@@ -315,5 +318,62 @@ func TestHelloUDPConnReads(t *testing.T) {
 		if !ok || f.configID != 5 {
 			t.Fatalf("batch %v: facts %+v, %v", batch, f, ok)
 		}
+	}
+}
+
+// countingConn counts which read path quic-go takes on a helloUDPConn.
+type countingConn struct {
+	*helloUDPConn
+	batches, plain atomic.Int64
+}
+
+func (c *countingConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	c.batches.Add(1)
+	return c.helloUDPConn.ReadBatch(ms, flags)
+}
+
+func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.plain.Add(1)
+	return c.helloUDPConn.ReadFrom(b)
+}
+
+// TestHelloUDPConnKeepsBatching: quic-go reads a socket shaped like the
+// HTTP/3 side's (a *net.UDPConn with a ReadBatch method) in batches, as it
+// reads a bare *net.UDPConn on Linux, never through ReadFrom; and the
+// ClientHello of a real quic-go client is read on the way.
+func TestHelloUDPConnKeepsBatching(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("quic-go reads in batches on Linux")
+	}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := newQUICHellos(time.Second, time.Now)
+	c := &countingConn{helloUDPConn: newHelloUDPConn(udp, q)}
+	l := labtest.NewTLS(t)
+	tr := &quic.Transport{Conn: c}
+	t.Cleanup(func() { tr.Close(); udp.Close() })
+	conf := l.Server.Clone()
+	conf.NextProtos = []string{"doq"}
+	ln, err := tr.Listen(conf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			if _, err := ln.Accept(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	if _, st, err := labtest.QUICDial(t, udp.LocalAddr(), l.Client("secret.lab.test", true, "doq"), nil); err != nil || !st.ECHAccepted {
+		t.Fatalf("dial: %v, ECH accepted %v", err, st.ECHAccepted)
+	}
+	if c.batches.Load() == 0 || c.plain.Load() != 0 {
+		t.Fatalf("quic-go read %d batches and %d single datagrams", c.batches.Load(), c.plain.Load())
+	}
+	if n := q.size(); n != 1 {
+		t.Fatalf("%d hellos read from the client's Initials, want 1", n)
 	}
 }
