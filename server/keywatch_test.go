@@ -358,6 +358,26 @@ func TestNoECHHandshakeReadsNoKeys(t *testing.T) {
 	}
 }
 
+// TestOpenedECHKeyReads: a shared server that opens ECH itself reads its
+// key set twice per accepted ECH handshake, so a watched folder is
+// checked twice: once for the open's lookup by config id, once when
+// crypto/tls asks for keys (its answer records the config ids the server
+// holds, which tell a stale config from GREASE later).
+func TestOpenedECHKeyReads(t *testing.T) {
+	dir, list := newKeyDir(t)
+	ks, err := ech.LoadKeySet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, Config{Keys: UsableKeys(ks)}).Addr()
+	var reads atomic.Int64
+	ks.OnRead(func() { reads.Add(1) })
+	wantAccepted(t, addr, "ECH", list)
+	if n := reads.Load(); n != 2 {
+		t.Fatalf("%d key set reads for one accepted ECH handshake, want 2", n)
+	}
+}
+
 // TestKeyWatcherCheckIsCheapWhenUnchanged: Check on an unchanged folder
 // reloads nothing (the set's keys stay the same pointers).
 func TestKeyWatcherCheckIsCheapWhenUnchanged(t *testing.T) {

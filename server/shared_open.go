@@ -158,10 +158,16 @@ func (o *openConn) first() {
 	if p, ok := o.Conn.(*peekConn); ok {
 		p.setFacts(factsOf(ch)) // the log's facts, without parsing it again
 	}
-	if ch.ECH == nil || ch.ECH.Type != ech.ECHOuter || len(o.keys.Lookup(ch.ECH.ConfigID)) == 0 {
+	if ch.ECH == nil || ch.ECH.Type != ech.ECHOuter {
 		return
 	}
-	opened, err := ech.Open(o.keys, ch, nil)
+	// One read of the key source per handshake: a watched key set
+	// checks its folder on each (KeyWatcher.Check).
+	keys := ech.KeyList(o.keys.Lookup(ch.ECH.ConfigID))
+	if len(keys) == 0 {
+		return
+	}
+	opened, err := ech.Open(keys, ch, nil)
 	if err != nil {
 		return
 	}
