@@ -18,10 +18,11 @@ import (
 // callbacks see a ClientHelloInfo, never the message's bytes. Initial
 // packets are protected with keys anyone can derive from the Destination
 // Connection ID (RFC 9001 §5.2), so the HTTP/3 side reads them as its
-// socket receives them (helloUDPConn), keeps each connection's ClientHello
-// facts by that DCID (quicHellos), and a connection picks its facts up
-// through the DCID quic-go names it by (its original one, given to
-// quic.Config.Tracer). A QUIC record then says what a TCP one says: the
+// socket receives them (helloUDPConn) and keeps each connection's
+// ClientHello facts by the client's address and that DCID (quicHellos). A
+// connection picks its facts up through its address (quic-go's
+// ConnContext) and the DCID quic-go names it by (its original one, given
+// to quic.Config.Tracer). A QUIC record then says what a TCP one says: the
 // config id and HPKE suite, GREASE apart from a rejected ECH, and the key
 // the ClientHello names is tried first.
 
